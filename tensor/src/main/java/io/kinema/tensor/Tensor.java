@@ -1,0 +1,1110 @@
+package io.kinema.tensor;
+
+import io.kinema.tensor.backend.Backend;
+import io.kinema.tensor.backend.BinaryOp;
+import io.kinema.tensor.backend.ReduceOp;
+import io.kinema.tensor.backend.Storage;
+import io.kinema.tensor.backend.UnaryOp;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * An n-dimensional array on a device: a {@link Storage} seen through a shape, element strides and a
+ * storage offset. Views (reshape, permute, narrow, expand, ...) share the storage without copying;
+ * ops allocate a new tensor on the operands' device. Names and semantics follow PyTorch:
+ * broadcasting, negative dims, {@code keepdim}.
+ *
+ * <p>Memory is released deterministically: {@link #close()} a tensor, or create it inside a {@link
+ * Scope}. The storage goes back to its allocator when its last view is closed.
+ */
+public final class Tensor implements AutoCloseable {
+  private final Storage storage;
+  private final DType dtype;
+  private final long[] shape;
+  private final long[] strides;
+  private final long offset;
+  private boolean closed;
+
+  /** Wraps a storage (taking over one reference). Backends use this to build outputs. */
+  public Tensor(Storage storage, DType dtype, long[] shape, long[] strides, long offset) {
+    if (shape.length != strides.length) {
+      throw new IllegalArgumentException(
+          "shape " + Shapes.str(shape) + " and strides " + Shapes.str(strides) + " differ in rank");
+    }
+    for (long d : shape) {
+      if (d < 0) throw new IllegalArgumentException("negative size in shape " + Shapes.str(shape));
+    }
+    this.storage = storage;
+    this.dtype = dtype;
+    this.shape = shape;
+    this.strides = strides;
+    this.offset = offset;
+    Scope.register(this);
+  }
+
+  // ---------------------------------------------------------------- creation
+
+  /** An uninitialized contiguous tensor. */
+  public static Tensor empty(DType dtype, Device device, long... shape) {
+    long[] sh = shape.clone();
+    long n = Shapes.numel(sh);
+    Storage s = Backends.of(device).allocate(n * dtype.byteSize());
+    return new Tensor(s, dtype, sh, Shapes.contiguousStrides(sh), 0);
+  }
+
+  public static Tensor empty(DType dtype, long... shape) {
+    return empty(dtype, Device.CPU, shape);
+  }
+
+  public static Tensor full(double value, DType dtype, Device device, long... shape) {
+    Tensor t = empty(dtype, device, shape);
+    t.backend().fill(t, value);
+    return t;
+  }
+
+  public static Tensor full(double value, DType dtype, long... shape) {
+    return full(value, dtype, Device.CPU, shape);
+  }
+
+  public static Tensor zeros(DType dtype, Device device, long... shape) {
+    return full(0, dtype, device, shape);
+  }
+
+  public static Tensor zeros(DType dtype, long... shape) {
+    return full(0, dtype, Device.CPU, shape);
+  }
+
+  /** F32 zeros on the CPU. */
+  public static Tensor zeros(long... shape) {
+    return zeros(DType.F32, shape);
+  }
+
+  public static Tensor ones(DType dtype, Device device, long... shape) {
+    return full(1, dtype, device, shape);
+  }
+
+  public static Tensor ones(DType dtype, long... shape) {
+    return full(1, dtype, Device.CPU, shape);
+  }
+
+  /** F32 ones on the CPU. */
+  public static Tensor ones(long... shape) {
+    return ones(DType.F32, shape);
+  }
+
+  public static Tensor emptyLike(Tensor t) {
+    return empty(t.dtype, t.device(), t.shape);
+  }
+
+  public static Tensor zerosLike(Tensor t) {
+    return zeros(t.dtype, t.device(), t.shape);
+  }
+
+  public static Tensor onesLike(Tensor t) {
+    return ones(t.dtype, t.device(), t.shape);
+  }
+
+  public static Tensor fullLike(Tensor t, double value) {
+    return full(value, t.dtype, t.device(), t.shape);
+  }
+
+  /** A 0-dim tensor. */
+  public static Tensor scalar(double value, DType dtype) {
+    return full(value, dtype, Device.CPU);
+  }
+
+  /** A 0-dim tensor on {@code device}. */
+  public static Tensor scalar(double value, DType dtype, Device device) {
+    return full(value, dtype, device);
+  }
+
+  /** F32 tensor from a Java array (row-major); no shape means 1-d. */
+  public static Tensor of(float[] data, long... shape) {
+    return HostArrays.fromFloats(data, shape);
+  }
+
+  /** F64 tensor from a Java array (row-major); no shape means 1-d. */
+  public static Tensor of(double[] data, long... shape) {
+    return HostArrays.fromDoubles(data, shape);
+  }
+
+  /** I32 tensor from a Java array (row-major); no shape means 1-d. */
+  public static Tensor of(int[] data, long... shape) {
+    return HostArrays.fromInts(data, shape);
+  }
+
+  /** I64 tensor from a Java array (row-major); no shape means 1-d. */
+  public static Tensor of(long[] data, long... shape) {
+    return HostArrays.fromLongs(data, shape);
+  }
+
+  /** BOOL tensor from a Java array (row-major); no shape means 1-d. */
+  public static Tensor of(boolean[] data, long... shape) {
+    return HostArrays.fromBooleans(data, shape);
+  }
+
+  /** {@code [0, end)} with step 1, I64 (PyTorch's {@code arange(end)}). */
+  public static Tensor arange(long end) {
+    return Creation.arange(0, end, 1, DType.I64, Device.CPU);
+  }
+
+  /** {@code [start, end)} with {@code step}. */
+  public static Tensor arange(double start, double end, double step, DType dtype, Device device) {
+    return Creation.arange(start, end, step, dtype, device);
+  }
+
+  /** {@code steps} evenly spaced values from start to end inclusive. */
+  public static Tensor linspace(double start, double end, long steps, DType dtype, Device device) {
+    return Creation.linspace(start, end, steps, dtype, device);
+  }
+
+  /** The n x n identity. */
+  public static Tensor eye(long n, DType dtype, Device device) {
+    return Creation.eye(n, n, dtype, device);
+  }
+
+  /** Uniform on [0, 1) from {@code gen}'s stream (advancing it). */
+  public static Tensor rand(Generator gen, DType dtype, Device device, long... shape) {
+    return Creation.rand(gen, dtype, device, shape);
+  }
+
+  /** Standard normal from {@code gen}'s stream (advancing it). */
+  public static Tensor randn(Generator gen, DType dtype, Device device, long... shape) {
+    return Creation.randn(gen, dtype, device, shape);
+  }
+
+  /** Integers uniform on [low, high) from {@code gen}'s stream (advancing it). */
+  public static Tensor randint(
+      Generator gen, long low, long high, DType dtype, Device device, long... shape) {
+    return Creation.randint(gen, low, high, dtype, device, shape);
+  }
+
+  // ---------------------------------------------------------------- metadata
+
+  public DType dtype() {
+    return dtype;
+  }
+
+  public Device device() {
+    return storage.device();
+  }
+
+  /** The sizes (a copy). */
+  public long[] shape() {
+    return shape.clone();
+  }
+
+  /** The element strides (a copy). */
+  public long[] strides() {
+    return strides.clone();
+  }
+
+  /** Offset of element [0, ..., 0] into the storage, in elements. */
+  public long offset() {
+    return offset;
+  }
+
+  public int dim() {
+    return shape.length;
+  }
+
+  /** Size of dim {@code d} (negative counts from the end). */
+  public long size(int d) {
+    return shape[Shapes.normalizeDim("size", d, shape.length)];
+  }
+
+  public long stride(int d) {
+    return strides[Shapes.normalizeDim("stride", d, shape.length)];
+  }
+
+  public long numel() {
+    return Shapes.numel(shape);
+  }
+
+  /** The storage; throws if this tensor was closed. */
+  public Storage storage() {
+    checkOpen("storage");
+    return storage;
+  }
+
+  /** True when elements are laid out row-major without gaps. */
+  public boolean isContiguous() {
+    long expected = 1;
+    for (int d = shape.length - 1; d >= 0; d--) {
+      if (shape[d] == 1) continue;
+      if (strides[d] != expected) return false;
+      expected *= shape[d];
+    }
+    return true;
+  }
+
+  public boolean isClosed() {
+    return closed;
+  }
+
+  /** Releases this tensor's reference to its storage. Idempotent. */
+  @Override
+  public void close() {
+    if (closed) return;
+    closed = true;
+    storage.release();
+  }
+
+  Backend backend() {
+    checkOpen("op");
+    return Backends.of(storage.device());
+  }
+
+  private void checkOpen(String what) {
+    if (closed) throw new IllegalStateException(what + ": tensor " + describe() + " is closed");
+  }
+
+  /** Dtype, device and shape, for error messages. */
+  public String describe() {
+    return dtype + Shapes.str(shape) + (device().kind() == Device.Kind.CPU ? "" : "@" + device());
+  }
+
+  // ---------------------------------------------------------------- host access
+
+  /** All elements in row-major order, converted to float. */
+  public float[] toFloatArray() {
+    return HostArrays.toFloats(this);
+  }
+
+  /** All elements in row-major order, converted to double. */
+  public double[] toDoubleArray() {
+    return HostArrays.toDoubles(this);
+  }
+
+  /** All elements in row-major order, converted to long (truncating floats). */
+  public long[] toLongArray() {
+    return HostArrays.toLongs(this);
+  }
+
+  /** All elements as booleans (non-zero is true). */
+  public boolean[] toBooleanArray() {
+    double[] d = toDoubleArray();
+    boolean[] b = new boolean[d.length];
+    for (int i = 0; i < d.length; i++) b[i] = d[i] != 0;
+    return b;
+  }
+
+  /** The value of a one-element tensor. */
+  public double item() {
+    if (numel() != 1) {
+      throw new IllegalArgumentException("item: expected one element, got " + describe());
+    }
+    return toDoubleArray()[0];
+  }
+
+  /** One element, by index (negative indices count from the end). */
+  public double get(long... index) {
+    if (index.length != shape.length) {
+      throw new IllegalArgumentException(
+          "get: " + index.length + " indices for a tensor of rank " + shape.length);
+    }
+    long off = offset;
+    for (int d = 0; d < index.length; d++) {
+      long i = index[d] < 0 ? index[d] + shape[d] : index[d];
+      if (i < 0 || i >= shape[d]) {
+        throw new IndexOutOfBoundsException(
+            "get: index " + index[d] + " out of range for dim " + d + " of size " + shape[d]);
+      }
+      off += i * strides[d];
+    }
+    return HostArrays.read(this, off);
+  }
+
+  @Override
+  public String toString() {
+    if (closed) return "Tensor(" + describe() + ", closed)";
+    return "Tensor(" + describe() + ", " + HostArrays.preview(this) + ")";
+  }
+
+  // ---------------------------------------------------------------- views
+
+  private Tensor view(long[] newShape, long[] newStrides, long newOffset) {
+    checkOpen("view");
+    return new Tensor(storage.retain(), dtype, newShape, newStrides, newOffset);
+  }
+
+  /** A view with a new shape (one size may be -1); the strides must allow it without a copy. */
+  public Tensor view(long... newShape) {
+    long[] sh = inferShape("view", newShape);
+    long[] st = Views.reshapeStrides(shape, strides, sh);
+    if (st == null) {
+      throw new IllegalArgumentException(
+          "view: cannot view "
+              + describe()
+              + " with strides "
+              + Shapes.str(strides)
+              + " as "
+              + Shapes.str(newShape)
+              + " without a copy; use reshape");
+    }
+    return view(sh, st, offset);
+  }
+
+  /** {@link #view} when the strides allow, else a contiguous copy. */
+  public Tensor reshape(long... newShape) {
+    long[] sh = inferShape("reshape", newShape);
+    long[] st = Views.reshapeStrides(shape, strides, sh);
+    if (st != null) return view(sh, st, offset);
+    try (Tensor c = contiguous()) {
+      return c.view(sh, Shapes.contiguousStrides(sh), c.offset);
+    }
+  }
+
+  private long[] inferShape(String op, long[] newShape) {
+    long[] sh = newShape.clone();
+    int infer = -1;
+    long known = 1;
+    for (int i = 0; i < sh.length; i++) {
+      if (sh[i] == -1) {
+        if (infer >= 0)
+          throw new IllegalArgumentException(
+              op + ": only one size may be -1 in " + Shapes.str(newShape));
+        infer = i;
+      } else if (sh[i] < 0) {
+        throw new IllegalArgumentException(
+            op + ": invalid size " + sh[i] + " in " + Shapes.str(newShape));
+      } else {
+        known *= sh[i];
+      }
+    }
+    long n = numel();
+    if (infer >= 0) {
+      if (known == 0 || n % known != 0) {
+        throw new IllegalArgumentException(
+            op + ": shape " + Shapes.str(newShape) + " is invalid for " + describe());
+      }
+      sh[infer] = n / known;
+    } else if (known != n) {
+      throw new IllegalArgumentException(
+          op
+              + ": shape "
+              + Shapes.str(newShape)
+              + " has "
+              + known
+              + " elements but "
+              + describe()
+              + " has "
+              + n);
+    }
+    return sh;
+  }
+
+  /** Reorders the dims: result dim i is this tensor's dim {@code order[i]}. */
+  public Tensor permute(int... order) {
+    if (order.length != shape.length) {
+      throw new IllegalArgumentException(
+          "permute: "
+              + Arrays.toString(order)
+              + " has "
+              + order.length
+              + " dims, tensor "
+              + describe()
+              + " has "
+              + shape.length);
+    }
+    long[] sh = new long[order.length], st = new long[order.length];
+    boolean[] seen = new boolean[order.length];
+    for (int i = 0; i < order.length; i++) {
+      int d = Shapes.normalizeDim("permute", order[i], shape.length);
+      if (seen[d])
+        throw new IllegalArgumentException(
+            "permute: dim " + d + " repeated in " + Arrays.toString(order));
+      seen[d] = true;
+      sh[i] = shape[d];
+      st[i] = strides[d];
+    }
+    return view(sh, st, offset);
+  }
+
+  /** Swaps two dims. */
+  public Tensor transpose(int d0, int d1) {
+    int a = Shapes.normalizeDim("transpose", d0, shape.length);
+    int b = Shapes.normalizeDim("transpose", d1, shape.length);
+    long[] sh = shape.clone(), st = strides.clone();
+    sh[a] = shape[b];
+    sh[b] = shape[a];
+    st[a] = strides[b];
+    st[b] = strides[a];
+    return view(sh, st, offset);
+  }
+
+  /** Transpose of a tensor of rank <= 2. */
+  public Tensor t() {
+    if (shape.length > 2)
+      throw new IllegalArgumentException("t: expects rank <= 2, got " + describe() + "; use mT()");
+    return shape.length < 2 ? view(shape.clone(), strides.clone(), offset) : transpose(0, 1);
+  }
+
+  /** Transpose of the last two dims (PyTorch's {@code mT}). */
+  public Tensor mT() {
+    if (shape.length < 2)
+      throw new IllegalArgumentException("mT: expects rank >= 2, got " + describe());
+    return transpose(-2, -1);
+  }
+
+  /** The elements [start, start+length) of dim {@code dim}. */
+  public Tensor narrow(int dim, long start, long length) {
+    int d = Shapes.normalizeDim("narrow", dim, shape.length);
+    if (start < 0) start += shape[d];
+    if (start < 0 || length < 0 || start + length > shape[d]) {
+      throw new IndexOutOfBoundsException(
+          "narrow: ["
+              + start
+              + ", "
+              + (start + length)
+              + ") out of range for dim "
+              + d
+              + " of "
+              + describe());
+    }
+    long[] sh = shape.clone();
+    sh[d] = length;
+    return view(sh, strides.clone(), offset + start * strides[d]);
+  }
+
+  /** Python's {@code x[..., start:end:step, ...]} on dim {@code dim}; bounds are clamped. */
+  public Tensor slice(int dim, long start, long end, long step) {
+    int d = Shapes.normalizeDim("slice", dim, shape.length);
+    if (step <= 0) throw new IllegalArgumentException("slice: step must be > 0, got " + step);
+    long n = shape[d];
+    long s = Math.clamp(start < 0 ? start + n : start, 0, n);
+    long e = Math.clamp(end < 0 ? end + n : end, 0, n);
+    long len = e > s ? (e - s + step - 1) / step : 0;
+    long[] sh = shape.clone(), st = strides.clone();
+    sh[d] = len;
+    st[d] = strides[d] * step;
+    return view(sh, st, offset + s * strides[d]);
+  }
+
+  /** Index {@code index} of dim {@code dim}, removing that dim. */
+  public Tensor select(int dim, long index) {
+    int d = Shapes.normalizeDim("select", dim, shape.length);
+    long i = index < 0 ? index + shape[d] : index;
+    if (i < 0 || i >= shape[d]) {
+      throw new IndexOutOfBoundsException(
+          "select: index " + index + " out of range for dim " + d + " of " + describe());
+    }
+    long[] sh = new long[shape.length - 1], st = new long[shape.length - 1];
+    for (int k = 0, j = 0; k < shape.length; k++) {
+      if (k == d) continue;
+      sh[j] = shape[k];
+      st[j++] = strides[k];
+    }
+    return view(sh, st, offset + i * strides[d]);
+  }
+
+  /** Broadcasts to {@code newShape} without copying (-1 keeps a size; new dims go in front). */
+  public Tensor expand(long... newShape) {
+    int n = newShape.length;
+    if (n < shape.length) {
+      throw new IllegalArgumentException(
+          "expand: " + Shapes.str(newShape) + " has fewer dims than " + describe());
+    }
+    long[] sh = new long[n], st = new long[n];
+    for (int i = 0; i < n; i++) {
+      int j = i - (n - shape.length);
+      long want = newShape[i];
+      if (j < 0) {
+        if (want < 0)
+          throw new IllegalArgumentException(
+              "expand: -1 not allowed for a new dim in " + Shapes.str(newShape));
+        sh[i] = want;
+        st[i] = 0;
+      } else if (want == -1 || want == shape[j]) {
+        sh[i] = shape[j];
+        st[i] = strides[j];
+      } else if (shape[j] == 1) {
+        sh[i] = want;
+        st[i] = 0;
+      } else {
+        throw new IllegalArgumentException(
+            "expand: cannot expand "
+                + describe()
+                + " to "
+                + Shapes.str(newShape)
+                + " (dim "
+                + i
+                + ")");
+      }
+    }
+    return view(sh, st, offset);
+  }
+
+  public Tensor expandAs(Tensor other) {
+    return expand(other.shape);
+  }
+
+  /** Removes every size-1 dim. */
+  public Tensor squeeze() {
+    int keep = 0;
+    for (long d : shape) if (d != 1) keep++;
+    long[] sh = new long[keep], st = new long[keep];
+    for (int i = 0, j = 0; i < shape.length; i++) {
+      if (shape[i] == 1) continue;
+      sh[j] = shape[i];
+      st[j++] = strides[i];
+    }
+    return view(sh, st, offset);
+  }
+
+  /** Removes dim {@code dim} if its size is 1 (else returns an identical view). */
+  public Tensor squeeze(int dim) {
+    int d = Shapes.normalizeDim("squeeze", dim, shape.length);
+    if (shape.length == 0 || shape[d] != 1) return view(shape.clone(), strides.clone(), offset);
+    return select(d, 0);
+  }
+
+  /** Inserts a size-1 dim at {@code dim} (in [-rank-1, rank]). */
+  public Tensor unsqueeze(int dim) {
+    int d = Shapes.normalizeDim("unsqueeze", dim, shape.length + 1);
+    long[] sh = new long[shape.length + 1], st = new long[shape.length + 1];
+    for (int i = 0, j = 0; i < sh.length; i++) {
+      if (i == d) {
+        sh[i] = 1;
+        st[i] = d < shape.length ? strides[d] * shape[d] : 1;
+      } else {
+        sh[i] = shape[j];
+        st[i] = strides[j++];
+      }
+    }
+    return view(sh, st, offset);
+  }
+
+  /** Flattens to 1-d. */
+  public Tensor flatten() {
+    return reshape(numel());
+  }
+
+  /** Flattens dims [start, end] into one. */
+  public Tensor flatten(int start, int end) {
+    if (shape.length == 0) return reshape(1);
+    int s = Shapes.normalizeDim("flatten", start, shape.length);
+    int e = Shapes.normalizeDim("flatten", end, shape.length);
+    if (s > e)
+      throw new IllegalArgumentException("flatten: start dim " + start + " after end dim " + end);
+    long[] sh = new long[shape.length - (e - s)];
+    int j = 0;
+    for (int i = 0; i < s; i++) sh[j++] = shape[i];
+    long m = 1;
+    for (int i = s; i <= e; i++) m *= shape[i];
+    sh[j++] = m;
+    for (int i = e + 1; i < shape.length; i++) sh[j++] = shape[i];
+    return reshape(sh);
+  }
+
+  /** Splits dim {@code dim} into {@code sizes} (one may be -1). */
+  public Tensor unflatten(int dim, long... sizes) {
+    int d = Shapes.normalizeDim("unflatten", dim, shape.length);
+    long[] sh = new long[shape.length - 1 + sizes.length];
+    int j = 0;
+    for (int i = 0; i < d; i++) sh[j++] = shape[i];
+    for (long s : sizes) sh[j++] = s;
+    for (int i = d + 1; i < shape.length; i++) sh[j++] = shape[i];
+    return reshape(sh);
+  }
+
+  /** This tensor if contiguous (a new view of it), else a contiguous copy. */
+  public Tensor contiguous() {
+    if (isContiguous()) return view(shape.clone(), strides.clone(), offset);
+    return copy(dtype);
+  }
+
+  /** A contiguous copy. */
+  public Tensor copy() {
+    return copy(dtype);
+  }
+
+  /** A contiguous copy (PyTorch's name for {@link #copy()}). */
+  @Override
+  public Tensor clone() {
+    return copy();
+  }
+
+  private Tensor copy(DType to) {
+    Tensor out = empty(to, device(), shape);
+    backend().copy(this, out);
+    return out;
+  }
+
+  /** A copy converted to {@code to} (a view when the dtype is already {@code to}). */
+  public Tensor to(DType to) {
+    return to == dtype ? view(shape.clone(), strides.clone(), offset) : copy(to);
+  }
+
+  /** A copy on {@code device} (a view when already there). */
+  public Tensor to(Device target) {
+    if (target.equals(device())) return view(shape.clone(), strides.clone(), offset);
+    return Transfers.copyTo(this, target);
+  }
+
+  /** A view that shares storage but is a separate tensor (closing one leaves the other). */
+  public Tensor alias() {
+    return view(shape.clone(), strides.clone(), offset);
+  }
+
+  // ---------------------------------------------------------------- in place
+
+  /** Sets every element to {@code value}; returns this. */
+  public Tensor fill(double value) {
+    backend().fill(this, value);
+    return this;
+  }
+
+  /** Sets every element to zero; returns this. */
+  public Tensor zero() {
+    return fill(0);
+  }
+
+  /** Copies {@code src} (broadcast to this shape, converted to this dtype) into this. */
+  public Tensor copyFrom(Tensor src) {
+    Ops.sameDevice("copyFrom", this, src);
+    try (Tensor b = src.expand(shape)) {
+      backend().copy(b, this);
+    }
+    return this;
+  }
+
+  public Tensor addInPlace(Tensor other) {
+    return ElementwiseOps.binaryInPlace(BinaryOp.ADD, this, other);
+  }
+
+  public Tensor subInPlace(Tensor other) {
+    return ElementwiseOps.binaryInPlace(BinaryOp.SUB, this, other);
+  }
+
+  public Tensor mulInPlace(Tensor other) {
+    return ElementwiseOps.binaryInPlace(BinaryOp.MUL, this, other);
+  }
+
+  public Tensor divInPlace(Tensor other) {
+    return ElementwiseOps.binaryInPlace(BinaryOp.DIV, this, other);
+  }
+
+  public Tensor addInPlace(double s) {
+    return ElementwiseOps.binaryInPlace(BinaryOp.ADD, this, s);
+  }
+
+  public Tensor mulInPlace(double s) {
+    return ElementwiseOps.binaryInPlace(BinaryOp.MUL, this, s);
+  }
+
+  // ---------------------------------------------------------------- elementwise
+
+  public Tensor neg() {
+    return ElementwiseOps.unary(UnaryOp.NEG, this);
+  }
+
+  public Tensor abs() {
+    return ElementwiseOps.unary(UnaryOp.ABS, this);
+  }
+
+  public Tensor exp() {
+    return ElementwiseOps.unary(UnaryOp.EXP, this);
+  }
+
+  public Tensor log() {
+    return ElementwiseOps.unary(UnaryOp.LOG, this);
+  }
+
+  public Tensor sqrt() {
+    return ElementwiseOps.unary(UnaryOp.SQRT, this);
+  }
+
+  public Tensor rsqrt() {
+    return ElementwiseOps.unary(UnaryOp.RSQRT, this);
+  }
+
+  public Tensor sin() {
+    return ElementwiseOps.unary(UnaryOp.SIN, this);
+  }
+
+  public Tensor cos() {
+    return ElementwiseOps.unary(UnaryOp.COS, this);
+  }
+
+  public Tensor tanh() {
+    return ElementwiseOps.unary(UnaryOp.TANH, this);
+  }
+
+  public Tensor sigmoid() {
+    return ElementwiseOps.unary(UnaryOp.SIGMOID, this);
+  }
+
+  public Tensor relu() {
+    return ElementwiseOps.unary(UnaryOp.RELU, this);
+  }
+
+  /** Exact GELU: {@code x * Phi(x)}. */
+  public Tensor gelu() {
+    return ElementwiseOps.unary(UnaryOp.GELU, this);
+  }
+
+  /** GELU with the tanh approximation (PyTorch's {@code approximate="tanh"}). */
+  public Tensor geluTanh() {
+    return ElementwiseOps.unary(UnaryOp.GELU_TANH, this);
+  }
+
+  public Tensor silu() {
+    return ElementwiseOps.unary(UnaryOp.SILU, this);
+  }
+
+  public Tensor square() {
+    return ElementwiseOps.unary(UnaryOp.SQUARE, this);
+  }
+
+  public Tensor reciprocal() {
+    return ElementwiseOps.unary(UnaryOp.RECIPROCAL, this);
+  }
+
+  public Tensor erf() {
+    return ElementwiseOps.unary(UnaryOp.ERF, this);
+  }
+
+  public Tensor sign() {
+    return ElementwiseOps.unary(UnaryOp.SIGN, this);
+  }
+
+  public Tensor logicalNot() {
+    return ElementwiseOps.unary(UnaryOp.NOT, this);
+  }
+
+  /** {@code x^exponent}. */
+  public Tensor pow(double exponent) {
+    return ElementwiseOps.unary(UnaryOp.POW, this, exponent, 0);
+  }
+
+  /** Clamps into [min, max]; NaN means no bound on that side. */
+  public Tensor clamp(double min, double max) {
+    return ElementwiseOps.unary(UnaryOp.CLAMP, this, min, max);
+  }
+
+  public Tensor clampMin(double min) {
+    return clamp(min, Double.NaN);
+  }
+
+  public Tensor clampMax(double max) {
+    return clamp(Double.NaN, max);
+  }
+
+  public Tensor add(Tensor o) {
+    return ElementwiseOps.binary(BinaryOp.ADD, this, o);
+  }
+
+  public Tensor add(double s) {
+    return ElementwiseOps.binary(BinaryOp.ADD, this, s);
+  }
+
+  public Tensor sub(Tensor o) {
+    return ElementwiseOps.binary(BinaryOp.SUB, this, o);
+  }
+
+  public Tensor sub(double s) {
+    return ElementwiseOps.binary(BinaryOp.SUB, this, s);
+  }
+
+  public Tensor mul(Tensor o) {
+    return ElementwiseOps.binary(BinaryOp.MUL, this, o);
+  }
+
+  public Tensor mul(double s) {
+    return ElementwiseOps.binary(BinaryOp.MUL, this, s);
+  }
+
+  public Tensor div(Tensor o) {
+    return ElementwiseOps.binary(BinaryOp.DIV, this, o);
+  }
+
+  public Tensor div(double s) {
+    return ElementwiseOps.binary(BinaryOp.DIV, this, s);
+  }
+
+  public Tensor pow(Tensor exponent) {
+    return ElementwiseOps.binary(BinaryOp.POW, this, exponent);
+  }
+
+  public Tensor maximum(Tensor o) {
+    return ElementwiseOps.binary(BinaryOp.MAXIMUM, this, o);
+  }
+
+  public Tensor minimum(Tensor o) {
+    return ElementwiseOps.binary(BinaryOp.MINIMUM, this, o);
+  }
+
+  public Tensor eq(Tensor o) {
+    return ElementwiseOps.binary(BinaryOp.EQ, this, o);
+  }
+
+  public Tensor eq(double s) {
+    return ElementwiseOps.binary(BinaryOp.EQ, this, s);
+  }
+
+  public Tensor ne(Tensor o) {
+    return ElementwiseOps.binary(BinaryOp.NE, this, o);
+  }
+
+  public Tensor ne(double s) {
+    return ElementwiseOps.binary(BinaryOp.NE, this, s);
+  }
+
+  public Tensor lt(Tensor o) {
+    return ElementwiseOps.binary(BinaryOp.LT, this, o);
+  }
+
+  public Tensor lt(double s) {
+    return ElementwiseOps.binary(BinaryOp.LT, this, s);
+  }
+
+  public Tensor le(Tensor o) {
+    return ElementwiseOps.binary(BinaryOp.LE, this, o);
+  }
+
+  public Tensor le(double s) {
+    return ElementwiseOps.binary(BinaryOp.LE, this, s);
+  }
+
+  public Tensor gt(Tensor o) {
+    return ElementwiseOps.binary(BinaryOp.GT, this, o);
+  }
+
+  public Tensor gt(double s) {
+    return ElementwiseOps.binary(BinaryOp.GT, this, s);
+  }
+
+  public Tensor ge(Tensor o) {
+    return ElementwiseOps.binary(BinaryOp.GE, this, o);
+  }
+
+  public Tensor ge(double s) {
+    return ElementwiseOps.binary(BinaryOp.GE, this, s);
+  }
+
+  public Tensor logicalAnd(Tensor o) {
+    return ElementwiseOps.binary(BinaryOp.AND, this, o);
+  }
+
+  public Tensor logicalOr(Tensor o) {
+    return ElementwiseOps.binary(BinaryOp.OR, this, o);
+  }
+
+  /** {@code cond ? a : b}, broadcasting all three. */
+  public static Tensor where(Tensor cond, Tensor a, Tensor b) {
+    return ElementwiseOps.where(cond, a, b);
+  }
+
+  // ---------------------------------------------------------------- reductions
+
+  /** Sum of all elements (0-dim). */
+  public Tensor sum() {
+    return ReductionOps.reduce(ReduceOp.SUM, this, null, false);
+  }
+
+  public Tensor sum(int dim) {
+    return ReductionOps.reduce(ReduceOp.SUM, this, new int[] {dim}, false);
+  }
+
+  public Tensor sum(int dim, boolean keepdim) {
+    return ReductionOps.reduce(ReduceOp.SUM, this, new int[] {dim}, keepdim);
+  }
+
+  /** Sum over {@code dims} (empty: all). */
+  public Tensor sum(int[] dims, boolean keepdim) {
+    return ReductionOps.reduce(ReduceOp.SUM, this, dims, keepdim);
+  }
+
+  public Tensor mean() {
+    return ReductionOps.reduce(ReduceOp.MEAN, this, null, false);
+  }
+
+  public Tensor mean(int dim) {
+    return ReductionOps.reduce(ReduceOp.MEAN, this, new int[] {dim}, false);
+  }
+
+  public Tensor mean(int dim, boolean keepdim) {
+    return ReductionOps.reduce(ReduceOp.MEAN, this, new int[] {dim}, keepdim);
+  }
+
+  public Tensor mean(int[] dims, boolean keepdim) {
+    return ReductionOps.reduce(ReduceOp.MEAN, this, dims, keepdim);
+  }
+
+  public Tensor prod(int[] dims, boolean keepdim) {
+    return ReductionOps.reduce(ReduceOp.PROD, this, dims, keepdim);
+  }
+
+  /** Largest element (0-dim). */
+  public Tensor max() {
+    return ReductionOps.reduce(ReduceOp.MAX, this, null, false);
+  }
+
+  /** Smallest element (0-dim). */
+  public Tensor min() {
+    return ReductionOps.reduce(ReduceOp.MIN, this, null, false);
+  }
+
+  /** Maximum values over {@code dims} (PyTorch's {@code amax}). */
+  public Tensor amax(int[] dims, boolean keepdim) {
+    return ReductionOps.reduce(ReduceOp.MAX, this, dims, keepdim);
+  }
+
+  public Tensor amax(int dim, boolean keepdim) {
+    return amax(new int[] {dim}, keepdim);
+  }
+
+  /** Minimum values over {@code dims} (PyTorch's {@code amin}). */
+  public Tensor amin(int[] dims, boolean keepdim) {
+    return ReductionOps.reduce(ReduceOp.MIN, this, dims, keepdim);
+  }
+
+  public Tensor amin(int dim, boolean keepdim) {
+    return amin(new int[] {dim}, keepdim);
+  }
+
+  /** Index of the largest element along {@code dim} (I64). */
+  public Tensor argmax(int dim, boolean keepdim) {
+    return ReductionOps.argReduce(true, this, dim, keepdim);
+  }
+
+  /** Index of the largest element of the flattened tensor (0-dim I64). */
+  public Tensor argmax() {
+    try (Tensor f = flatten()) {
+      return ReductionOps.argReduce(true, f, 0, false);
+    }
+  }
+
+  public Tensor argmin(int dim, boolean keepdim) {
+    return ReductionOps.argReduce(false, this, dim, keepdim);
+  }
+
+  /** Variance over {@code dims} with Bessel-style {@code correction} (1 = unbiased). */
+  public Tensor var(int[] dims, int correction, boolean keepdim) {
+    return ReductionOps.var(this, dims, correction, keepdim);
+  }
+
+  /** Unbiased variance of all elements. */
+  public Tensor var() {
+    return var(null, 1, false);
+  }
+
+  public Tensor std(int[] dims, int correction, boolean keepdim) {
+    return ReductionOps.std(this, dims, correction, keepdim);
+  }
+
+  public Tensor std() {
+    return std(null, 1, false);
+  }
+
+  /** L2 norm of all elements. */
+  public Tensor norm() {
+    return ReductionOps.norm(this, 2, null, false);
+  }
+
+  /** p-norm over {@code dims} (p may be infinite). */
+  public Tensor norm(double p, int[] dims, boolean keepdim) {
+    return ReductionOps.norm(this, p, dims, keepdim);
+  }
+
+  // ---------------------------------------------------------------- normalization, softmax
+
+  public Tensor softmax(int dim) {
+    return NormOps.softmax(this, dim, false);
+  }
+
+  public Tensor logSoftmax(int dim) {
+    return NormOps.softmax(this, dim, true);
+  }
+
+  /** Layer norm over the trailing dims {@code normalizedShape}; weight and bias may be null. */
+  public Tensor layerNorm(long[] normalizedShape, Tensor weight, Tensor bias, double eps) {
+    return NormOps.layerNorm(this, normalizedShape, weight, bias, eps);
+  }
+
+  /** RMS norm over the trailing dims {@code normalizedShape}; weight may be null. */
+  public Tensor rmsNorm(long[] normalizedShape, Tensor weight, double eps) {
+    return NormOps.rmsNorm(this, normalizedShape, weight, eps);
+  }
+
+  /**
+   * Applies rotary position embedding: pairs of the last dim rotated by angles given as cos/sin
+   * (broadcastable to this shape with last dim D/2). Interleaved pairs (2i, 2i+1) as in Wan; else
+   * halves (i, i+D/2).
+   */
+  public Tensor rotary(Tensor cos, Tensor sin, boolean interleaved) {
+    return NormOps.rotary(this, cos, sin, interleaved);
+  }
+
+  // ---------------------------------------------------------------- linear algebra, attention
+
+  /** Matrix product with PyTorch's {@code matmul} rules (1-d operands, broadcast batch dims). */
+  public Tensor matmul(Tensor other) {
+    return LinalgOps.matmul(this, other);
+  }
+
+  /** Batched matrix product of two rank-3 tensors with equal batch size. */
+  public Tensor bmm(Tensor other) {
+    return LinalgOps.bmm(this, other);
+  }
+
+  /**
+   * Fused scaled dot-product attention: {@code softmax(q k^T * scale + mask) v} over q [..., Sq,
+   * D], k [..., Sk, D], v [..., Sk, Dv], computed blockwise without an Sq x Sk matrix.
+   */
+  public static Tensor scaledDotProductAttention(
+      Tensor q, Tensor k, Tensor v, AttentionMask mask, double scale) {
+    return AttentionOps.sdpa(q, k, v, mask, scale);
+  }
+
+  /** As above with {@code scale = 1/sqrt(D)}. */
+  public static Tensor scaledDotProductAttention(Tensor q, Tensor k, Tensor v, AttentionMask mask) {
+    return AttentionOps.sdpa(q, k, v, mask, 1.0 / Math.sqrt(q.size(-1)));
+  }
+
+  // ---------------------------------------------------------------- indexing, joining
+
+  public Tensor indexSelect(int dim, Tensor index) {
+    return IndexOps.indexSelect(this, dim, index);
+  }
+
+  public Tensor gather(int dim, Tensor index) {
+    return IndexOps.gather(this, dim, index);
+  }
+
+  /** Out of place: a copy of this with {@code src} added at {@code index} along {@code dim}. */
+  public Tensor scatterAdd(int dim, Tensor index, Tensor src) {
+    return IndexOps.scatterAdd(this, dim, index, src, false);
+  }
+
+  /** In place: adds {@code src} into this at {@code index} along {@code dim}; returns this. */
+  public Tensor scatterAddInPlace(int dim, Tensor index, Tensor src) {
+    return IndexOps.scatterAdd(this, dim, index, src, true);
+  }
+
+  /** Concatenates along {@code dim}. */
+  public static Tensor cat(List<Tensor> tensors, int dim) {
+    return ShapeOps.cat(tensors, dim);
+  }
+
+  /** Stacks along a new dim {@code dim}. */
+  public static Tensor stack(List<Tensor> tensors, int dim) {
+    return ShapeOps.stack(tensors, dim);
+  }
+
+  /** Views of {@code splitSize} elements along {@code dim} (the last may be smaller). */
+  public List<Tensor> split(long splitSize, int dim) {
+    return ShapeOps.split(this, splitSize, dim);
+  }
+
+  /** Views with the given sizes along {@code dim}. */
+  public List<Tensor> split(long[] sizes, int dim) {
+    return ShapeOps.split(this, sizes, dim);
+  }
+
+  /** {@code chunks} views along {@code dim}, as PyTorch's {@code chunk}. */
+  public List<Tensor> chunk(int chunks, int dim) {
+    return ShapeOps.chunk(this, chunks, dim);
+  }
+}

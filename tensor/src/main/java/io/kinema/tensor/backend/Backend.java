@@ -1,0 +1,124 @@
+package io.kinema.tensor.backend;
+
+import io.kinema.tensor.AttentionMask;
+import io.kinema.tensor.DType;
+import io.kinema.tensor.Device;
+import io.kinema.tensor.Tensor;
+
+/**
+ * The primitives one device implements. {@link Tensor}'s ops check arguments, broadcast, pick the
+ * result dtype and allocate the output on the right device; then they call one of these. So a
+ * backend sees only valid, same-device operands whose shapes already agree (broadcast operands
+ * arrive as stride-0 views), and writes into {@code out}, which never aliases an input unless a
+ * method says so.
+ */
+public interface Backend {
+  Device device();
+
+  /** A new storage of at least {@code bytes} bytes, contents undefined. */
+  Storage allocate(long bytes);
+
+  MemoryStats memoryStats();
+
+  /** Frees cached, unused blocks. */
+  void emptyCache();
+
+  /** {@code dst[...] = src[...]} elementwise, converting dtypes (round to nearest even). */
+  void copy(Tensor src, Tensor dst);
+
+  /**
+   * Copies contiguous {@code src} into contiguous {@code dst} of the same dtype and shape, where
+   * one of them is on this backend's device and the other on the host.
+   */
+  void transfer(Tensor src, Tensor dst);
+
+  /** Every element of {@code dst} set to {@code value} (converted to dst's dtype). */
+  void fill(Tensor dst, double value);
+
+  /** {@code out = op(x)}; {@code p1}, {@code p2} as {@link UnaryOp} documents. */
+  void unary(UnaryOp op, Tensor x, Tensor out, double p1, double p2);
+
+  /**
+   * {@code out = op(a, b)}. a and b have out's shape; their dtype is out's dtype, or for
+   * comparisons a common dtype while out is BOOL. {@code out} may alias {@code a} (in-place ops).
+   */
+  void binary(BinaryOp op, Tensor a, Tensor b, Tensor out);
+
+  /** {@code out = cond ? a : b}; cond is BOOL, all of out's shape. */
+  void where(Tensor cond, Tensor a, Tensor b, Tensor out);
+
+  /**
+   * Reduces {@code x} over {@code dims} (sorted, non-negative, distinct) into {@code out}, which
+   * has x's rank with those dims of size 1. Accumulates in at least f32 (f64 for F64, I64 for
+   * integers).
+   */
+  void reduce(ReduceOp op, Tensor x, int[] dims, Tensor out);
+
+  /** Index (I64) of the max (or min) along {@code dim}; out has size 1 there. First one wins. */
+  void argReduce(boolean max, Tensor x, int dim, Tensor out);
+
+  /**
+   * {@code out[..., M, N] = a[..., M, K] @ b[..., K, N]}, batch dims already broadcast to out's.
+   * Either operand may be transposed in its last two dims (read without copying).
+   */
+  void matmul(Tensor a, Tensor b, Tensor out);
+
+  /** Softmax (or log-softmax) of x along {@code dim}. */
+  void softmax(Tensor x, int dim, boolean log, Tensor out);
+
+  /**
+   * Layer norm over the trailing {@code normalizedDims} dims; weight/bias (nullable) have those
+   * dims' shape. Optionally writes per-row mean and 1/std (F32/F64, shape = x's leading dims) for
+   * backward.
+   */
+  void layerNorm(
+      Tensor x,
+      int normalizedDims,
+      Tensor weight,
+      Tensor bias,
+      double eps,
+      Tensor out,
+      Tensor meanOut,
+      Tensor rstdOut);
+
+  /** RMS norm over the trailing {@code normalizedDims} dims; weight nullable; rstdOut nullable. */
+  void rmsNorm(Tensor x, int normalizedDims, Tensor weight, double eps, Tensor out, Tensor rstdOut);
+
+  /**
+   * Rotary embedding: rotates pairs of x's last dim by the angle whose cos/sin are given (shape:
+   * x's shape with last dim D/2, broadcast). Pairs are (2i, 2i+1) when {@code interleaved}, else
+   * (i, i + D/2).
+   */
+  void rotary(Tensor x, Tensor cos, Tensor sin, boolean interleaved, Tensor out);
+
+  /**
+   * Fused attention: q [B,H,Sq,D], k [B,H,Sk,D], v [B,H,Sk,Dv] -> out [B,H,Sq,Dv], softmax of scale
+   * * q k^T under the mask, computed blockwise (online softmax) so no Sq x Sk matrix is stored.
+   * {@code lseOut} (nullable, [B,H,Sq], F32/F64) receives each row's log-sum-exp.
+   */
+  void attention(
+      Tensor q, Tensor k, Tensor v, AttentionMask mask, double scale, Tensor out, Tensor lseOut);
+
+  /** {@code out = x.index_select(dim, index)}; index is 1-d I64/I32. */
+  void indexSelect(Tensor x, int dim, Tensor index, Tensor out);
+
+  /** {@code out = x.gather(dim, index)}; index has out's shape. */
+  void gather(Tensor x, int dim, Tensor index, Tensor out);
+
+  /** In place: {@code self.scatter_add_(dim, index, src)}; index has src's shape. */
+  void scatterAdd(Tensor self, int dim, Tensor index, Tensor src);
+
+  /**
+   * Fills {@code out} (contiguous) from the Philox4x32-10 stream of {@code seed} starting at
+   * counter {@code offset}. 32-bit results: element i uses counter {@code offset + i/4}, word
+   * {@code i%4}; F64 and I64 use two words each: counter {@code offset + i/2}, words {@code 2(i%2),
+   * 2(i%2)+1}. Normals come from Box-Muller on consecutive pairs of uniforms of a counter, so the
+   * stream is the same on every backend.
+   */
+  void random(RandomKind kind, long seed, long offset, double a, double b, Tensor out);
+
+  /** Counters {@link #random} consumes for {@code numel} elements of {@code dtype}. */
+  static long randomCounters(long numel, DType dtype) {
+    return dtype.byteSize() == 8 ? (numel + 1) / 2 : (numel + 3) / 4;
+  }
+}

@@ -1,0 +1,149 @@
+package io.kinema.tensor.cpu;
+
+import io.kinema.tensor.AttentionMask;
+import io.kinema.tensor.Device;
+import io.kinema.tensor.Tensor;
+import io.kinema.tensor.backend.Backend;
+import io.kinema.tensor.backend.BinaryOp;
+import io.kinema.tensor.backend.MemoryStats;
+import io.kinema.tensor.backend.RandomKind;
+import io.kinema.tensor.backend.ReduceOp;
+import io.kinema.tensor.backend.Storage;
+import io.kinema.tensor.backend.UnaryOp;
+import java.lang.foreign.MemorySegment;
+
+/**
+ * The host backend: Vector API kernels on the shared thread pool. Each primitive lives in the
+ * kernel class of its family; this class only routes.
+ */
+public final class CpuBackend implements Backend {
+  public static final CpuBackend INSTANCE = new CpuBackend();
+
+  private CpuBackend() {}
+
+  @Override
+  public Device device() {
+    return Device.CPU;
+  }
+
+  @Override
+  public Storage allocate(long bytes) {
+    return CpuAllocator.get().allocate(bytes);
+  }
+
+  @Override
+  public MemoryStats memoryStats() {
+    return CpuAllocator.get().stats();
+  }
+
+  @Override
+  public void emptyCache() {
+    CpuAllocator.get().emptyCache();
+  }
+
+  @Override
+  public void transfer(Tensor src, Tensor dst) {
+    long bytes = src.numel() * src.dtype().byteSize();
+    MemorySegment.copy(
+        src.storage().segment(),
+        src.offset() * src.dtype().byteSize(),
+        dst.storage().segment(),
+        dst.offset() * dst.dtype().byteSize(),
+        bytes);
+  }
+
+  @Override
+  public void copy(Tensor src, Tensor dst) {
+    CpuElementwise.copy(src, dst);
+  }
+
+  @Override
+  public void fill(Tensor dst, double value) {
+    CpuElementwise.fill(dst, value);
+  }
+
+  @Override
+  public void unary(UnaryOp op, Tensor x, Tensor out, double p1, double p2) {
+    CpuElementwise.unary(op, x, out, p1, p2);
+  }
+
+  @Override
+  public void binary(BinaryOp op, Tensor a, Tensor b, Tensor out) {
+    CpuElementwise.binary(op, a, b, out);
+  }
+
+  @Override
+  public void where(Tensor cond, Tensor a, Tensor b, Tensor out) {
+    CpuElementwise.where(cond, a, b, out);
+  }
+
+  @Override
+  public void reduce(ReduceOp op, Tensor x, int[] dims, Tensor out) {
+    CpuReduce.reduce(op, x, dims, out);
+  }
+
+  @Override
+  public void argReduce(boolean max, Tensor x, int dim, Tensor out) {
+    CpuReduce.argReduce(max, x, dim, out);
+  }
+
+  @Override
+  public void matmul(Tensor a, Tensor b, Tensor out) {
+    CpuMatmul.matmul(a, b, out);
+  }
+
+  @Override
+  public void softmax(Tensor x, int dim, boolean log, Tensor out) {
+    CpuNorm.softmax(x, dim, log, out);
+  }
+
+  @Override
+  public void layerNorm(
+      Tensor x,
+      int normalizedDims,
+      Tensor weight,
+      Tensor bias,
+      double eps,
+      Tensor out,
+      Tensor meanOut,
+      Tensor rstdOut) {
+    CpuNorm.layerNorm(x, normalizedDims, weight, bias, eps, out, meanOut, rstdOut);
+  }
+
+  @Override
+  public void rmsNorm(
+      Tensor x, int normalizedDims, Tensor weight, double eps, Tensor out, Tensor rstdOut) {
+    CpuNorm.rmsNorm(x, normalizedDims, weight, eps, out, rstdOut);
+  }
+
+  @Override
+  public void rotary(Tensor x, Tensor cos, Tensor sin, boolean interleaved, Tensor out) {
+    CpuNorm.rotary(x, cos, sin, interleaved, out);
+  }
+
+  @Override
+  public void attention(
+      Tensor q, Tensor k, Tensor v, AttentionMask mask, double scale, Tensor out, Tensor lseOut) {
+    CpuAttention.attention(q, k, v, mask, scale, out, lseOut);
+  }
+
+  @Override
+  public void indexSelect(Tensor x, int dim, Tensor index, Tensor out) {
+    CpuIndex.indexSelect(x, dim, index, out);
+  }
+
+  @Override
+  public void gather(Tensor x, int dim, Tensor index, Tensor out) {
+    CpuIndex.gather(x, dim, index, out);
+  }
+
+  @Override
+  public void scatterAdd(Tensor self, int dim, Tensor index, Tensor src) {
+    CpuIndex.scatterAdd(self, dim, index, src);
+  }
+
+  @Override
+  public void random(RandomKind kind, long seed, long offset, double a, double b, Tensor out) {
+    CpuRandom.random(kind, seed, offset, a, b, out);
+  }
+}
