@@ -50,9 +50,9 @@ public interface Backend {
   /**
    * Reduces {@code x} over {@code dims} (sorted, non-negative, distinct) into {@code out}, which
    * has x's rank with those dims of size 1. Accumulates in at least f32 (f64 for F64, I64 for
-   * integers).
+   * integers). {@code param} is p for {@link ReduceOp#NORM} and the correction for VAR/STD.
    */
-  void reduce(ReduceOp op, Tensor x, int[] dims, Tensor out);
+  void reduce(ReduceOp op, Tensor x, int[] dims, double param, Tensor out);
 
   /** Index (I64) of the max (or min) along {@code dim}; out has size 1 there. First one wins. */
   void argReduce(boolean max, Tensor x, int dim, Tensor out);

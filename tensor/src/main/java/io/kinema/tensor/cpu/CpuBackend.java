@@ -78,8 +78,8 @@ public final class CpuBackend implements Backend {
   }
 
   @Override
-  public void reduce(ReduceOp op, Tensor x, int[] dims, Tensor out) {
-    CpuReduce.reduce(op, x, dims, out);
+  public void reduce(ReduceOp op, Tensor x, int[] dims, double param, Tensor out) {
+    CpuReduce.reduce(op, x, dims, param, out);
   }
 
   @Override

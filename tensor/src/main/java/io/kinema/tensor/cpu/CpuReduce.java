@@ -7,7 +7,7 @@ import io.kinema.tensor.backend.ReduceOp;
 final class CpuReduce {
   private CpuReduce() {}
 
-  static void reduce(ReduceOp op, Tensor x, int[] dims, Tensor out) {
+  static void reduce(ReduceOp op, Tensor x, int[] dims, double param, Tensor out) {
     throw new UnsupportedOperationException("not implemented yet");
   }
 
