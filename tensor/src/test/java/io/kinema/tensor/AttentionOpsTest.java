@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 import io.kinema.tensor.cpu.CpuAllocator;
+import java.lang.foreign.ValueLayout;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 
@@ -160,6 +161,29 @@ class AttentionOpsTest {
       check(r, t, 2, 33, 70, 20, 24, AttentionMask.NONE, ALL);
       check(r, t, 1, 130, 130, 64, 64, AttentionMask.CAUSAL, causal(130, 130));
       check(r, t, 1, 40, 90, 8, 16, AttentionMask.blockCausal(16), blockCausal(40, 90, 16));
+    }
+  }
+
+  /**
+   * With one key the softmax weight is exactly 1, so the output is v itself: run every 16-bit
+   * pattern (subnormals, infinities, NaNs included) through the vectorized half loads.
+   */
+  @Test
+  void halfInputsWidenExactly() {
+    for (DType t : new DType[] {DType.BF16, DType.F16}) {
+      try (var s = Scope.open()) {
+        Tensor v = Tensor.empty(t, 256, 1, 256);
+        var seg = v.storage().segment();
+        for (int i = 0; i < 65536; i++) seg.setAtIndex(ValueLayout.JAVA_SHORT, i, (short) i);
+        Tensor q = Tensor.ones(t, 256, 1, 3);
+        Tensor k = Tensor.ones(t, 256, 1, 3);
+        double[] expected = v.toDoubleArray();
+        double[] got = Tensor.scaledDotProductAttention(q, k, v, AttentionMask.NONE).toDoubleArray();
+        for (int i = 0; i < 65536; i++) {
+          boolean same = Double.isNaN(expected[i]) ? Double.isNaN(got[i]) : expected[i] == got[i];
+          assertTrue(same, t + " bits " + Integer.toHexString(i) + ": " + got[i]);
+        }
+      }
     }
   }
 

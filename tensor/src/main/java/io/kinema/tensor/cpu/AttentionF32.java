@@ -3,11 +3,14 @@ package io.kinema.tensor.cpu;
 import io.kinema.tensor.DType;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
 import java.util.Arrays;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -35,6 +38,9 @@ import jdk.incubator.vector.VectorSpecies;
 final class AttentionF32 implements CpuAttention.Worker {
   private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
   private static final int L = S.length();
+  private static final VectorSpecies<Integer> SI = IntVector.SPECIES_PREFERRED;
+  private static final VectorSpecies<Short> SH =
+      VectorSpecies.of(short.class, VectorShape.forBitSize(S.vectorBitSize() / 2));
 
   /** Query rows per tile: four vectors of queries. */
   static final int BQ = 4 * L;
@@ -105,11 +111,9 @@ final class AttentionF32 implements CpuAttention.Worker {
 
   private void loadQ(int b, int h, int q0, int rows, int padRows) {
     long base = p.qOff + b * p.qSt[0] + h * p.qSt[1] + q0 * p.qSt[2];
-    long si = p.qSt[2], sd = p.qSt[3];
     for (int i = 0; i < rows; i++) {
-      for (int j = 0; j < d; j++) {
-        qt[j * BQ + i] = qScale * load(p.qs, base + i * si + j * sd);
-      }
+      loadRow(p.qs, base + i * p.qSt[2], p.qSt[3], kb, 0, d); // kb is free until the K block
+      for (int j = 0; j < d; j++) qt[j * BQ + i] = qScale * kb[j];
     }
     for (int i = rows; i < padRows; i++) {
       for (int j = 0; j < d; j++) qt[j * BQ + i] = 0;
@@ -130,26 +134,67 @@ final class AttentionF32 implements CpuAttention.Worker {
       int ld) {
     long base = off + b * st[0] + h * st[1] + (long) k0 * st[2];
     long sj = st[2], sd = st[3];
-    if (p.dtype == DType.F32 && sd == 1) {
-      for (int j = 0; j < n; j++) {
-        MemorySegment.copy(
-            seg, ValueLayout.JAVA_FLOAT, (base + j * sj) * 4, dst, j * ld, width);
+    for (int j = 0; j < n; j++) loadRow(seg, base + j * sj, sd, dst, j * ld, width);
+  }
+
+  /** {@code width} elements at element index {@code at}, stride {@code sd}, as f32 into dst. */
+  private void loadRow(MemorySegment seg, long at, long sd, float[] dst, int to, int width) {
+    switch (p.dtype) {
+      case F32 -> {
+        if (sd == 1) {
+          MemorySegment.copy(seg, ValueLayout.JAVA_FLOAT, at * 4, dst, to, width);
+        } else {
+          for (int c = 0; c < width; c++) {
+            dst[to + c] = seg.getAtIndex(ValueLayout.JAVA_FLOAT, at + c * sd);
+          }
+        }
       }
-    } else {
-      for (int j = 0; j < n; j++) {
-        long r = base + j * sj;
-        for (int c = 0; c < width; c++) dst[j * ld + c] = load(seg, r + c * sd);
+      case BF16 -> {
+        int c = 0;
+        if (sd == 1) {
+          // bf16 is the top half of an f32: widen to int and shift into place, L at a time.
+          for (; c + L <= width; c += L) {
+            ((IntVector)
+                    ShortVector.fromMemorySegment(SH, seg, (at + c) * 2, ByteOrder.nativeOrder())
+                        .convertShape(VectorOperators.S2I, SI, 0))
+                .lanewise(VectorOperators.LSHL, 16)
+                .reinterpretAsFloats()
+                .intoArray(dst, to + c);
+          }
+        }
+        for (; c < width; c++) {
+          dst[to + c] = Half.bf16ToFloat(seg.getAtIndex(ValueLayout.JAVA_SHORT, at + c * sd));
+        }
+      }
+      default -> {
+        int c = 0;
+        if (sd == 1) {
+          for (; c + L <= width; c += L) f16Vector(seg, (at + c) * 2).intoArray(dst, to + c);
+        }
+        for (; c < width; c++) {
+          dst[to + c] = Float.float16ToFloat(seg.getAtIndex(ValueLayout.JAVA_SHORT, at + c * sd));
+        }
       }
     }
   }
 
-  private float load(MemorySegment seg, long i) {
-    return switch (p.dtype) {
-      case F32 -> seg.getAtIndex(ValueLayout.JAVA_FLOAT, i);
-      case BF16 -> Half.bf16ToFloat(seg.getAtIndex(ValueLayout.JAVA_SHORT, i));
-      case F16 -> Half.f16ToFloat(seg.getAtIndex(ValueLayout.JAVA_SHORT, i));
-      default -> throw new IllegalStateException("attention f32 kernel: dtype " + p.dtype);
-    };
+  /**
+   * L IEEE halves at {@code byteOffset} widened to f32: exponent and mantissa shifted into f32
+   * position and multiplied by 2^112 (re-biasing the exponent, which also turns half subnormals
+   * into the right f32 normals); inf/NaN get the f32 all-ones exponent; then the sign.
+   */
+  private static FloatVector f16Vector(MemorySegment seg, long byteOffset) {
+    IntVector h =
+        (IntVector)
+            ShortVector.fromMemorySegment(SH, seg, byteOffset, ByteOrder.nativeOrder())
+                .convertShape(VectorOperators.S2I, SI, 0);
+    IntVector mag = h.and(0x7fff);
+    IntVector bits = mag.lanewise(VectorOperators.LSHL, 13);
+    FloatVector f = bits.reinterpretAsFloats().mul(0x1p112f);
+    VectorMask<Float> special = mag.compare(VectorOperators.GE, 0x7c00).cast(S);
+    f = f.blend(bits.or(0x7f800000).reinterpretAsFloats(), special);
+    IntVector sign = h.and(0x8000).lanewise(VectorOperators.LSHL, 16);
+    return f.reinterpretAsInts().or(sign).reinterpretAsFloats();
   }
 
   private void store(int b, int h, int q0, int rows) {
