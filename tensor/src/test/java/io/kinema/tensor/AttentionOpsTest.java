@@ -178,7 +178,8 @@ class AttentionOpsTest {
         Tensor q = Tensor.ones(t, 256, 1, 3);
         Tensor k = Tensor.ones(t, 256, 1, 3);
         double[] expected = v.toDoubleArray();
-        double[] got = Tensor.scaledDotProductAttention(q, k, v, AttentionMask.NONE).toDoubleArray();
+        double[] got =
+            Tensor.scaledDotProductAttention(q, k, v, AttentionMask.NONE).toDoubleArray();
         for (int i = 0; i < 65536; i++) {
           boolean same = Double.isNaN(expected[i]) ? Double.isNaN(got[i]) : expected[i] == got[i];
           assertTrue(same, t + " bits " + Integer.toHexString(i) + ": " + got[i]);
@@ -409,8 +410,8 @@ class AttentionOpsTest {
   }
 
   /**
-   * Sq = Sk = 4096, one head: the op must not allocate anything near Sq x Sk (64 MiB of f32);
-   * only the output (1 MiB) is allocated on the tensor heap.
+   * Sq = Sk = 4096, one head: the op must not allocate anything near Sq x Sk (64 MiB of f32); only
+   * the output (1 MiB) is allocated on the tensor heap.
    */
   @Test
   void longSequenceAllocatesNoScoreMatrix() {
@@ -460,8 +461,7 @@ class AttentionOpsTest {
       Tensor v = Tensor.zeros(2, 6, 5);
       AttentionMask none = AttentionMask.NONE;
       assertError(
-          "F64[2, 6, 8]",
-          () -> Tensor.scaledDotProductAttention(q, k.to(DType.F64), v, none, 1));
+          "F64[2, 6, 8]", () -> Tensor.scaledDotProductAttention(q, k.to(DType.F64), v, none, 1));
       assertError(
           "F32[2, 6, 7]",
           () -> Tensor.scaledDotProductAttention(q, Tensor.zeros(2, 6, 7), v, none, 1));
@@ -488,8 +488,7 @@ class AttentionOpsTest {
           () ->
               Tensor.scaledDotProductAttention(
                   q, k, v, new AttentionMask.Explicit(Tensor.of(new boolean[30], 5, 6)), 1));
-      assertError(
-          "scale", () -> Tensor.scaledDotProductAttention(q, k, v, none, Double.NaN));
+      assertError("scale", () -> Tensor.scaledDotProductAttention(q, k, v, none, Double.NaN));
       assertThrows(IllegalArgumentException.class, () -> AttentionMask.blockCausal(0));
     }
   }

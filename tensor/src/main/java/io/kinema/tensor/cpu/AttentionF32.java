@@ -1,6 +1,5 @@
 package io.kinema.tensor.cpu;
 
-import io.kinema.tensor.DType;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
@@ -21,10 +20,10 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * <ol>
  *   <li>Q tile, scaled by {@code scale * log2(e)}, transposed once into {@code qt[d][i]}.
- *   <li>For each block of {@link #BK} keys (stopping at the last key any row of the tile may
- *       see): K and V rows copied into contiguous scratch; scores {@code st[j][i] = sum_d k[j][d]
- *       qt[d][i]} by a 4-key x 4-vector register-blocked micro-kernel (a K scalar broadcast
- *       against Q vectors: no horizontal sums).
+ *   <li>For each block of {@link #BK} keys (stopping at the last key any row of the tile may see):
+ *       K and V rows copied into contiguous scratch; scores {@code st[j][i] = sum_d k[j][d]
+ *       qt[d][i]} by a 4-key x 4-vector register-blocked micro-kernel (a K scalar broadcast against
+ *       Q vectors: no horizontal sums).
  *   <li>Mask (only in blocks the mask cuts), then the online softmax, all lane-wise over queries:
  *       running max m, {@code p = 2^(s - m)}, running sum l, and the factor {@code alpha = 2^(m_old
  *       - m_new)} that rescales the accumulator.
@@ -211,8 +210,7 @@ final class AttentionF32 implements CpuAttention.Worker {
           default -> p.os.setAtIndex(ValueLayout.JAVA_SHORT, r + c * sd, Half.floatToF16(x));
         }
       }
-      p.storeLse(
-          b, h, q0 + i, l[i] == 0 ? Double.NEGATIVE_INFINITY : m[i] * LN2 + Math.log(l[i]));
+      p.storeLse(b, h, q0 + i, l[i] == 0 ? Double.NEGATIVE_INFINITY : m[i] * LN2 + Math.log(l[i]));
     }
   }
 

@@ -6,8 +6,8 @@ import java.util.Arrays;
 /**
  * The F64 attention kernel: the same blockwise online softmax as {@link AttentionF32}, written
  * plainly in double precision (one query row at a time against a block of keys). It is the
- * reference for parity tests, so it favours accuracy over speed: scores, exponentials, sums and
- * the accumulator are all double.
+ * reference for parity tests, so it favours accuracy over speed: scores, exponentials, sums and the
+ * accumulator are all double.
  */
 final class AttentionF64 implements CpuAttention.Worker {
   /** Query rows per tile. */

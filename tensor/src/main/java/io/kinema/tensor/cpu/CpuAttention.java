@@ -94,8 +94,7 @@ final class CpuAttention {
     final long lOff;
     final long[] lSt;
 
-    Plan(
-        Tensor q, Tensor k, Tensor v, AttentionMask mask, double scale, Tensor out, Tensor lse) {
+    Plan(Tensor q, Tensor k, Tensor v, AttentionMask mask, double scale, Tensor out, Tensor lse) {
       dtype = q.dtype();
       b = Math.toIntExact(q.size(0));
       h = Math.toIntExact(q.size(1));
