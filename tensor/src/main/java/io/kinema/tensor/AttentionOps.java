@@ -7,6 +7,9 @@ import java.util.Arrays;
  * (PyTorch's rule), and hands the backend 4-d views {@code [B, H, S, D]}: rank 2 and 3 get leading
  * size-1 dims, rank &gt; 4 has its leading dims flattened into B (a view whenever the strides
  * allow).
+ *
+ * <p>A query row that its mask lets see no key at all (or any row when Sk = 0) gets output 0
+ * (PyTorch gives NaN). The output has q's dtype and shape {@code [..., Sq, Dv]}.
  */
 final class AttentionOps {
   private static final String OP = "scaledDotProductAttention";
