@@ -1,10 +1,164 @@
 package io.kinema.tensor;
 
-/** Front-end of fused scaled dot-product attention. */
+import java.util.Arrays;
+
+/**
+ * Front-end of fused scaled dot-product attention. Checks q/k/v, broadcasts their leading dims
+ * (PyTorch's rule), and hands the backend 4-d views {@code [B, H, S, D]}: rank 2 and 3 get leading
+ * size-1 dims, rank &gt; 4 has its leading dims flattened into B (a view whenever the strides
+ * allow).
+ *
+ * <p>A query row that its mask lets see no key at all (or any row when Sk = 0) gets output 0
+ * (PyTorch gives NaN). The output has q's dtype and shape {@code [..., Sq, Dv]}.
+ */
 final class AttentionOps {
+  private static final String OP = "scaledDotProductAttention";
+
   private AttentionOps() {}
 
   static Tensor sdpa(Tensor q, Tensor k, Tensor v, AttentionMask mask, double scale) {
-    throw new UnsupportedOperationException("not implemented yet");
+    if (q == null || k == null || v == null) {
+      throw new IllegalArgumentException(OP + ": q, k and v must not be null");
+    }
+    if (mask == null) mask = AttentionMask.NONE;
+    Tensor allowed = mask instanceof AttentionMask.Explicit e ? e.allowed() : null;
+    if (mask instanceof AttentionMask.Explicit && allowed == null) {
+      throw new IllegalArgumentException(OP + ": explicit mask tensor must not be null");
+    }
+    Device device = Ops.sameDevice(OP, q, k, v, allowed);
+    Ops.requireFloating(OP, q);
+    if (k.dtype() != q.dtype() || v.dtype() != q.dtype()) {
+      throw new IllegalArgumentException(
+          OP
+              + ": q, k and v must have one dtype, got q "
+              + q.describe()
+              + ", k "
+              + k.describe()
+              + ", v "
+              + v.describe());
+    }
+    if (q.dim() < 2 || k.dim() < 2 || v.dim() < 2) {
+      throw new IllegalArgumentException(
+          OP
+              + ": q, k and v need rank >= 2 ([..., S, D]), got q "
+              + q.describe()
+              + ", k "
+              + k.describe()
+              + ", v "
+              + v.describe());
+    }
+    if (q.size(-1) != k.size(-1)) {
+      throw new IllegalArgumentException(
+          OP
+              + ": q "
+              + q.describe()
+              + " and k "
+              + k.describe()
+              + " must have the same last dim (head size D: "
+              + q.size(-1)
+              + " vs "
+              + k.size(-1)
+              + ")");
+    }
+    if (k.size(-2) != v.size(-2)) {
+      throw new IllegalArgumentException(
+          OP
+              + ": k "
+              + k.describe()
+              + " and v "
+              + v.describe()
+              + " must have the same sequence length (dim -2: "
+              + k.size(-2)
+              + " vs "
+              + v.size(-2)
+              + ")");
+    }
+    if (!Double.isFinite(scale)) {
+      throw new IllegalArgumentException(OP + ": scale must be finite, got " + scale);
+    }
+    long[] batch;
+    try {
+      batch = Shapes.broadcast(OP, Shapes.broadcast(OP, lead(q), lead(k)), lead(v));
+    } catch (IllegalArgumentException ex) {
+      throw new IllegalArgumentException(
+          OP
+              + ": the leading dims of q "
+              + q.describe()
+              + ", k "
+              + k.describe()
+              + " and v "
+              + v.describe()
+              + " cannot be broadcast together",
+          ex);
+    }
+    long sq = q.size(-2), sk = k.size(-2), d = q.size(-1), dv = v.size(-1);
+    if (allowed != null) {
+      if (allowed.dtype() != DType.BOOL) {
+        throw new IllegalArgumentException(
+            OP + ": explicit mask must be BOOL (true = may attend), got " + allowed.describe());
+      }
+      long[] full = concat(batch, sq, sk);
+      if (allowed.dim() > full.length || !broadcastsTo(allowed.shape(), full)) {
+        throw new IllegalArgumentException(
+            OP
+                + ": explicit mask "
+                + allowed.describe()
+                + " is not broadcastable to the scores' shape "
+                + Shapes.str(full)
+                + " ([..., Sq, Sk])");
+      }
+    }
+
+    Tensor out = Tensor.empty(q.dtype(), device, concat(batch, sq, dv));
+    if (out.numel() == 0) return out;
+    try (Tensor q4 = as4d(q, batch, sq, d);
+        Tensor k4 = as4d(k, batch, sk, d);
+        Tensor v4 = as4d(v, batch, sk, dv);
+        Tensor m4 = allowed == null ? null : as4d(allowed, batch, sq, sk);
+        Tensor o4 = as4d(out, batch, sq, dv)) {
+      AttentionMask m = m4 == null ? mask : new AttentionMask.Explicit(m4);
+      Backends.of(device).attention(q4, k4, v4, m, scale, o4, null);
+    } catch (RuntimeException | Error ex) {
+      out.close();
+      throw ex;
+    }
+    return out;
+  }
+
+  /** The dims before the last two. */
+  private static long[] lead(Tensor t) {
+    return Arrays.copyOf(t.shape(), t.dim() - 2);
+  }
+
+  private static long[] concat(long[] batch, long a, long b) {
+    long[] s = Arrays.copyOf(batch, batch.length + 2);
+    s[batch.length] = a;
+    s[batch.length + 1] = b;
+    return s;
+  }
+
+  private static boolean broadcastsTo(long[] shape, long[] target) {
+    for (int i = 1; i <= shape.length; i++) {
+      long s = shape[shape.length - i];
+      if (s != 1 && s != target[target.length - i]) return false;
+    }
+    return true;
+  }
+
+  /** {@code t} expanded to {@code batch + [s, d]}, then seen as [B, H, s, d]. */
+  private static Tensor as4d(Tensor t, long[] batch, long s, long d) {
+    try (Tensor e = t.expand(concat(batch, s, d))) {
+      int r = e.dim();
+      return switch (r) {
+        case 2 -> {
+          try (Tensor u = e.unsqueeze(0)) {
+            yield u.unsqueeze(0);
+          }
+        }
+        case 3 -> e.unsqueeze(0);
+        case 4 -> e.alias();
+        default -> e.flatten(0, r - 4);
+      };
+    }
   }
 }
