@@ -279,12 +279,20 @@ final class CpuRandom {
   /** I64/F64: element i of the tile uses words[2i] (high) and words[2i+1] (low). */
   private static void integers64(
       DType dt, int[] words, int len, MemorySegment seg, long dst, long a, long b) {
-    long r = b - a; // unsigned: b > a, so the wrapped difference is the true range
-    for (int i = 0; i < len; i++) {
-      long w = ((long) words[2 * i] << 32) | (words[2 * i + 1] & MASK);
-      long v = a + Math.unsignedMultiplyHigh(w, r);
-      if (dt == DType.I64) seg.setAtIndex(ValueLayout.JAVA_LONG, dst + i, v);
-      else seg.setAtIndex(ValueLayout.JAVA_DOUBLE, dst + i, (double) v);
+    long r = b - a; // read as unsigned: b > a, so the wrapped difference is the true range
+    if (dt == DType.I64) {
+      for (int i = 0; i < len; i++)
+        seg.setAtIndex(ValueLayout.JAVA_LONG, dst + i, a + lemire64(words, i, r));
+    } else {
+      for (int i = 0; i < len; i++)
+        seg.setAtIndex(ValueLayout.JAVA_DOUBLE, dst + i, (double) (a + lemire64(words, i, r)));
     }
   }
+
+  /** {@code floor(w * r / 2^64)} for the unsigned 64-bit word {@code (hi << 32) | lo} of element i. */
+  private static long lemire64(int[] words, int i, long r) {
+    long w = ((long) words[2 * i] << 32) | (words[2 * i + 1] & MASK);
+    return Math.unsignedMultiplyHigh(w, r);
+  }
+
 }

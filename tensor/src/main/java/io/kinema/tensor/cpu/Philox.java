@@ -1,5 +1,9 @@
 package io.kinema.tensor.cpu;
 
+import jdk.incubator.vector.LongVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
 /**
  * Philox4x32-10, the counter-based generator of Salmon, Moraes, Dror and Shaw, "Parallel random
  * numbers: as easy as 1, 2, 3" (SC 2011; the Random123 library): a 10-round bijection of a 128-bit
@@ -67,6 +71,68 @@ public final class Philox {
    * {@code j < count}. Counters wrap modulo 2^64.
    */
   public static void blocks(long seed, long counter, int count, int[] words) {
+    final int lanes = L.length();
+    int j = 0;
+    if (count >= lanes) {
+      // Round keys: key_r = key + r * W, the same for every lane.
+      long[] rk0 = new long[ROUNDS], rk1 = new long[ROUNDS];
+      int k0 = (int) seed, k1 = (int) (seed >>> 32);
+      for (int r = 0; r < ROUNDS; r++) {
+        rk0[r] = k0 & MASK;
+        rk1[r] = k1 & MASK;
+        k0 += W0;
+        k1 += W1;
+      }
+      LongVector iota = LongVector.zero(L).addIndex(1);
+      for (; j <= count - lanes; j += lanes) {
+        vectorBlocks(iota.add(counter + j), rk0, rk1, words, 4 * j);
+      }
+    }
+    scalarBlocks(seed, counter + j, count - j, words, 4 * j);
+  }
+
+  private static final VectorSpecies<Long> L = LongVector.SPECIES_PREFERRED;
+
+  /** Lane indexes that interleave two long vectors: (a0, b0, a1, b1, ...) then the upper halves. */
+  private static final LongVector ZIP_LO, ZIP_HI;
+
+  static {
+    int n = L.length();
+    long[] lo = new long[n], hi = new long[n];
+    for (int l = 0; l < n; l++) {
+      lo[l] = (l % 2 == 0 ? 0 : n) + l / 2;
+      hi[l] = lo[l] + n / 2;
+    }
+    ZIP_LO = LongVector.fromArray(L, lo, 0);
+    ZIP_HI = LongVector.fromArray(L, hi, 0);
+  }
+
+  /**
+   * One block per lane of {@code ctr} (64-bit counters). The 32-bit words live zero-extended in
+   * 64-bit lanes, so one lane multiply gives the full 32x32 -> 64 product.
+   */
+  private static void vectorBlocks(LongVector ctr, long[] rk0, long[] rk1, int[] words, int at) {
+    LongVector c0 = ctr.and(MASK), c1 = ctr.lanewise(VectorOperators.LSHR, 32);
+    LongVector c2 = LongVector.zero(L), c3 = c2;
+    for (int r = 0; r < ROUNDS; r++) {
+      LongVector p0 = c0.mul(M0 & MASK), p1 = c2.mul(M1 & MASK);
+      LongVector n0 = p1.lanewise(VectorOperators.LSHR, 32).lanewise(VectorOperators.XOR, c1);
+      LongVector n2 = p0.lanewise(VectorOperators.LSHR, 32).lanewise(VectorOperators.XOR, c3);
+      c0 = n0.lanewise(VectorOperators.XOR, rk0[r]);
+      c2 = n2.lanewise(VectorOperators.XOR, rk1[r]);
+      c1 = p1.and(MASK);
+      c3 = p0.and(MASK);
+    }
+    // (w0 | w1 << 32) stored little-endian is the int pair (w0, w1): interleaving the two word
+    // pairs of each lane puts the four words of each block next to each other.
+    LongVector a = c0.or(c1.lanewise(VectorOperators.LSHL, 32));
+    LongVector b = c2.or(c3.lanewise(VectorOperators.LSHL, 32));
+    ZIP_LO.selectFrom(a, b).reinterpretAsInts().intoArray(words, at);
+    ZIP_HI.selectFrom(a, b).reinterpretAsInts().intoArray(words, at + 2 * L.length());
+  }
+
+  /** {@link #blocks} one block at a time (the tail after the vector loop). */
+  static void scalarBlocks(long seed, long counter, int count, int[] words, int at) {
     final int key0 = (int) seed, key1 = (int) (seed >>> 32);
     for (int j = 0; j < count; j++) {
       long c = counter + j;
@@ -86,7 +152,7 @@ public final class Philox {
         k0 += W0;
         k1 += W1;
       }
-      int w = 4 * j;
+      int w = at + 4 * j;
       words[w] = c0;
       words[w + 1] = c1;
       words[w + 2] = c2;
