@@ -75,8 +75,7 @@ final class Creation {
 
   static Tensor eye(long n, long m, DType dtype, Device device) {
     if (n < 0 || m < 0) {
-      throw new IllegalArgumentException(
-          "eye: sizes must be >= 0, got n=" + n + ", m=" + m);
+      throw new IllegalArgumentException("eye: sizes must be >= 0, got n=" + n + ", m=" + m);
     }
     Tensor out = Tensor.zeros(dtype, device, n, m);
     long diag = Math.min(n, m);
@@ -237,7 +236,8 @@ final class Creation {
                 s.setAtIndex(ValueLayout.JAVA_LONG, i, (long) (base + step * (i - pivot)));
             }
             default -> {
-              for (long i = i0; i < i1; i++) Elements.setDouble(s, dt, i, base + step * (i - pivot));
+              for (long i = i0; i < i1; i++)
+                Elements.setDouble(s, dt, i, base + step * (i - pivot));
             }
           }
         });

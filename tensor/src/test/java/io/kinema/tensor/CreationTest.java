@@ -17,8 +17,10 @@ class CreationTest {
     return switch (dt) {
       case F64 -> v;
       case F32 -> (float) v;
-      case BF16 -> io.kinema.tensor.cpu.Half.bf16ToFloat(io.kinema.tensor.cpu.Half.floatToBf16((float) v));
-      case F16 -> io.kinema.tensor.cpu.Half.f16ToFloat(io.kinema.tensor.cpu.Half.floatToF16((float) v));
+      case BF16 ->
+          io.kinema.tensor.cpu.Half.bf16ToFloat(io.kinema.tensor.cpu.Half.floatToBf16((float) v));
+      case F16 ->
+          io.kinema.tensor.cpu.Half.f16ToFloat(io.kinema.tensor.cpu.Half.floatToF16((float) v));
       case I64 -> (long) v;
       case I32 -> (int) (long) v;
       case U8 -> (long) v & 0xff;
@@ -33,7 +35,8 @@ class CreationTest {
       assertEquals(DType.I64, Tensor.arange(5).dtype());
       // ceil((end - start) / step) elements.
       assertArrayEquals(
-          new double[] {0, 3, 6, 9}, Tensor.arange(0, 10, 3, DType.F64, Device.CPU).toDoubleArray());
+          new double[] {0, 3, 6, 9},
+          Tensor.arange(0, 10, 3, DType.F64, Device.CPU).toDoubleArray());
       assertArrayEquals(
           new double[] {1, 1.5, 2, 2.5},
           Tensor.arange(1, 2.6, 0.5, DType.F64, Device.CPU).toDoubleArray());
@@ -123,14 +126,16 @@ class CreationTest {
       assertArrayEquals(
           new double[] {-1, 1}, Tensor.linspace(-1, 1, 2, DType.F64, Device.CPU).toDoubleArray());
       assertArrayEquals(
-          new double[] {10, 5, 0}, Tensor.linspace(10, 0, 3, DType.F64, Device.CPU).toDoubleArray());
+          new double[] {10, 5, 0},
+          Tensor.linspace(10, 0, 3, DType.F64, Device.CPU).toDoubleArray());
       // Both ends are exact and the spacing is symmetric (the second half counts from the end).
       double[] v = Tensor.linspace(0.1, 0.7, 7, DType.F64, Device.CPU).toDoubleArray();
       assertEquals(0.1, v[0], 0);
       assertEquals(0.7, v[6], 0);
       assertEquals(0.7 - (0.7 - 0.1) / 6, v[5], 0);
       assertArrayEquals(
-          new long[] {0, 2, 5, 7, 10}, Tensor.linspace(0, 10, 5, DType.I64, Device.CPU).toLongArray());
+          new long[] {0, 2, 5, 7, 10},
+          Tensor.linspace(0, 10, 5, DType.I64, Device.CPU).toLongArray());
     }
     Random rnd = new Random(6);
     for (int trial = 0; trial < 30; trial++) {
@@ -165,7 +170,8 @@ class CreationTest {
           double[] v = t.toDoubleArray();
           for (int i = 0; i < nm[0]; i++) {
             for (int j = 0; j < nm[1]; j++) {
-              assertEquals(i == j ? 1 : 0, v[(int) (i * nm[1] + j)], 0, dt + " eye at " + i + "," + j);
+              assertEquals(
+                  i == j ? 1 : 0, v[(int) (i * nm[1] + j)], 0, dt + " eye at " + i + "," + j);
             }
           }
         }

@@ -19,16 +19,16 @@ import jdk.incubator.vector.VectorSpecies;
  * backend must compute them exactly like this:
  *
  * <ul>
- *   <li><b>UNIFORM [a, b)</b>. 4-byte and 2-byte dtypes: {@code u = (w >>> 8) * 2^-24} and {@code
- *       v = fa + fs * u} in f32 without fused multiply-add, where {@code fa = (float) a} and {@code
+ *   <li><b>UNIFORM [a, b)</b>. 4-byte and 2-byte dtypes: {@code u = (w >>> 8) * 2^-24} and {@code v
+ *       = fa + fs * u} in f32 without fused multiply-add, where {@code fa = (float) a} and {@code
  *       fs = (float) (b - a)}; a result that is not below {@code fb = (float) b} becomes the
  *       largest f32 below it. BF16/F16 round v to nearest even, and a result that rounds up to
  *       {@code fb} or beyond becomes the largest half value below {@code fb}. F64: {@code u = ((hi
  *       >>> 5) * 2^26 + (lo >>> 6)) * 2^-53} (53 bits), {@code v = a + (b - a) * u} in double,
  *       clamped below b the same way. (No clamp when {@code a == b}.)
  *   <li><b>NORMAL (mean a, std b)</b>, Box-Muller in double. 4-byte and 2-byte dtypes: elements
- *       {@code 2p} and {@code 2p+1} of a block come from words {@code (w[2p], w[2p+1])}: {@code u1 =
- *       (w[2p] + 1) * 2^-32} in (0, 1] (so no log(0)), {@code u2 = w[2p+1] * 2^-32}, {@code r =
+ *       {@code 2p} and {@code 2p+1} of a block come from words {@code (w[2p], w[2p+1])}: {@code u1
+ *       = (w[2p] + 1) * 2^-32} in (0, 1] (so no log(0)), {@code u2 = w[2p+1] * 2^-32}, {@code r =
  *       sqrt(-2 ln u1)}, {@code theta = (2 pi) * u2}, element {@code 2p} is {@code a + b * r
  *       cos(theta)} and {@code 2p+1} is {@code a + b * r sin(theta)}, rounded to f32 (then to the
  *       half type). F64: the block's two elements share {@code u1} from words (w0, w1) and {@code
@@ -289,10 +289,11 @@ final class CpuRandom {
     }
   }
 
-  /** {@code floor(w * r / 2^64)} for the unsigned 64-bit word {@code (hi << 32) | lo} of element i. */
+  /**
+   * {@code floor(w * r / 2^64)} for the unsigned 64-bit word {@code (hi << 32) | lo} of element i.
+   */
   private static long lemire64(int[] words, int i, long r) {
     long w = ((long) words[2 * i] << 32) | (words[2 * i + 1] & MASK);
     return Math.unsignedMultiplyHigh(w, r);
   }
-
 }

@@ -7,10 +7,10 @@ import jdk.incubator.vector.VectorSpecies;
 /**
  * Philox4x32-10, the counter-based generator of Salmon, Moraes, Dror and Shaw, "Parallel random
  * numbers: as easy as 1, 2, 3" (SC 2011; the Random123 library): a 10-round bijection of a 128-bit
- * counter (four 32-bit words) under a 64-bit key (two words). Each round multiplies words 0 and 2 by
- * {@code 0xD2511F53} and {@code 0xCD9E8D57} (full 32x32 -> 64 products), mixes the halves with the
- * other words and the key, and the key then advances by the Weyl increments {@code 0x9E3779B9} and
- * {@code 0xBB67AE85}.
+ * counter (four 32-bit words) under a 64-bit key (two words). Each round multiplies words 0 and 2
+ * by {@code 0xD2511F53} and {@code 0xCD9E8D57} (full 32x32 -> 64 products), mixes the halves with
+ * the other words and the key, and the key then advances by the Weyl increments {@code 0x9E3779B9}
+ * and {@code 0xBB67AE85}.
  *
  * <h2>Kinema's stream (every backend reproduces it bit for bit)</h2>
  *
@@ -20,9 +20,9 @@ import jdk.incubator.vector.VectorSpecies;
  *       + block index} and {@code offset} is the generator's reserved start counter;
  *   <li>a block yields words {@code w0..w3}. Elements of 1, 2 and 4 bytes take one word each, so
  *       element {@code i} of a draw uses word {@code i % 4} of block {@code offset + i / 4}.
- *       Elements of 8 bytes (F64, I64) take two words each: element {@code i} uses words {@code
- *       2(i % 2)} (the high half) and {@code 2(i % 2) + 1} (the low half) of block {@code offset + i
- *       / 2}.
+ *       Elements of 8 bytes (F64, I64) take two words each: element {@code i} uses words {@code 2(i
+ *       % 2)} (the high half) and {@code 2(i % 2) + 1} (the low half) of block {@code offset + i /
+ *       2}.
  * </ul>
  *
  * <p>How words become values (uniform, normal, integers) is documented in {@link CpuRandom}.
@@ -43,8 +43,8 @@ public final class Philox {
 
   /**
    * One block: the four output words of counter {@code (c0, c1, c2, c3)} under key {@code (k0,
-   * k1)}, written to {@code out[0..3]}. This is the general function the known-answer vectors
-   * test; {@link #blocks} is the stream's fast path.
+   * k1)}, written to {@code out[0..3]}. This is the general function the known-answer vectors test;
+   * {@link #blocks} is the stream's fast path.
    */
   public static void block(int c0, int c1, int c2, int c3, int k0, int k1, int[] out) {
     for (int r = 0; r < ROUNDS; r++) {

@@ -25,8 +25,7 @@ class PhiloxTest {
     assertArrayEquals(
         new int[] {0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8}, block(0, 0, 0, 0, 0, 0));
     assertArrayEquals(
-        new int[] {0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd},
-        block(-1, -1, -1, -1, -1, -1));
+        new int[] {0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd}, block(-1, -1, -1, -1, -1, -1));
     assertArrayEquals(
         new int[] {0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1},
         block(0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344, 0xa4093822, 0x299f31d0));
@@ -47,7 +46,8 @@ class PhiloxTest {
           long c = start + j;
           int[] want = block((int) c, (int) (c >>> 32), 0, 0, (int) seed, (int) (seed >>> 32));
           for (int k = 0; k < 4; k++) {
-            assertEquals(want[k], words[4 * j + k], "seed " + seed + " counter " + c + " word " + k);
+            assertEquals(
+                want[k], words[4 * j + k], "seed " + seed + " counter " + c + " word " + k);
           }
         }
       }
@@ -85,8 +85,10 @@ class PhiloxTest {
           long bytes = n * dt.byteSize();
           assertEquals(
               -1L,
-              par.storage().segment().asSlice(0, bytes).mismatch(
-                  seq.storage().segment().asSlice(0, bytes)),
+              par.storage()
+                  .segment()
+                  .asSlice(0, bytes)
+                  .mismatch(seq.storage().segment().asSlice(0, bytes)),
               kind + " " + dt + ": parallel and sequential fills differ");
         }
       }
