@@ -39,6 +39,11 @@ public final class Generator {
     this.offset = offset;
   }
 
+  @Override
+  public synchronized String toString() {
+    return "Generator(seed=" + seed + ", offset=" + offset + ")";
+  }
+
   /** Reserves {@code counters} counters; returns the first one. */
   public synchronized long reserve(long counters) {
     if (counters < 0) throw new IllegalArgumentException("negative counter count: " + counters);
