@@ -50,7 +50,8 @@ final class NormOps {
     Ops.requireFloating(op, cos);
     Ops.requireFloating(op, sin);
     if (x.dim() == 0) {
-      throw new IllegalArgumentException(op + ": expected x with at least one dim, got " + x.describe());
+      throw new IllegalArgumentException(
+          op + ": expected x with at least one dim, got " + x.describe());
     }
     long d = x.size(-1);
     if (d % 2 != 0) {
@@ -98,7 +99,9 @@ final class NormOps {
     int k = normalizedShape.length;
     if (k == 0) {
       throw new IllegalArgumentException(
-          op + ": expected normalized_shape to be at least 1-dimensional, got [] for " + x.describe());
+          op
+              + ": expected normalized_shape to be at least 1-dimensional, got [] for "
+              + x.describe());
     }
     long[] sh = x.shape();
     boolean ok = sh.length >= k;

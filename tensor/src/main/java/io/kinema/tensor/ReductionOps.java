@@ -26,7 +26,12 @@ final class ReductionOps {
     }
     if (x.size(d) == 0) {
       throw new IllegalArgumentException(
-          name + ": expected reduction dim " + d + " of " + x.describe() + " to have non-zero size");
+          name
+              + ": expected reduction dim "
+              + d
+              + " of "
+              + x.describe()
+              + " to have non-zero size");
     }
     long[] keepShape = x.shape();
     keepShape[d] = 1;

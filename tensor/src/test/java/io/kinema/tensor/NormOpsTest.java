@@ -44,7 +44,17 @@ class NormOpsTest {
         continue;
       }
       if (!(Math.abs(want[i] - got[i]) <= tol * Math.max(Math.abs(want[i]), floor))) {
-        fail(what + " [" + i + "]: expected " + want[i] + " but got " + got[i] + " (tol " + tol + ")");
+        fail(
+            what
+                + " ["
+                + i
+                + "]: expected "
+                + want[i]
+                + " but got "
+                + got[i]
+                + " (tol "
+                + tol
+                + ")");
       }
     }
   }
@@ -288,7 +298,8 @@ class NormOpsTest {
       Tensor x = Tensor.of(v, 4, 1536).to(DType.F32);
       double[] want = refNorm(false, x.toDoubleArray(), 1536, null, null, 1e-5)[0];
       // The f32 row mean itself is only good to an ulp of 1e4 (~1e-3 absolute).
-      assertAllClose(want, x.layerNorm(new long[] {1536}, null, null, 1e-5).toDoubleArray(), 2e-3, 1, "ln");
+      assertAllClose(
+          want, x.layerNorm(new long[] {1536}, null, null, 1e-5).toDoubleArray(), 2e-3, 1, "ln");
     }
   }
 
@@ -301,7 +312,8 @@ class NormOpsTest {
         DType st = dt == DType.F64 ? DType.F64 : DType.F32;
         Tensor x = randn(rnd, dt, 4, 3, 50);
         Tensor w = randn(rnd, dt, 50), b = randn(rnd, dt, 50);
-        double[][] ref = refNorm(false, x.toDoubleArray(), 50, w.toDoubleArray(), b.toDoubleArray(), 1e-5);
+        double[][] ref =
+            refNorm(false, x.toDoubleArray(), 50, w.toDoubleArray(), b.toDoubleArray(), 1e-5);
         Tensor out = Tensor.empty(dt, 4, 3, 50);
         Tensor mean = Tensor.empty(st, 4, 3);
         Tensor rstd = Tensor.empty(st, 3, 4).t(); // a non-contiguous stats output
@@ -325,7 +337,8 @@ class NormOpsTest {
       Tensor x = Tensor.zeros(2, 3, 5);
       var e =
           assertThrows(
-              IllegalArgumentException.class, () -> x.layerNorm(new long[] {4, 5}, null, null, 1e-5));
+              IllegalArgumentException.class,
+              () -> x.layerNorm(new long[] {4, 5}, null, null, 1e-5));
       assertEquals(
           "layer_norm: given normalized_shape [4, 5], expected input with shape [*, 4, 5], but got"
               + " input of size F32[2, 3, 5]",
@@ -333,7 +346,9 @@ class NormOpsTest {
       e =
           assertThrows(
               IllegalArgumentException.class, () -> x.rmsNorm(new long[] {1, 2, 3, 5}, null, 1e-5));
-      assertTrue(e.getMessage().startsWith("rms_norm: given normalized_shape [1, 2, 3, 5]"), e.getMessage());
+      assertTrue(
+          e.getMessage().startsWith("rms_norm: given normalized_shape [1, 2, 3, 5]"),
+          e.getMessage());
       e =
           assertThrows(
               IllegalArgumentException.class,
@@ -344,8 +359,11 @@ class NormOpsTest {
               IllegalArgumentException.class,
               () -> x.layerNorm(new long[] {5}, null, Tensor.zeros(DType.BF16, 5), 1e-5));
       assertEquals(
-          "layer_norm: bias BF16[5] must have the input's dtype (input F32[2, 3, 5])", e.getMessage());
-      e = assertThrows(IllegalArgumentException.class, () -> x.layerNorm(new long[] {}, null, null, 1e-5));
+          "layer_norm: bias BF16[5] must have the input's dtype (input F32[2, 3, 5])",
+          e.getMessage());
+      e =
+          assertThrows(
+              IllegalArgumentException.class, () -> x.layerNorm(new long[] {}, null, null, 1e-5));
       assertTrue(e.getMessage().contains("at least 1-dimensional"), e.getMessage());
       Tensor i = Tensor.of(new int[] {1, 2});
       e = assertThrows(IllegalArgumentException.class, () -> i.rmsNorm(new long[] {2}, null, 1e-5));
@@ -374,7 +392,8 @@ class NormOpsTest {
   static void checkRotary(Tensor x, Tensor cos, Tensor sin, boolean interleaved) {
     long[] target = x.shape();
     target[target.length - 1] /= 2;
-    String what = "rotary of " + x.describe() + " cos " + cos.describe() + " interleaved " + interleaved;
+    String what =
+        "rotary of " + x.describe() + " cos " + cos.describe() + " interleaved " + interleaved;
     double[] c, sn;
     try (Tensor ce = cos.expand(target);
         Tensor se = sin.expand(target)) {
@@ -483,7 +502,9 @@ class NormOpsTest {
       assertEquals("rotary: the last dim of x F32[2, 5] must be even, got 5", e.getMessage());
       Tensor x8 = Tensor.zeros(2, 3, 8);
       Tensor bad = Tensor.zeros(3, 3);
-      e = assertThrows(IllegalArgumentException.class, () -> x8.rotary(bad, Tensor.zeros(3, 4), false));
+      e =
+          assertThrows(
+              IllegalArgumentException.class, () -> x8.rotary(bad, Tensor.zeros(3, 4), false));
       assertEquals(
           "rotary: cos F32[3, 3] cannot be broadcast to [2, 3, 4] (x F32[2, 3, 8] with its last dim"
               + " halved)",
@@ -492,9 +513,14 @@ class NormOpsTest {
           assertThrows(
               IllegalArgumentException.class,
               () -> x8.rotary(Tensor.zeros(4), Tensor.zeros(1, 2, 3, 4), false));
-      assertTrue(e.getMessage().startsWith("rotary: sin F32[1, 2, 3, 4] cannot be broadcast"), e.getMessage());
+      assertTrue(
+          e.getMessage().startsWith("rotary: sin F32[1, 2, 3, 4] cannot be broadcast"),
+          e.getMessage());
       Tensor i = Tensor.of(new int[] {1, 2});
-      e = assertThrows(IllegalArgumentException.class, () -> i.rotary(Tensor.zeros(1), Tensor.zeros(1), true));
+      e =
+          assertThrows(
+              IllegalArgumentException.class,
+              () -> i.rotary(Tensor.zeros(1), Tensor.zeros(1), true));
       assertEquals("rotary: expected a floating-point tensor, got I32[2]", e.getMessage());
       Tensor ok = Tensor.zeros(3, 4).rotary(Tensor.zeros(2), Tensor.zeros(2), true);
       assertArrayEquals(new double[12], ok.toDoubleArray());

@@ -110,22 +110,23 @@ class ReductionOpsTest {
     long[] keep = shape.clone();
     for (int d = 0; d < rank; d++) if (red[d]) keep[d] = 1;
     int outN = (int) Shapes.numel(keep);
-    List<List<Double>> g = new ArrayList<>();
-    for (int i = 0; i < outN; i++) g.add(new ArrayList<>());
     long[] kst = Shapes.contiguousStrides(keep);
+    int[] owner = new int[data.length], count = new int[outN];
     long[] idx = new long[rank];
     for (int i = 0; i < data.length; i++) {
-      long rem = i;
-      for (int d = rank - 1; d >= 0; d--) {
-        idx[d] = rem % shape[d];
-        rem /= shape[d];
-      }
       long o = 0;
       for (int d = 0; d < rank; d++) if (!red[d]) o += idx[d] * kst[d];
-      g.get((int) o).add(data[i]);
+      owner[i] = (int) o;
+      count[(int) o]++;
+      for (int d = rank - 1; d >= 0; d--) {
+        if (++idx[d] < shape[d]) break;
+        idx[d] = 0;
+      }
     }
     double[][] out = new double[outN][];
-    for (int i = 0; i < outN; i++) out[i] = g.get(i).stream().mapToDouble(Double::doubleValue).toArray();
+    for (int i = 0; i < outN; i++) out[i] = new double[count[i]];
+    int[] fill = new int[outN];
+    for (int i = 0; i < data.length; i++) out[owner[i]][fill[owner[i]]++] = data[i];
     return out;
   }
 
@@ -203,7 +204,15 @@ class ReductionOpsTest {
   void everyOpAndDtypeOnRandomShapes() {
     Random rnd = new Random(1);
     long[] sizes = {1, 3, 17, 33, 1000};
-    ReduceOp[] ops = {ReduceOp.SUM, ReduceOp.MEAN, ReduceOp.MAX, ReduceOp.MIN, ReduceOp.NORM, ReduceOp.VAR, ReduceOp.STD};
+    ReduceOp[] ops = {
+      ReduceOp.SUM,
+      ReduceOp.MEAN,
+      ReduceOp.MAX,
+      ReduceOp.MIN,
+      ReduceOp.NORM,
+      ReduceOp.VAR,
+      ReduceOp.STD
+    };
     try (var s = Scope.open()) {
       for (int trial = 0; trial < 60; trial++) {
         int rank = 1 + rnd.nextInt(4);
@@ -214,7 +223,8 @@ class ReductionOpsTest {
         DType dt = FLOATS[trial % FLOATS.length];
         Tensor x = randn(rnd, dt, shape);
         List<Integer> dl = new ArrayList<>();
-        for (int d = 0; d < rank; d++) if (rnd.nextBoolean()) dl.add(rnd.nextBoolean() ? d : d - rank);
+        for (int d = 0; d < rank; d++)
+          if (rnd.nextBoolean()) dl.add(rnd.nextBoolean() ? d : d - rank);
         int[] dims = dl.stream().mapToInt(Integer::intValue).toArray();
         for (ReduceOp op : ops) {
           double param = op == ReduceOp.NORM ? 2 : op == ReduceOp.VAR || op == ReduceOp.STD ? 1 : 0;
@@ -241,7 +251,8 @@ class ReductionOpsTest {
                 check(op, p, dims, keep, 0);
                 continue;
               }
-              double param = op == ReduceOp.NORM ? 2 : op == ReduceOp.VAR || op == ReduceOp.STD ? 1 : 0;
+              double param =
+                  op == ReduceOp.NORM ? 2 : op == ReduceOp.VAR || op == ReduceOp.STD ? 1 : 0;
               check(op, x, dims, keep, param);
             }
           }
@@ -353,6 +364,7 @@ class ReductionOpsTest {
       check(ReduceOp.SUM, rows, new int[] {1}, false, 0);
       check(ReduceOp.VAR, rows, new int[] {1}, false, 1);
       check(ReduceOp.MAX, rows, new int[] {1}, false, 0);
+      check(ReduceOp.VAR, x.view(1, n), new int[] {1}, false, 1); // one row split over threads
       Tensor cols = x.view(25_000, 40);
       check(ReduceOp.SUM, cols, new int[] {0}, false, 0);
       check(ReduceOp.MEAN, cols, new int[] {0}, true, 0);
@@ -400,7 +412,8 @@ class ReductionOpsTest {
       assertEquals(200, u8.max().toLongArray()[0]);
       assertArrayEquals(new long[] {2, 2}, i32.argmax(1, false).toLongArray());
       assertArrayEquals(new long[] {1, 0}, i32.argmin(1, false).toLongArray());
-      for (ReduceOp op : new ReduceOp[] {ReduceOp.MEAN, ReduceOp.VAR, ReduceOp.STD, ReduceOp.NORM}) {
+      for (ReduceOp op :
+          new ReduceOp[] {ReduceOp.MEAN, ReduceOp.VAR, ReduceOp.STD, ReduceOp.NORM}) {
         var e =
             assertThrows(
                 IllegalArgumentException.class, () -> apply(op, i32, new int[] {0}, false, 1));
@@ -426,7 +439,8 @@ class ReductionOpsTest {
         assertArrayEquals(new long[] {0}, e.amax(1, false).shape());
         assertArrayEquals(new long[] {0, 1}, e.sum(1, true).shape());
         var ex = assertThrows(IllegalArgumentException.class, () -> e.amax(0, false));
-        assertTrue(ex.getMessage().startsWith("max: expected reduction dim 0 of "), ex.getMessage());
+        assertTrue(
+            ex.getMessage().startsWith("max: expected reduction dim 0 of "), ex.getMessage());
         assertTrue(ex.getMessage().contains("[0, 3]"), ex.getMessage());
         ex = assertThrows(IllegalArgumentException.class, e::min);
         assertTrue(ex.getMessage().startsWith("min: "), ex.getMessage());
@@ -456,8 +470,10 @@ class ReductionOpsTest {
           v[len + len - 1] = nan; // NaN last in the second row
           v[len + len / 3] = nan;
           Tensor x = Tensor.of(v, 2, len).to(dt);
-          for (double m : x.amax(1, false).toDoubleArray()) assertTrue(Double.isNaN(m), dt + " max");
-          for (double m : x.amin(1, false).toDoubleArray()) assertTrue(Double.isNaN(m), dt + " min");
+          for (double m : x.amax(1, false).toDoubleArray())
+            assertTrue(Double.isNaN(m), dt + " max");
+          for (double m : x.amin(1, false).toDoubleArray())
+            assertTrue(Double.isNaN(m), dt + " min");
           assertTrue(Double.isNaN(x.sum().item()));
           assertTrue(Double.isNaN(x.norm(Double.POSITIVE_INFINITY, null, false).item()));
           assertArrayEquals(
@@ -477,7 +493,8 @@ class ReductionOpsTest {
   void argmaxArgmin() {
     Random rnd = new Random(7);
     try (var s = Scope.open()) {
-      for (DType dt : new DType[] {DType.F64, DType.F32, DType.BF16, DType.F16, DType.I64, DType.I32}) {
+      for (DType dt :
+          new DType[] {DType.F64, DType.F32, DType.BF16, DType.F16, DType.I64, DType.I32}) {
         for (long[] shape : new long[][] {{17}, {3, 33}, {4, 5, 1000}, {2, 100_000}}) {
           int n = (int) Shapes.numel(shape);
           double[] v = new double[n];
@@ -498,7 +515,8 @@ class ReductionOpsTest {
         Tensor base = Tensor.of(gaussian(rnd, 6 * 40), 6, 40).to(dt);
         Tensor view = base.slice(1, 1, 40, 3).t();
         assertArrayEquals(
-            refArg(view.toDoubleArray(), view.shape(), 0, true), view.argmax(0, false).toLongArray());
+            refArg(view.toDoubleArray(), view.shape(), 0, true),
+            view.argmax(0, false).toLongArray());
       }
       Tensor f = Tensor.of(new float[] {1, 7, 7, -2, 7}, 5);
       assertEquals(1, f.argmax().toLongArray()[0]);
@@ -563,8 +581,7 @@ class ReductionOpsTest {
       Tensor x = Tensor.zeros(2, 3);
       var e = assertThrows(IndexOutOfBoundsException.class, () -> x.sum(2));
       assertTrue(e.getMessage().startsWith("sum: dim 2 out of range"), e.getMessage());
-      var e2 =
-          assertThrows(IllegalArgumentException.class, () -> x.mean(new int[] {1, -1}, false));
+      var e2 = assertThrows(IllegalArgumentException.class, () -> x.mean(new int[] {1, -1}, false));
       assertTrue(e2.getMessage().startsWith("mean: dim 1 appears twice"), e2.getMessage());
       var e3 = assertThrows(IndexOutOfBoundsException.class, () -> x.argmin(-3, false));
       assertTrue(e3.getMessage().startsWith("argmin: dim -3"), e3.getMessage());

@@ -16,11 +16,11 @@ import jdk.incubator.vector.VectorSpecies;
 /**
  * Row-wise kernels: softmax, layer_norm, rms_norm, rotary embedding.
  *
- * <p>Each op works on rows: the elements along the softmax dim, the trailing normalized dims, or the
- * last dim of rotary. Rows run in parallel. A row that is one unit-stride run of the compute type
- * (F32, or F64 for F64 tensors) is processed in place; any other row (strided, BF16/F16) is first
- * gathered into a contiguous compute-type scratch buffer and its result scattered back, so there is
- * one vector kernel per op and compute type.
+ * <p>Each op works on rows: the elements along the softmax dim, the trailing normalized dims, or
+ * the last dim of rotary. Rows run in parallel. A row that is one unit-stride run of the compute
+ * type (F32, or F64 for F64 tensors) is processed in place; any other row (strided, BF16/F16) is
+ * first gathered into a contiguous compute-type scratch buffer and its result scattered back, so
+ * there is one vector kernel per op and compute type.
  */
 final class CpuNorm {
   private CpuNorm() {}
@@ -163,11 +163,17 @@ final class CpuNorm {
     return o;
   }
 
-  /** {@code t} (whose shape is a row's shape) as one contiguous {@code cdt} row in the arena. */
+  /**
+   * {@code t} (whose shape is a row's shape) as one contiguous {@code cdt} row starting at index 0:
+   * a slice of its own storage when it already is one, else a converted copy in the arena.
+   */
   private static MemorySegment contiguousRow(Arena arena, Tensor t, DType cdt) {
     boolean[] all = new boolean[t.dim()];
     java.util.Arrays.fill(all, true);
     Rows r = new Rows(all, t);
+    if (r.direct(0, t.dtype(), cdt)) {
+      return t.storage().segment().asSlice(t.offset() * cdt.byteSize(), r.n[0] * cdt.byteSize());
+    }
     MemorySegment dst = arena.allocate(Math.max(1, r.n[0]) * cdt.byteSize(), 64);
     r.gather(0, r.base(0, 0), t.storage().segment(), t.dtype(), dst, cdt);
     return dst;
@@ -328,51 +334,50 @@ final class CpuNorm {
     DType xdt = x.dtype(), odt = out.dtype(), cdt = computeType(xdt);
     MemorySegment xs = x.storage().segment(), os = out.storage().segment();
     long n = rows.n[0];
-    // Weight and bias become contiguous compute-type rows once per call; when only one of them is
-    // given, the other is ones (zeros) so one affine loop serves every case.
-    try (Arena shared = Arena.ofShared()) {
-      boolean affine = weight != null || bias != null;
-      MemorySegment w =
-          weight != null
-              ? contiguousRow(shared, weight, cdt)
-              : affine ? constantRow(shared, n, cdt, 1) : null;
-      MemorySegment b =
-          bias != null
-              ? contiguousRow(shared, bias, cdt)
-              : affine && !rms ? constantRow(shared, n, cdt, 0) : null;
-      Parallel.forRange(
-          rows.count,
-          grain(n),
-          (s, e) -> {
-            double[] stats = new double[2];
-            try (Arena arena = Arena.ofConfined()) {
-              MemorySegment sx = rows.scratch(arena, 0, xdt, cdt);
-              MemorySegment sy = rows.scratch(arena, 1, odt, cdt);
-              for (long r = s; r < e; r++) {
-                long xb = rows.base(0, r), ob = rows.base(1, r);
-                if (sx != null) rows.gather(0, xb, xs, xdt, sx, cdt);
-                MemorySegment xseg = sx == null ? xs : sx, yseg = sy == null ? os : sy;
-                long xo = sx == null ? xb : 0, yo = sy == null ? ob : 0;
-                if (cdt == DType.F32) {
-                  if (rms) rmsNormF32(xseg, xo, yseg, yo, n, w, (float) eps, stats);
-                  else layerNormF32(xseg, xo, yseg, yo, n, w, b, (float) eps, stats);
-                } else {
-                  if (rms) rmsNormF64(xseg, xo, yseg, yo, n, w, eps, stats);
-                  else layerNormF64(xseg, xo, yseg, yo, n, w, b, eps, stats);
-                }
-                if (sy != null) rows.scatter(1, ob, sy, cdt, os, odt);
-                if (meanOut != null) {
-                  CpuReduce.store(
-                      meanOut.storage().segment(), meanOut.dtype(), rowOffset(meanOut, r), stats[0]);
-                }
-                if (rstdOut != null) {
-                  CpuReduce.store(
-                      rstdOut.storage().segment(), rstdOut.dtype(), rowOffset(rstdOut, r), stats[1]);
-                }
+    boolean affine = weight != null || bias != null;
+    Parallel.forRange(
+        rows.count,
+        grain(n),
+        (s, e) -> {
+          double[] stats = new double[2];
+          try (Arena arena = Arena.ofConfined()) {
+            // Weight and bias as contiguous compute-type rows (converted per task when they are
+            // not already); when only one is given, the other is ones (zeros), so one affine loop
+            // serves every case.
+            MemorySegment w =
+                weight != null
+                    ? contiguousRow(arena, weight, cdt)
+                    : affine ? constantRow(arena, n, cdt, 1) : null;
+            MemorySegment b =
+                bias != null
+                    ? contiguousRow(arena, bias, cdt)
+                    : affine && !rms ? constantRow(arena, n, cdt, 0) : null;
+            MemorySegment sx = rows.scratch(arena, 0, xdt, cdt);
+            MemorySegment sy = rows.scratch(arena, 1, odt, cdt);
+            for (long r = s; r < e; r++) {
+              long xb = rows.base(0, r), ob = rows.base(1, r);
+              if (sx != null) rows.gather(0, xb, xs, xdt, sx, cdt);
+              MemorySegment xseg = sx == null ? xs : sx, yseg = sy == null ? os : sy;
+              long xo = sx == null ? xb : 0, yo = sy == null ? ob : 0;
+              if (cdt == DType.F32) {
+                if (rms) rmsNormF32(xseg, xo, yseg, yo, n, w, (float) eps, stats);
+                else layerNormF32(xseg, xo, yseg, yo, n, w, b, (float) eps, stats);
+              } else {
+                if (rms) rmsNormF64(xseg, xo, yseg, yo, n, w, eps, stats);
+                else layerNormF64(xseg, xo, yseg, yo, n, w, b, eps, stats);
+              }
+              if (sy != null) rows.scatter(1, ob, sy, cdt, os, odt);
+              if (meanOut != null) {
+                CpuReduce.store(
+                    meanOut.storage().segment(), meanOut.dtype(), rowOffset(meanOut, r), stats[0]);
+              }
+              if (rstdOut != null) {
+                CpuReduce.store(
+                    rstdOut.storage().segment(), rstdOut.dtype(), rowOffset(rstdOut, r), stats[1]);
               }
             }
-          });
-    }
+          }
+        });
   }
 
   /**
@@ -501,8 +506,8 @@ final class CpuNorm {
   // ------------------------------------------------------------------ rotary
 
   /** Lane i of the first (second) half of a vector of pairs reads angle i/2 (FL/2 + i/2). */
-  private static final VectorShuffle<Float> DUP_LO =
-      VectorShuffle.fromOp(FS, i -> i / 2), DUP_HI = VectorShuffle.fromOp(FS, i -> FL / 2 + i / 2);
+  private static final VectorShuffle<Float> DUP_LO = VectorShuffle.fromOp(FS, i -> i / 2),
+      DUP_HI = VectorShuffle.fromOp(FS, i -> FL / 2 + i / 2);
 
   /** Swaps the elements of each pair. */
   private static final VectorShuffle<Float> SWAP = VectorShuffle.fromOp(FS, i -> i ^ 1);
@@ -524,7 +529,10 @@ final class CpuNorm {
     DType xdt = x.dtype(), cdt = computeType(xdt);
     DType[] dts = {xdt, cos.dtype(), sin.dtype(), out.dtype()};
     MemorySegment[] segs = {
-      x.storage().segment(), cos.storage().segment(), sin.storage().segment(), out.storage().segment()
+      x.storage().segment(),
+      cos.storage().segment(),
+      sin.storage().segment(),
+      out.storage().segment()
     };
     long half = rows.n[0] / 2;
     Parallel.forRange(
@@ -547,11 +555,27 @@ final class CpuNorm {
               }
               if (cdt == DType.F32) {
                 rotaryF32(
-                    seg[0], off[0], seg[1], off[1], seg[2], off[2], seg[3], off[3], half,
+                    seg[0],
+                    off[0],
+                    seg[1],
+                    off[1],
+                    seg[2],
+                    off[2],
+                    seg[3],
+                    off[3],
+                    half,
                     interleaved);
               } else {
                 rotaryF64(
-                    seg[0], off[0], seg[1], off[1], seg[2], off[2], seg[3], off[3], half,
+                    seg[0],
+                    off[0],
+                    seg[1],
+                    off[1],
+                    seg[2],
+                    off[2],
+                    seg[3],
+                    off[3],
+                    half,
                     interleaved);
               }
               if (scratch[3] != null) rows.scatter(3, base[3], scratch[3], cdt, segs[3], dts[3]);
@@ -561,9 +585,9 @@ final class CpuNorm {
   }
 
   /**
-   * Rotates the {@code half} pairs of one row of floats. Interleaved pairs (2i, 2i+1): two x vectors
-   * per cos/sin vector, the angles duplicated lane-wise by a shuffle and the pair partner brought
-   * in by a swap shuffle. Halves (i, i + half): plain lane-wise arithmetic.
+   * Rotates the {@code half} pairs of one row of floats. Interleaved pairs (2i, 2i+1): two x
+   * vectors per cos/sin vector, the angles duplicated lane-wise by a shuffle and the pair partner
+   * brought in by a swap shuffle. Halves (i, i + half): plain lane-wise arithmetic.
    */
   static void rotaryF32(
       MemorySegment x,

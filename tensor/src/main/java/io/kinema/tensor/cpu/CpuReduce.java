@@ -21,15 +21,16 @@ import jdk.incubator.vector.VectorSpecies;
  * Reduction kernels.
  *
  * <p>The tensor is split into kept dims (one output each) and reduced dims; each group is sorted by
- * stride and merged where contiguous, so any permutation or slicing of a contiguous tensor takes the
- * same path as the contiguous one. Then one of two plans runs:
+ * stride and merged where contiguous, so any permutation or slicing of a contiguous tensor takes
+ * the same path as the contiguous one. Then one of two plans runs:
  *
  * <ul>
  *   <li><b>row</b>: each output reduces runs along the innermost reduced dim; when that dim is
  *       contiguous (reduce all, reduce the last dims) the run is a vector loop with four
  *       accumulators;
- *   <li><b>column</b>: the innermost kept dim is contiguous and the reduced dims are outer (sum over
- *       dim 0 of [N, D]); a tile of up to {@link #TILE} outputs accumulates whole rows vectorially.
+ *   <li><b>column</b>: the innermost kept dim is contiguous and the reduced dims are outer (sum
+ *       over dim 0 of [N, D]); a tile of up to {@link #TILE} outputs accumulates whole rows
+ *       vectorially.
  * </ul>
  *
  * Outputs are split across threads; when there are fewer outputs than threads the reduced range is
@@ -136,8 +137,8 @@ final class CpuReduce {
 
   /**
    * x split into kept dims (shape {@code ks}, x strides {@code kxs}, out strides {@code kos}) and
-   * reduced dims ({@code rs}, {@code rxs}), each sorted outer to inner and merged. The reduced group
-   * always has at least one dim (size 1 when nothing is reduced).
+   * reduced dims ({@code rs}, {@code rxs}), each sorted outer to inner and merged. The reduced
+   * group always has at least one dim (size 1 when nothing is reduced).
    */
   static final class Geometry {
     final long[] ks, kxs, kos, rs, rxs;
@@ -353,7 +354,8 @@ final class CpuReduce {
       for (long g = 0; g < groups; g++) {
         for (int w = 0; w < width; w++) {
           double a = k.identity();
-          for (int ch = 0; ch < chunks; ch++) a = k.combine(a, part[(int) ((g * chunks + ch) * width + w)]);
+          for (int ch = 0; ch < chunks; ch++)
+            a = k.combine(a, part[(int) ((g * chunks + ch) * width + w)]);
           acc[(int) (g * width + w)] = a;
         }
       }
@@ -437,8 +439,8 @@ final class CpuReduce {
 
   /**
    * The reduction of one run of {@code n} elements at {@code off} with {@code stride}; {@code m} is
-   * the mean for SUM_SQDEV, {@code p} the norm order. Contiguous F32/F64 runs take the vector loops,
-   * contiguous halves are widened to f32 in {@code scratch} blocks first.
+   * the mean for SUM_SQDEV, {@code p} the norm order. Contiguous F32/F64 runs take the vector
+   * loops, contiguous halves are widened to f32 in {@code scratch} blocks first.
    */
   static double reduceRun(
       Kind k,
@@ -684,8 +686,8 @@ final class CpuReduce {
   }
 
   /**
-   * A vectorized kind over n contiguous doubles: four accumulators per {@link #BLOCK}, blocks
-   * added with Neumaier compensation (F64 is the reference precision).
+   * A vectorized kind over n contiguous doubles: four accumulators per {@link #BLOCK}, blocks added
+   * with Neumaier compensation (F64 is the reference precision).
    */
   static double runF64(Kind k, MemorySegment s, long off, long n, double m) {
     boolean isMax = k == Kind.MAX || k == Kind.MAX_ABS;
@@ -940,7 +942,9 @@ final class CpuReduce {
 
   // ------------------------------------------------------------------ integers
 
-  /** SUM/PROD (into I64), MAX/MIN of integer and BOOL tensors, in long; scalar, outputs parallel. */
+  /**
+   * SUM/PROD (into I64), MAX/MIN of integer and BOOL tensors, in long; scalar, outputs parallel.
+   */
   private static void integerReduce(ReduceOp op, Tensor x, Geometry geo, Tensor out) {
     MemorySegment xs = x.storage().segment(), os = out.storage().segment();
     DType dt = x.dtype(), odt = out.dtype();
