@@ -379,6 +379,9 @@ class ReductionOpsTest {
       check(ReduceOp.MEAN, randn(rnd, DType.F64, 3, 100_000), new int[] {1}, false, 0);
       check(ReduceOp.SUM, randn(rnd, DType.BF16, 3, 100_000), new int[] {1}, false, 0);
       check(ReduceOp.VAR, randn(rnd, DType.F16, 100_000, 3), new int[] {0}, false, 1);
+      // Half-type columns: rows widened to f32, then the vector column kernel.
+      check(ReduceOp.MEAN, randn(rnd, DType.BF16, 20_000, 40), new int[] {0}, false, 0);
+      check(ReduceOp.VAR, randn(rnd, DType.F16, 5_000, 70), new int[] {0}, false, 1);
     }
   }
 

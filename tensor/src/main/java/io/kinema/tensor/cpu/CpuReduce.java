@@ -37,6 +37,8 @@ import jdk.incubator.vector.VectorSpecies;
  * split too and the partial results combined. F32 sums accumulate in f32 vectors over blocks of
  * {@link #BLOCK} elements (rows for the column plan) that are then added in double, so long sums
  * keep f32-rounding error of one block only. VAR/STD are two-pass (mean, then squared deviations).
+ * BF16/F16 are widened to f32 in a per-task scratch (blocks of a run, rows of a column tile) and
+ * take the F32 loops; F64 has its own double loops; integers and BOOL reduce in long, scalar.
  */
 final class CpuReduce {
   private CpuReduce() {}
@@ -257,9 +259,9 @@ final class CpuReduce {
       xOff = x.offset();
       oOff = out.offset();
       int kr = geo.ks.length;
-      int lanes = dt == DType.F64 ? DL : FL;
+      int lanes = dt == DType.F64 ? DL : FL; // halves run the F32 column kernel
       column =
-          (dt == DType.F32 || dt == DType.F64)
+          dt.isFloatingPoint()
               && kind.vectorized()
               && kr > 0
               && geo.kxs[kr - 1] == 1
@@ -397,8 +399,8 @@ final class CpuReduce {
       long base = xBase(g);
       if (column) {
         int w = groupWidth(g);
-        if (dt == DType.F32) columnF32(k, xs, base, w, geo.rs, geo.rxs, r0, r1, mean, acc);
-        else columnF64(k, xs, base, w, geo.rs, geo.rxs, r0, r1, mean, acc);
+        if (dt == DType.F64) columnF64(k, xs, base, w, geo.rs, geo.rxs, r0, r1, mean, acc);
+        else columnF32(k, xs, dt, scratch, base, w, geo.rs, geo.rxs, r0, r1, mean, acc);
         return;
       }
       long[] rs = geo.rs, rxs = geo.rxs;
@@ -761,13 +763,15 @@ final class CpuReduce {
   // ------------------------------------------------------------------ column plan
 
   /**
-   * acc[0..w) = reduction over reduced indices [r0, r1) of the w contiguous F32 columns at base:
-   * each reduced index is one row added into f32 vector accumulators, flushed into double every
-   * {@link #COLUMN_FLUSH} rows.
+   * acc[0..w) = reduction over reduced indices [r0, r1) of the w contiguous F32 (or BF16/F16,
+   * widened row by row into {@code scratch}) columns at base: each reduced index is one row added
+   * into f32 vector accumulators, flushed into double every {@link #COLUMN_FLUSH} rows.
    */
   static void columnF32(
       Kind k,
-      MemorySegment s,
+      MemorySegment x,
+      DType dt,
+      MemorySegment scratch,
       long base,
       int w,
       long[] rs,
@@ -794,21 +798,28 @@ final class CpuReduce {
     int vw = w - w % FL;
     int rows = 0;
     for (long row = r0; row < r1; row++) {
-      long b = (base + off) * 4;
+      MemorySegment s = x;
+      long ro = base + off; // element offset of this row's first column in s
+      if (dt != DType.F32) {
+        Convert.toFloat(x, dt, ro, w, scratch, DType.F32, 0);
+        s = scratch;
+        ro = 0;
+      }
+      long b = ro * 4;
       switch (k) {
         case SUM -> {
           for (int j = 0; j < vw; j += FL) {
             FloatVector v = FloatVector.fromMemorySegment(FS, s, b + j * 4L, NO);
             FloatVector.fromArray(FS, fa, j).add(v).intoArray(fa, j);
           }
-          for (int j = vw; j < w; j++) fa[j] += s.getAtIndex(F32, base + off + j);
+          for (int j = vw; j < w; j++) fa[j] += s.getAtIndex(F32, ro + j);
         }
         case SUM_ABS -> {
           for (int j = 0; j < vw; j += FL) {
             FloatVector v = FloatVector.fromMemorySegment(FS, s, b + j * 4L, NO).abs();
             FloatVector.fromArray(FS, fa, j).add(v).intoArray(fa, j);
           }
-          for (int j = vw; j < w; j++) fa[j] += Math.abs(s.getAtIndex(F32, base + off + j));
+          for (int j = vw; j < w; j++) fa[j] += Math.abs(s.getAtIndex(F32, ro + j));
         }
         case SUM_SQ -> {
           for (int j = 0; j < vw; j += FL) {
@@ -816,7 +827,7 @@ final class CpuReduce {
             v.fma(v, FloatVector.fromArray(FS, fa, j)).intoArray(fa, j);
           }
           for (int j = vw; j < w; j++) {
-            float v = s.getAtIndex(F32, base + off + j);
+            float v = s.getAtIndex(F32, ro + j);
             fa[j] += v * v;
           }
         }
@@ -828,7 +839,7 @@ final class CpuReduce {
             v.fma(v, FloatVector.fromArray(FS, fa, j)).intoArray(fa, j);
           }
           for (int j = vw; j < w; j++) {
-            float v = s.getAtIndex(F32, base + off + j) - fm[j];
+            float v = s.getAtIndex(F32, ro + j) - fm[j];
             fa[j] += v * v;
           }
         }
@@ -840,7 +851,7 @@ final class CpuReduce {
             FloatVector.fromArray(FS, fa, j).max(v).intoArray(fa, j);
           }
           for (int j = vw; j < w; j++) {
-            float v = s.getAtIndex(F32, base + off + j);
+            float v = s.getAtIndex(F32, ro + j);
             fa[j] = Math.max(fa[j], abs ? Math.abs(v) : v);
           }
         }
@@ -852,7 +863,7 @@ final class CpuReduce {
             FloatVector.fromArray(FS, fa, j).min(v).intoArray(fa, j);
           }
           for (int j = vw; j < w; j++) {
-            float v = s.getAtIndex(F32, base + off + j);
+            float v = s.getAtIndex(F32, ro + j);
             fa[j] = Math.min(fa[j], abs ? Math.abs(v) : v);
           }
         }
