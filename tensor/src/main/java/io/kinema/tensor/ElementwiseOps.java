@@ -14,17 +14,17 @@ import java.util.Arrays;
  *       stays BOOL for ABS, SIGN and RELU, and becomes I64 for SQUARE, CLAMP and POW, as a Python
  *       int scalar would make it); every other op (exp, log, sqrt, sigmoid, gelu, ...) computes in
  *       F32. NOT gives BOOL. NEG of a BOOL tensor is an error.
- *   <li>Binary ops compute in {@link DType#promote} of the operands and broadcast both. DIV is
- *       true division: integer operands give F32. Comparisons and AND/OR give BOOL (comparisons are
- *       made in the promoted dtype). Integer POW with a negative exponent tensor follows PyTorch
- *       (0 unless the base is 1 or -1); SUB and POW of two BOOL tensors are errors.
+ *   <li>Binary ops compute in {@link DType#promote} of the operands and broadcast both. DIV is true
+ *       division: integer operands give F32. Comparisons and AND/OR give BOOL (comparisons are made
+ *       in the promoted dtype). Integer POW with a negative exponent tensor follows PyTorch (0
+ *       unless the base is 1 or -1); SUB and POW of two BOOL tensors are errors.
  *   <li>A Java {@code double} operand is a "weak" scalar: it never widens a floating tensor (F32 +
- *       2.5 is F32, BF16 * 0.1 is BF16, computed in f32 with the scalar at f32 precision and rounded
- *       once); with an integer or BOOL tensor an integer-valued scalar keeps the tensor's dtype
- *       (BOOL becomes I64) and a fractional one gives F32.
+ *       2.5 is F32, BF16 * 0.1 is BF16, computed in f32 with the scalar at f32 precision and
+ *       rounded once); with an integer or BOOL tensor an integer-valued scalar keeps the tensor's
+ *       dtype (BOOL becomes I64) and a fractional one gives F32.
  *   <li>In-place ops write into {@code self}: {@code other} must broadcast to self's shape, and the
- *       result dtype must be castable to self's (no float result into an integer tensor, nothing but
- *       BOOL into a BOOL tensor).
+ *       result dtype must be castable to self's (no float result into an integer tensor, nothing
+ *       but BOOL into a BOOL tensor).
  * </ul>
  */
 final class ElementwiseOps {
@@ -66,7 +66,9 @@ final class ElementwiseOps {
       case NEG -> {
         if (bool) {
           throw new IllegalArgumentException(
-              name + ": negation of a BOOL tensor is not supported (" + x.describe()
+              name
+                  + ": negation of a BOOL tensor is not supported ("
+                  + x.describe()
                   + "); use logicalNot()");
         }
         yield in;
@@ -78,8 +80,12 @@ final class ElementwiseOps {
         if (!isInteger(p1)) yield DType.F32;
         if (p1 < 0) {
           throw new IllegalArgumentException(
-              name + ": integers to negative integer powers are not allowed (" + x.describe()
-                  + " ^ " + p1 + ")");
+              name
+                  + ": integers to negative integer powers are not allowed ("
+                  + x.describe()
+                  + " ^ "
+                  + p1
+                  + ")");
         }
         yield widened;
       }
@@ -127,8 +133,14 @@ final class ElementwiseOps {
     long[] shape = Shapes.broadcast(name, self.shape(), other.shape());
     if (!Arrays.equals(shape, self.shape())) {
       throw new IllegalArgumentException(
-          name + ": other " + other.describe() + " does not broadcast to self's shape "
-              + Shapes.str(self.shape()) + " (broadcast shape " + Shapes.str(shape) + ")");
+          name
+              + ": other "
+              + other.describe()
+              + " does not broadcast to self's shape "
+              + Shapes.str(self.shape())
+              + " (broadcast shape "
+              + Shapes.str(shape)
+              + ")");
     }
     checkNoInternalOverlap(name, self);
     DType compute = computeType(op, name, self, other);
@@ -164,8 +176,14 @@ final class ElementwiseOps {
     DType st = scalarType(self.dtype(), other);
     if (!canCast(DType.promote(self.dtype(), st), self.dtype())) {
       throw new IllegalArgumentException(
-          name + ": result dtype " + DType.promote(self.dtype(), st) + " can't be cast to "
-              + self.describe() + " (scalar " + other + ")");
+          name
+              + ": result dtype "
+              + DType.promote(self.dtype(), st)
+              + " can't be cast to "
+              + self.describe()
+              + " (scalar "
+              + other
+              + ")");
     }
     try (Tensor s = Tensor.scalar(other, st, self.device())) {
       return binaryInPlace(op, self, s);
@@ -176,8 +194,13 @@ final class ElementwiseOps {
     Ops.sameDevice("where", cond, a, b);
     if (cond.dtype() != DType.BOOL) {
       throw new IllegalArgumentException(
-          "where: condition must be BOOL, got " + cond.describe() + " (a " + a.describe() + ", b "
-              + b.describe() + ")");
+          "where: condition must be BOOL, got "
+              + cond.describe()
+              + " (a "
+              + a.describe()
+              + ", b "
+              + b.describe()
+              + ")");
     }
     long[] shape =
         Shapes.broadcast("where", Shapes.broadcast("where", cond.shape(), a.shape()), b.shape());
@@ -221,7 +244,9 @@ final class ElementwiseOps {
     return out;
   }
 
-  /** {@code t} converted to {@code dtype} and expanded to {@code shape}: t itself if it already is. */
+  /**
+   * {@code t} converted to {@code dtype} and expanded to {@code shape}: t itself if it already is.
+   */
   private static Tensor operand(Tensor t, DType dtype, long[] shape) {
     Tensor c = t.dtype() == dtype ? t : t.to(dtype);
     if (Arrays.equals(c.shape(), shape)) return c;
@@ -245,8 +270,13 @@ final class ElementwiseOps {
       case SUB, POW -> {
         if (common == DType.BOOL) {
           throw new IllegalArgumentException(
-              name + ": not supported on two BOOL tensors (" + a.describe() + ", " + b.describe()
-                  + ")" + (op == BinaryOp.SUB ? "; use ne() for xor" : ""));
+              name
+                  + ": not supported on two BOOL tensors ("
+                  + a.describe()
+                  + ", "
+                  + b.describe()
+                  + ")"
+                  + (op == BinaryOp.SUB ? "; use ne() for xor" : ""));
         }
         yield common;
       }
@@ -269,8 +299,12 @@ final class ElementwiseOps {
   private static void checkScalarPow(BinaryOp op, String name, Tensor a, double b) {
     if (op == BinaryOp.POW && !a.dtype().isFloatingPoint() && isInteger(b) && b < 0) {
       throw new IllegalArgumentException(
-          name + ": integers to negative integer powers are not allowed (" + a.describe() + " ^ "
-              + b + ")");
+          name
+              + ": integers to negative integer powers are not allowed ("
+              + a.describe()
+              + " ^ "
+              + b
+              + ")");
     }
   }
 
@@ -283,8 +317,14 @@ final class ElementwiseOps {
   private static void checkCastable(String name, DType result, Tensor self, String other) {
     if (!canCast(result, self.dtype())) {
       throw new IllegalArgumentException(
-          name + ": result dtype " + result + " can't be cast to self's dtype (self "
-              + self.describe() + ", other " + other + ")");
+          name
+              + ": result dtype "
+              + result
+              + " can't be cast to self's dtype (self "
+              + self.describe()
+              + ", other "
+              + other
+              + ")");
     }
   }
 
@@ -294,7 +334,11 @@ final class ElementwiseOps {
     for (int d = 0; d < sh.length; d++) {
       if (sh[d] > 1 && st[d] == 0) {
         throw new IllegalArgumentException(
-            name + ": self " + self.describe() + " has a broadcast dim " + d
+            name
+                + ": self "
+                + self.describe()
+                + " has a broadcast dim "
+                + d
                 + " (stride 0): several elements share one memory location; clone() it first");
       }
     }

@@ -37,11 +37,13 @@ final class Casts {
   private static final ValueLayout.OfByte B = ValueLayout.JAVA_BYTE;
 
   private static final VectorSpecies<Integer> IS = IntVector.SPECIES_PREFERRED;
+
   /** Floats in half a preferred vector: widened to one preferred vector of doubles. */
   private static final VectorSpecies<Float> FH =
       VectorSpecies.of(float.class, VectorShape.forBitSize(IS.vectorBitSize() / 2));
 
   private static final VectorSpecies<Double> DS = DoubleVector.SPECIES_PREFERRED;
+
   /** Shorts with as many lanes as IS (half its width): one load/store of 16-bit floats. */
   private static final VectorSpecies<Short> SS =
       VectorSpecies.of(short.class, VectorShape.forBitSize(IS.vectorBitSize() / 2));
@@ -51,8 +53,7 @@ final class Casts {
   // ---------------------------------------------------------------- loads
 
   /** {@code buf[0..n)} (a float buffer) = a run of F32, BF16 or F16 elements as f32. */
-  static void loadF32(
-      DType t, MemorySegment s, long off, long stride, MemorySegment buf, int n) {
+  static void loadF32(DType t, MemorySegment s, long off, long stride, MemorySegment buf, int n) {
     switch (t) {
       case F32 -> {
         if (stride == 1) MemorySegment.copy(s, off * 4, buf, 0, n * 4L);
@@ -206,8 +207,8 @@ final class Casts {
   // ---------------------------------------------------------------- contiguous fast paths
 
   /**
-   * {@code n} contiguous f32 at byte offset {@code so} to bf16 at byte offset {@code dOff}, round to
-   * nearest even (NaN stays a quiet NaN), vectorized with integer ops on the bit patterns.
+   * {@code n} contiguous f32 at byte offset {@code so} to bf16 at byte offset {@code dOff}, round
+   * to nearest even (NaN stays a quiet NaN), vectorized with integer ops on the bit patterns.
    */
   static void f32ToBf16(MemorySegment s, long so, MemorySegment d, long dOff, long n) {
     int lanes = IS.length();
@@ -305,7 +306,13 @@ final class Casts {
 
   /** Copies a run of {@code n} elements of {@code size} bytes without conversion. */
   static void copyRaw(
-      int size, MemorySegment s, long so, long sStride, MemorySegment d, long dOff, long dStride,
+      int size,
+      MemorySegment s,
+      long so,
+      long sStride,
+      MemorySegment d,
+      long dOff,
+      long dStride,
       long n) {
     if (sStride == 1 && dStride == 1) {
       MemorySegment.copy(s, so * size, d, dOff * size, n * size);
@@ -313,13 +320,16 @@ final class Casts {
     }
     switch (size) {
       case 8 -> {
-        for (long i = 0; i < n; i++) d.setAtIndex(J, dOff + i * dStride, s.getAtIndex(J, so + i * sStride));
+        for (long i = 0; i < n; i++)
+          d.setAtIndex(J, dOff + i * dStride, s.getAtIndex(J, so + i * sStride));
       }
       case 4 -> {
-        for (long i = 0; i < n; i++) d.setAtIndex(I, dOff + i * dStride, s.getAtIndex(I, so + i * sStride));
+        for (long i = 0; i < n; i++)
+          d.setAtIndex(I, dOff + i * dStride, s.getAtIndex(I, so + i * sStride));
       }
       case 2 -> {
-        for (long i = 0; i < n; i++) d.setAtIndex(S, dOff + i * dStride, s.getAtIndex(S, so + i * sStride));
+        for (long i = 0; i < n; i++)
+          d.setAtIndex(S, dOff + i * dStride, s.getAtIndex(S, so + i * sStride));
       }
       default -> {
         for (long i = 0; i < n; i++) d.set(B, dOff + i * dStride, s.get(B, so + i * sStride));
@@ -363,7 +373,8 @@ final class Casts {
     }
   }
 
-  private static void fillContiguous(int size, long bits, MemorySegment d, long byteOff, long bytes) {
+  private static void fillContiguous(
+      int size, long bits, MemorySegment d, long byteOff, long bytes) {
     // Replicate the element to 8 bytes; the pattern starts at an element boundary, so it stays
     // in phase for any store of whole multiples of 8 bytes.
     long p = bits;
@@ -375,7 +386,8 @@ final class Casts {
     int vb = LS.vectorByteSize();
     LongVector v = LongVector.broadcast(LS, p);
     long i = 0;
-    for (long bound = bytes - bytes % vb; i < bound; i += vb) v.intoMemorySegment(d, byteOff + i, NO);
+    for (long bound = bytes - bytes % vb; i < bound; i += vb)
+      v.intoMemorySegment(d, byteOff + i, NO);
     for (; i < bytes; i += size) {
       switch (size) {
         case 8 -> d.set(ValueLayout.JAVA_LONG_UNALIGNED, byteOff + i, p);

@@ -40,10 +40,11 @@ final class CpuElementwise {
   private static final VectorSpecies<Float> FS = FloatVector.SPECIES_PREFERRED;
   private static final int L = FS.length();
   private static final long VB = FS.vectorByteSize();
-  private static final VectorSpecies<Integer> IS =
-      VectorSpecies.of(int.class, FS.vectorShape());
+  private static final VectorSpecies<Integer> IS = VectorSpecies.of(int.class, FS.vectorShape());
 
-  /** Bytes with one lane per f32 lane (null if no such shape, then masks are stored lane by lane). */
+  /**
+   * Bytes with one lane per f32 lane (null if no such shape, then masks are stored lane by lane).
+   */
   private static final VectorSpecies<Byte> BS =
       L >= 8 ? VectorSpecies.of(byte.class, VectorShape.forBitSize(L * 8)) : null;
 
@@ -103,7 +104,8 @@ final class CpuElementwise {
         new long[] {x.offset(), out.offset()},
         (offs, st, n) -> {
           Scratch s = Scratch.get();
-          Operand a = new Operand(xt, xm, st[0], s.fs[0], s.bcast[0], offs[0]);
+          // Unary kernels read contiguous vectors only: no broadcast buffer.
+          Operand a = new Operand(xt, xm, st[0], s.fs[0], null, offs[0]);
           for (long c = 0, len; c < n; c += len) {
             len = chunk(n - c);
             boolean whole = len % L == 0;
@@ -142,7 +144,8 @@ final class CpuElementwise {
     F32_UNARY[UnaryOp.TANH.ordinal()] = CpuElementwise::tanhF32;
     F32_UNARY[UnaryOp.SIGMOID.ordinal()] = CpuElementwise::sigmoidF32;
     F32_UNARY[UnaryOp.RELU.ordinal()] = CpuElementwise::reluF32;
-    F32_UNARY[UnaryOp.GELU.ordinal()] = (x, xb, y, yb, n, p1, p2) -> VectorMath.gelu(x, xb, y, yb, n);
+    F32_UNARY[UnaryOp.GELU.ordinal()] =
+        (x, xb, y, yb, n, p1, p2) -> VectorMath.gelu(x, xb, y, yb, n);
     F32_UNARY[UnaryOp.GELU_TANH.ordinal()] = CpuElementwise::geluTanhF32;
     F32_UNARY[UnaryOp.SILU.ordinal()] = CpuElementwise::siluF32;
     F32_UNARY[UnaryOp.SQUARE.ordinal()] = CpuElementwise::squareF32;
@@ -165,14 +168,12 @@ final class CpuElementwise {
 
   private static void expF32(
       MemorySegment x, long xb, MemorySegment y, long yb, long bytes, float p1, float p2) {
-    for (long i = 0; i < bytes; i += VB)
-      st(y, yb + i, ld(x, xb + i).lanewise(VectorOperators.EXP));
+    for (long i = 0; i < bytes; i += VB) st(y, yb + i, ld(x, xb + i).lanewise(VectorOperators.EXP));
   }
 
   private static void logF32(
       MemorySegment x, long xb, MemorySegment y, long yb, long bytes, float p1, float p2) {
-    for (long i = 0; i < bytes; i += VB)
-      st(y, yb + i, ld(x, xb + i).lanewise(VectorOperators.LOG));
+    for (long i = 0; i < bytes; i += VB) st(y, yb + i, ld(x, xb + i).lanewise(VectorOperators.LOG));
   }
 
   private static void sqrtF32(
@@ -188,14 +189,12 @@ final class CpuElementwise {
 
   private static void sinF32(
       MemorySegment x, long xb, MemorySegment y, long yb, long bytes, float p1, float p2) {
-    for (long i = 0; i < bytes; i += VB)
-      st(y, yb + i, ld(x, xb + i).lanewise(VectorOperators.SIN));
+    for (long i = 0; i < bytes; i += VB) st(y, yb + i, ld(x, xb + i).lanewise(VectorOperators.SIN));
   }
 
   private static void cosF32(
       MemorySegment x, long xb, MemorySegment y, long yb, long bytes, float p1, float p2) {
-    for (long i = 0; i < bytes; i += VB)
-      st(y, yb + i, ld(x, xb + i).lanewise(VectorOperators.COS));
+    for (long i = 0; i < bytes; i += VB) st(y, yb + i, ld(x, xb + i).lanewise(VectorOperators.COS));
   }
 
   private static void tanhF32(
@@ -258,7 +257,10 @@ final class CpuElementwise {
     for (long i = 0; i < bytes; i += VB) {
       FloatVector v = ld(x, xb + i);
       FloatVector r = one.blend(-1f, v.compare(VectorOperators.LT, 0f));
-      st(y, yb + i, r.blend(v, v.compare(VectorOperators.EQ, 0f).or(v.test(VectorOperators.IS_NAN))));
+      st(
+          y,
+          yb + i,
+          r.blend(v, v.compare(VectorOperators.EQ, 0f).or(v.test(VectorOperators.IS_NAN))));
     }
   }
 
@@ -498,7 +500,8 @@ final class CpuElementwise {
   }
 
   /** {@code o = a op b} for {@code nv} vectors; o is contiguous f32 from byte offset ob. */
-  private static void binaryF32(BinaryOp op, Operand a, Operand b, MemorySegment o, long ob, long nv) {
+  private static void binaryF32(
+      BinaryOp op, Operand a, Operand b, MemorySegment o, long ob, long nv) {
     MemorySegment as = a.seg, bs = b.seg;
     long ao = a.off, bo = b.off, ast = a.step, bst = b.step;
     switch (op) {
@@ -538,7 +541,8 @@ final class CpuElementwise {
   }
 
   /** {@code o = a op b} as BOOL bytes for {@code nv} vectors, from byte offset ob. */
-  private static void compareF32(BinaryOp op, Operand a, Operand b, MemorySegment o, long ob, long nv) {
+  private static void compareF32(
+      BinaryOp op, Operand a, Operand b, MemorySegment o, long ob, long nv) {
     MemorySegment as = a.seg, bs = b.seg;
     long ao = a.off, bo = b.off, ast = a.step, bst = b.step;
     for (long k = 0; k < nv; k++) {
@@ -563,7 +567,8 @@ final class CpuElementwise {
     if (BS != null) {
       ByteVector.zero(BS).blend((byte) 1, m.cast(BS)).intoMemorySegment(o, off, NO);
     } else {
-      for (int j = 0; j < L; j++) o.set(ValueLayout.JAVA_BYTE, off + j, (byte) (m.laneIsSet(j) ? 1 : 0));
+      for (int j = 0; j < L; j++)
+        o.set(ValueLayout.JAVA_BYTE, off + j, (byte) (m.laneIsSet(j) ? 1 : 0));
     }
   }
 
@@ -718,8 +723,8 @@ final class CpuElementwise {
   }
 
   /**
-   * Logical ops on truth values ({@code x != 0}, NaN is true) of any dtype, writing BOOL: {@code
-   * op == null} is NOT of {@code a}; AND/OR combine {@code a} and {@code b}.
+   * Logical ops on truth values ({@code x != 0}, NaN is true) of any dtype, writing BOOL: {@code op
+   * == null} is NOT of {@code a}; AND/OR combine {@code a} and {@code b}.
    */
   private static void logical(BinaryOp op, Tensor a, Tensor b, Tensor out) {
     MemorySegment am = a.storage().segment(), om = out.storage().segment();
@@ -756,7 +761,8 @@ final class CpuElementwise {
       case BOOL -> Casts.loadLong(t, m, off, stride, buf, n);
       case F32, BF16, F16 -> {
         Casts.loadF32(t, m, off, stride, s.fs[0], n);
-        for (int i = 0; i < n; i++) buf[i] = s.fs[0].getAtIndex(ValueLayout.JAVA_FLOAT, i) != 0 ? 1 : 0;
+        for (int i = 0; i < n; i++)
+          buf[i] = s.fs[0].getAtIndex(ValueLayout.JAVA_FLOAT, i) != 0 ? 1 : 0;
       }
       case F64 -> {
         Casts.loadF64(m, off, stride, s.d[0], n);
@@ -833,8 +839,17 @@ final class CpuElementwise {
    * (stride 0). Handles the first {@code n} (a multiple of L) elements and returns n.
    */
   private static long where4(
-      MemorySegment cm, long co, MemorySegment am, long ao, long as, MemorySegment bm, long bo,
-      long bs, MemorySegment om, long oo, long n) {
+      MemorySegment cm,
+      long co,
+      MemorySegment am,
+      long ao,
+      long as,
+      MemorySegment bm,
+      long bo,
+      long bs,
+      MemorySegment om,
+      long oo,
+      long n) {
     IntVector aBcast = IntVector.broadcast(IS, am.getAtIndex(ValueLayout.JAVA_INT, ao));
     IntVector bBcast = IntVector.broadcast(IS, bm.getAtIndex(ValueLayout.JAVA_INT, bo));
     for (long i = 0; i < n; i += L) {
@@ -851,7 +866,9 @@ final class CpuElementwise {
 
   /**
    * One f32 operand of a run, positioned chunk by chunk: {@link #seg}/{@link #off} is where its
-   * vectors are (bytes), {@link #step} the bytes from one vector to the next (0 for a broadcast).
+   * vectors are (bytes), {@link #step} the bytes from one vector to the next: 0 for a broadcast
+   * (stride-0) operand when the kernel supports steps (a non-null {@code bcast} buffer), in which
+   * case its value sits in every lane of that one-vector buffer.
    */
   private static final class Operand {
     private final DType dtype;
@@ -859,18 +876,25 @@ final class CpuElementwise {
     private final long stride;
     private final long base;
     private final MemorySegment buf;
+    private final boolean broadcast;
     MemorySegment seg;
     long off;
     long step;
 
-    Operand(DType dtype, MemorySegment mem, long stride, MemorySegment buf, MemorySegment bcast, long base) {
+    Operand(
+        DType dtype,
+        MemorySegment mem,
+        long stride,
+        MemorySegment buf,
+        MemorySegment bcast,
+        long base) {
       this.dtype = dtype;
       this.mem = mem;
       this.stride = stride;
       this.base = base;
       this.buf = buf;
-      if (stride == 0) {
-        // One value for the whole run: put it in every lane once, read it with step 0.
+      this.broadcast = stride == 0 && bcast != null;
+      if (broadcast) {
         Casts.loadF32(dtype, mem, base, 0, bcast, L);
         seg = bcast;
         off = 0;
@@ -880,7 +904,7 @@ final class CpuElementwise {
 
     /** Positions at chunk [c, c + len) of the run; in place only for whole vectors of F32. */
     void at(long c, int len, boolean whole) {
-      if (stride == 0) return;
+      if (broadcast) return;
       step = VB;
       long first = base + c * stride;
       if (whole && stride == 1 && dtype == DType.F32) {

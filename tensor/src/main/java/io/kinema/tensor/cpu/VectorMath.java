@@ -18,9 +18,9 @@ import jdk.incubator.vector.VectorSpecies;
  * <p>f32: {@code erf(x) = x + x P(x^2)} for |x| &lt; 1 and {@code erfc(a) = exp(-a^2) Q(1/(1 +
  * a/2))} for a &gt;= 1. P (degree 6) and Q (degree 8) were fitted for this class by iteratively
  * reweighted least squares toward minimax relative error, against 50-digit erf: 1.2e-9 and 5.6e-9.
- * In f32 arithmetic erf is within ~1 ulp (6.5e-8 absolute), and the normal CDF keeps ~4e-7
- * relative accuracy far into its lower tail (that is what GELU of a negative input needs), because
- * it uses erfc there instead of {@code 1 + erf}.
+ * In f32 arithmetic erf is within ~1 ulp (6.5e-8 absolute), and the normal CDF keeps ~4e-7 relative
+ * accuracy far into its lower tail (that is what GELU of a negative input needs), because it uses
+ * erfc there instead of {@code 1 + erf}.
  */
 public final class VectorMath {
   private VectorMath() {}
