@@ -312,6 +312,21 @@ class CastTest {
       }
       Tensor nan = Tensor.of(new float[] {Float.NaN}).to(DType.F16);
       assertTrue(Float.isNaN(Float.float16ToFloat(rawShort(nan, 0))));
+      // Random bit patterns over every exponent (the contiguous path is vectorized on the bits),
+      // against the JDK's scalar conversion.
+      Random r = new Random(11);
+      float[] vals = new float[100_003];
+      for (int i = 0; i < vals.length; i++) {
+        vals[i] = Float.intBitsToFloat(r.nextInt());
+        if (i % 3 == 0) vals[i] = (float) (r.nextGaussian() * Math.pow(2, r.nextInt(40) - 28));
+      }
+      Tensor hv = Tensor.of(vals).to(DType.F16);
+      for (int i = 0; i < vals.length; i++) {
+        short want = Float.floatToFloat16(vals[i]);
+        short got = rawShort(hv, i);
+        if (Float.isNaN(vals[i])) assertTrue(Float.isNaN(Float.float16ToFloat(got)), "NaN at " + i);
+        else if (want != got) assertEquals(want, got, "f16 of " + vals[i] + " at " + i);
+      }
     }
   }
 
