@@ -13,7 +13,8 @@ import java.util.Arrays;
  *       with integer-valued bounds and POW with a non-negative integer exponent stay integral (BOOL
  *       stays BOOL for ABS, SIGN and RELU, and becomes I64 for SQUARE, CLAMP and POW, as a Python
  *       int scalar would make it); every other op (exp, log, sqrt, sigmoid, gelu, ...) computes in
- *       F32. NOT gives BOOL. NEG of a BOOL tensor is an error.
+ *       F32. NOT gives BOOL. NEG of a BOOL tensor is an error. SIGN of NaN is NaN (as NumPy;
+ *       PyTorch returns 0, an open bug there). GELU of -inf is 0.
  *   <li>Binary ops compute in {@link DType#promote} of the operands and broadcast both. DIV is true
  *       division: integer operands give F32. Comparisons and AND/OR give BOOL (comparisons are made
  *       in the promoted dtype). Integer POW with a negative exponent tensor follows PyTorch (0

@@ -312,6 +312,26 @@ class CastTest {
       }
       Tensor nan = Tensor.of(new float[] {Float.NaN}).to(DType.F16);
       assertTrue(Float.isNaN(Float.float16ToFloat(rawShort(nan, 0))));
+      // Every f16 bit pattern to f32 and back (contiguous: the vectorized paths), exactly.
+      Tensor every = Tensor.empty(DType.F16, 1 << 16);
+      for (int b = 0; b < 1 << 16; b++) {
+        every.storage().segment().setAtIndex(ValueLayout.JAVA_SHORT, b, (short) b);
+      }
+      float[] widened = every.to(DType.F32).toFloatArray();
+      Tensor narrowed = every.to(DType.F32).to(DType.F16);
+      for (int b = 0; b < 1 << 16; b++) {
+        float want = Float.float16ToFloat((short) b);
+        if (Float.isNaN(want)) {
+          assertTrue(Float.isNaN(widened[b]), "NaN f16 0x" + Integer.toHexString(b));
+          assertTrue(Float.isNaN(Float.float16ToFloat(rawShort(narrowed, b))));
+        } else {
+          if (Float.floatToRawIntBits(want) != Float.floatToRawIntBits(widened[b]))
+            assertEquals(want, widened[b], "f16 0x" + Integer.toHexString(b));
+          if ((short) b != rawShort(narrowed, b))
+            assertEquals(
+                (short) b, rawShort(narrowed, b), "round trip 0x" + Integer.toHexString(b));
+        }
+      }
       // Random bit patterns over every exponent (the contiguous path is vectorized on the bits),
       // against the JDK's scalar conversion.
       Random r = new Random(11);

@@ -66,8 +66,10 @@ final class Casts {
             buf.setAtIndex(F, i, Half.bf16ToFloat(s.getAtIndex(S, off + i * stride)));
       }
       case F16 -> {
-        for (int i = 0; i < n; i++)
-          buf.setAtIndex(F, i, Float.float16ToFloat(s.getAtIndex(S, off + i * stride)));
+        if (stride == 1) f16ToF32(s, off * 2, buf, 0, n);
+        else
+          for (int i = 0; i < n; i++)
+            buf.setAtIndex(F, i, Float.float16ToFloat(s.getAtIndex(S, off + i * stride)));
       }
       default -> throw new IllegalStateException("loadF32: not a float32-computed dtype: " + t);
     }
@@ -255,6 +257,31 @@ final class Casts {
     for (; i < n; i++) d.set(S, dOff + 2 * i, Float.floatToFloat16(s.get(F, so + 4 * i)));
   }
 
+  /**
+   * {@code n} contiguous f16 at byte offset {@code so} to f32 at byte offset {@code dOff} (exact),
+   * vectorized on the bit patterns: normal numbers and inf/NaN shift into place with the exponent
+   * rebiased; subnormals are their 10-bit mantissa times 2^-24.
+   */
+  static void f16ToF32(MemorySegment s, long so, MemorySegment d, long dOff, long n) {
+    int lanes = IS.length();
+    long i = 0;
+    for (long bound = n - n % lanes; i < bound; i += lanes) {
+      ShortVector hv = ShortVector.fromMemorySegment(SS, s, so + 2 * i, NO);
+      IntVector h = ((IntVector) hv.convertShape(VectorOperators.S2I, IS, 0)).and(0xffff);
+      IntVector abs = h.and(0x7fff);
+      IntVector exp = h.and(0x7c00);
+      IntVector shifted = abs.lanewise(VectorOperators.LSHL, 13);
+      IntVector bits = shifted.add(0x38000000); // exponent bias 15 -> 127
+      bits = bits.blend(shifted.or(0x7f800000), exp.compare(VectorOperators.EQ, 0x7c00));
+      FloatVector sub = ((FloatVector) abs.convert(VectorOperators.I2F, 0)).mul(0x1p-24f);
+      bits = bits.blend(sub.reinterpretAsInts(), exp.compare(VectorOperators.EQ, 0));
+      bits.or(h.and(0x8000).lanewise(VectorOperators.LSHL, 16))
+          .reinterpretAsFloats()
+          .intoMemorySegment(d, dOff + 4 * i, NO);
+    }
+    for (; i < n; i++) d.set(F, dOff + 4 * i, Float.float16ToFloat(s.get(S, so + 2 * i)));
+  }
+
   /** {@code n} contiguous bf16 at byte offset {@code so} to f32 at byte offset {@code dOff}. */
   static void bf16ToF32(MemorySegment s, long so, MemorySegment d, long dOff, long n) {
     int lanes = IS.length();
@@ -311,10 +338,8 @@ final class Casts {
     if (st == DType.F32 && dt == DType.BF16) f32ToBf16(s, so * 4, d, dOff * 2, n);
     else if (st == DType.BF16 && dt == DType.F32) bf16ToF32(s, so * 2, d, dOff * 4, n);
     else if (st == DType.F32 && dt == DType.F16) f32ToF16(s, so * 4, d, dOff * 2, n);
-    else if (st == DType.F16 && dt == DType.F32) {
-      for (long i = 0; i < n; i++)
-        d.setAtIndex(F, dOff + i, Float.float16ToFloat(s.getAtIndex(S, so + i)));
-    } else if (st == DType.F32 && dt == DType.F64) {
+    else if (st == DType.F16 && dt == DType.F32) f16ToF32(s, so * 2, d, dOff * 4, n);
+    else if (st == DType.F32 && dt == DType.F64) {
       int lanes = FH.length();
       long i = 0;
       for (long bound = n - n % lanes; i < bound; i += lanes) {
