@@ -40,7 +40,9 @@ public interface Backend {
 
   /**
    * {@code out = op(a, b)}. a and b have out's shape; their dtype is out's dtype, or for
-   * comparisons a common dtype while out is BOOL. {@code out} may alias {@code a} (in-place ops).
+   * comparisons a common dtype while out is BOOL. Exception: when out is BF16/F16, {@code b} may be
+   * F32 (a broadcast Java scalar kept at f32 precision, as PyTorch's opmath does). {@code out} may
+   * alias {@code a} (in-place ops).
    */
   void binary(BinaryOp op, Tensor a, Tensor b, Tensor out);
 
