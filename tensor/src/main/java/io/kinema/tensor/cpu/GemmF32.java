@@ -1,0 +1,284 @@
+package io.kinema.tensor.cpu;
+
+import static io.kinema.tensor.cpu.GemmKernel.MR;
+import static io.kinema.tensor.cpu.GemmKernel.NR;
+
+import io.kinema.tensor.DType;
+import io.kinema.tensor.cpu.CpuMatmul.Mat;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * Single-precision GEMM in the GotoBLAS/BLIS structure, for F32, BF16 and F16 operands (computed in
+ * f32): {@code C[m0:m1, n0:n1] = A[m0:m1, :] @ B[:, n0:n1]} for one matrix of a batch.
+ *
+ * <pre>
+ * for jc over N in NC columns            B panel kc x nc, packed once, reused for all of M (L2/L3)
+ *   for pc over K in KC                  one rank-kc update of the whole C block
+ *     pack B[pc:pc+kc, jc:jc+nc] into NR-wide micro-panels
+ *     for ic over M in MC rows           A block mc x kc, packed (L2)
+ *       pack A[ic:ic+mc, pc:pc+kc] into MR-tall micro-panels
+ *       for jr over nc in NR             B micro-panel (L1)
+ *         for ir over mc in MR           micro-kernel: MR x NR tile of C in registers
+ * </pre>
+ *
+ * Packing reads any strides (a transposed operand just swaps its strides) and converts BF16/F16 to
+ * f32, so the micro-kernel only ever sees dense f32 panels. C is an f32 destination; half outputs
+ * are accumulated in an f32 scratch block by the caller and rounded once at the end.
+ *
+ * <p>Blocking (system properties {@code kinema.gemm.kc/mc/nc} override, for tuning): KC = 256 (a 12
+ * x 256 A micro-panel is 12 KiB and a 256 x 32 B micro-panel 32 KiB), MC = 144 (A block 144 KiB, in
+ * the 1 MiB L2), NC = 2048 (B panel 2 MiB, in the shared L3). The micro-kernel needs only 176 bytes
+ * of packed data per 24 FMAs, so it runs at the FMA peak from L2 and the blocking is forgiving.
+ */
+final class GemmF32 {
+  static final int KC = Math.max(1, Integer.getInteger("kinema.gemm.kc", 256));
+  static final int MC = roundUp(Math.max(1, Integer.getInteger("kinema.gemm.mc", 144)), MR);
+  static final int NC = roundUp(Math.max(1, Integer.getInteger("kinema.gemm.nc", 2048)), NR);
+
+  private static final VectorSpecies<Float> S = GemmKernel.S;
+  private static final VectorSpecies<Short> S_HALF =
+      VectorSpecies.of(short.class, VectorShape.forBitSize(S.vectorBitSize() / 2));
+  private static final VectorSpecies<Integer> S_INT = VectorSpecies.of(int.class, S.vectorShape());
+  private static final VectorMask<Float> MR_MASK = S.indexInRange(0, MR);
+  private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
+  private static final int V = S.length();
+
+  /** Per-thread packing buffers, reused across calls (never allocated per tile). */
+  static final class Buffers {
+    final float[] a = new float[MC * KC];
+    final float[] b = new float[KC * NC];
+    final float[] tile = new float[MR * NR];
+  }
+
+  private static final ThreadLocal<Buffers> BUFFERS = ThreadLocal.withInitial(Buffers::new);
+
+  private GemmF32() {}
+
+  static Buffers buffers() {
+    return BUFFERS.get();
+  }
+
+  /**
+   * Computes rows [m0, m1) x columns [n0, n1) of one product into f32 C, where element (m0 + i, n0
+   * + j) lives at byte {@code cb + i * ldc + 4 * j} of {@code c}. {@code aOff}/{@code bOff} are the
+   * element offsets of this batch entry's A[0, 0] and B[0, 0].
+   */
+  static void region(
+      Mat a,
+      long aOff,
+      Mat b,
+      long bOff,
+      int k,
+      int m0,
+      int m1,
+      int n0,
+      int n1,
+      MemorySegment c,
+      long cb,
+      long ldc,
+      Buffers buf) {
+    for (int jc = n0; jc < n1; jc += NC) {
+      int nc = Math.min(NC, n1 - jc);
+      for (int pc = 0; pc < k; pc += KC) {
+        int kc = Math.min(KC, k - pc);
+        boolean add = pc > 0;
+        packB(b, bOff, pc, kc, jc, nc, buf.b);
+        for (int ic = m0; ic < m1; ic += MC) {
+          int mc = Math.min(MC, m1 - ic);
+          packA(a, aOff, ic, mc, pc, kc, buf.a);
+          for (int jr = 0; jr < nc; jr += NR) {
+            int nr = Math.min(NR, nc - jr);
+            for (int ir = 0; ir < mc; ir += MR) {
+              int mr = Math.min(MR, mc - ir);
+              long at = cb + (long) (ic - m0 + ir) * ldc + 4L * (jc - n0 + jr);
+              GemmKernel.tile(buf.a, ir * kc, buf.b, jr * kc, kc, buf.tile);
+              if (mr == MR && nr == NR) mergeTile(buf.tile, c, at, ldc, add);
+              else mergeEdge(buf.tile, c, at, ldc, mr, nr, add);
+            }
+          }
+        }
+      }
+    }
+  }
+
+  /** Writes (or adds) a full MR x NR tile into C at byte {@code at}, rows {@code ldc} apart. */
+  private static void mergeTile(float[] tile, MemorySegment c, long at, long ldc, boolean add) {
+    for (int i = 0; i < MR; i++, at += ldc) {
+      for (int j = 0; j < NR; j += V) {
+        FloatVector v = FloatVector.fromArray(S, tile, i * NR + j);
+        long o = at + 4L * j;
+        if (add) v = v.add(FloatVector.fromMemorySegment(S, c, o, NATIVE));
+        v.intoMemorySegment(c, o, NATIVE);
+      }
+    }
+  }
+
+  /** Writes (or adds) the valid mr x nr corner of a full tile computed into {@code tile}. */
+  private static void mergeEdge(
+      float[] tile, MemorySegment c, long at, long ldc, int mr, int nr, boolean add) {
+    for (int i = 0; i < mr; i++) {
+      long row = at + i * ldc;
+      for (int j = 0; j < nr; j++) {
+        float v = tile[i * NR + j];
+        if (add) v += c.get(ValueLayout.JAVA_FLOAT, row + 4L * j);
+        c.set(ValueLayout.JAVA_FLOAT, row + 4L * j, v);
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- packing
+
+  /**
+   * Packs A[ic:ic+mc, pc:pc+kc] into MR-tall micro-panels: panel r (rows ic + r*MR ...) starts at
+   * {@code r * MR * kc} and holds {@code ap[p * MR + i] = A[ic + r*MR + i, pc + p]}, zero-padded
+   * past mc.
+   */
+  static void packA(Mat a, long off, int ic, int mc, int pc, int kc, float[] ap) {
+    MemorySegment s = a.seg();
+    DType t = a.dtype();
+    long rs = a.rs(), cs = a.cs();
+    for (int ir = 0; ir < mc; ir += MR) {
+      int mr = Math.min(MR, mc - ir);
+      int dst = ir * kc;
+      long base = off + (ic + ir) * rs + pc * cs;
+      if (rs == 1 && t == DType.F32) {
+        // A transposed (M contiguous): each k step is one masked vector of MR rows.
+        VectorMask<Float> m = mr == MR ? MR_MASK : S.indexInRange(0, mr);
+        for (int p = 0; p < kc; p++) {
+          FloatVector.fromMemorySegment(S, s, 4 * (base + p * cs), NATIVE, m)
+              .intoArray(ap, dst + p * MR, MR_MASK);
+        }
+        continue;
+      }
+      if (Math.abs(cs) <= Math.abs(rs)) {
+        // Row-major-like: walk each row along k (contiguous reads), scatter with stride MR.
+        for (int i = 0; i < mr; i++) {
+          long src = base + i * rs;
+          for (int p = 0; p < kc; p++) ap[dst + p * MR + i] = load(s, t, src + p * cs);
+        }
+      } else {
+        for (int p = 0; p < kc; p++) {
+          long src = base + p * cs;
+          for (int i = 0; i < mr; i++) ap[dst + p * MR + i] = load(s, t, src + i * rs);
+        }
+      }
+      if (mr < MR) {
+        for (int p = 0; p < kc; p++) {
+          for (int i = mr; i < MR; i++) ap[dst + p * MR + i] = 0f;
+        }
+      }
+    }
+  }
+
+  /**
+   * Packs B[pc:pc+kc, jc:jc+nc] into NR-wide micro-panels: panel q (columns jc + q*NR ...) starts
+   * at {@code q * NR * kc} and holds {@code bp[p * NR + j] = B[pc + p, jc + q*NR + j]}, zero-padded
+   * past nc.
+   */
+  static void packB(Mat b, long off, int pc, int kc, int jc, int nc, float[] bp) {
+    MemorySegment s = b.seg();
+    DType t = b.dtype();
+    long rs = b.rs(), cs = b.cs();
+    for (int jr = 0; jr < nc; jr += NR) {
+      int nr = Math.min(NR, nc - jr);
+      int dst = jr * kc;
+      long base = off + pc * rs + (jc + jr) * cs;
+      if (cs == 1 && nr == NR && t == DType.F32) {
+        for (int p = 0; p < kc; p++) {
+          long src = 4 * (base + p * rs);
+          FloatVector.fromMemorySegment(S, s, src, NATIVE).intoArray(bp, dst + p * NR);
+          FloatVector.fromMemorySegment(S, s, src + 4L * V, NATIVE).intoArray(bp, dst + p * NR + V);
+        }
+        continue;
+      }
+      if (cs == 1 && nr == NR && t == DType.BF16) {
+        for (int p = 0; p < kc; p++) {
+          long src = 2 * (base + p * rs);
+          bf16ToF32(s, src).intoArray(bp, dst + p * NR);
+          bf16ToF32(s, src + 2L * V).intoArray(bp, dst + p * NR + V);
+        }
+        continue;
+      }
+      if (Math.abs(cs) <= Math.abs(rs)) {
+        for (int p = 0; p < kc; p++) {
+          long src = base + p * rs;
+          int d = dst + p * NR;
+          for (int j = 0; j < nr; j++) bp[d + j] = load(s, t, src + j * cs);
+        }
+      } else {
+        // B transposed (K contiguous): walk each column along k.
+        for (int j = 0; j < nr; j++) {
+          long src = base + j * cs;
+          for (int p = 0; p < kc; p++) bp[dst + p * NR + j] = load(s, t, src + p * rs);
+        }
+      }
+      if (nr < NR) {
+        for (int p = 0; p < kc; p++) {
+          for (int j = nr; j < NR; j++) bp[dst + p * NR + j] = 0f;
+        }
+      }
+    }
+  }
+
+  /** V bf16 values at byte offset {@code at}, widened to f32 (bf16 is the high half of an f32). */
+  private static FloatVector bf16ToF32(MemorySegment s, long at) {
+    return ((IntVector)
+            ShortVector.fromMemorySegment(S_HALF, s, at, NATIVE)
+                .convertShape(VectorOperators.S2I, S_INT, 0))
+        .lanewise(VectorOperators.LSHL, 16)
+        .reinterpretAsFloats();
+  }
+
+  /** Element {@code i} of a floating segment as f32 (cold paths and strided packing). */
+  private static float load(MemorySegment s, DType t, long i) {
+    return switch (t) {
+      case F32 -> s.getAtIndex(ValueLayout.JAVA_FLOAT, i);
+      case BF16 -> Half.bf16ToFloat(s.getAtIndex(ValueLayout.JAVA_SHORT, i));
+      case F16 -> Half.f16ToFloat(s.getAtIndex(ValueLayout.JAVA_SHORT, i));
+      default -> (float) s.getAtIndex(ValueLayout.JAVA_DOUBLE, i);
+    };
+  }
+
+  /**
+   * Rounds an f32 block (rows of {@code cols} floats, {@code ldc} bytes apart, at {@code cb}) into
+   * a half-precision destination of row stride {@code ldo} elements starting at element {@code o}.
+   */
+  static void storeHalf(
+      MemorySegment c,
+      long cb,
+      long ldc,
+      int rows,
+      int cols,
+      MemorySegment out,
+      DType t,
+      long o,
+      long ldo) {
+    for (int i = 0; i < rows; i++) {
+      long src = cb + i * ldc, dst = o + i * ldo;
+      if (t == DType.BF16) {
+        for (int j = 0; j < cols; j++) {
+          float v = c.get(ValueLayout.JAVA_FLOAT, src + 4L * j);
+          out.setAtIndex(ValueLayout.JAVA_SHORT, dst + j, Half.floatToBf16(v));
+        }
+      } else {
+        for (int j = 0; j < cols; j++) {
+          float v = c.get(ValueLayout.JAVA_FLOAT, src + 4L * j);
+          out.setAtIndex(ValueLayout.JAVA_SHORT, dst + j, Half.floatToF16(v));
+        }
+      }
+    }
+  }
+
+  static int roundUp(int x, int unit) {
+    return (x + unit - 1) / unit * unit;
+  }
+}

@@ -1,0 +1,67 @@
+package io.kinema.tensor.cpu;
+
+import io.kinema.tensor.DType;
+import io.kinema.tensor.Scope;
+import io.kinema.tensor.Tensor;
+import java.util.Random;
+
+/**
+ * Quick GFLOP/s check of the CPU matmul (not a test; the JMH benchmarks live in {@code bench}). Run
+ * from the repo root after {@code ./kinema mvn -q -pl tensor -am test-compile}:
+ *
+ * <pre>
+ * ./kinema java -cp tensor/target/classes:tensor/target/test-classes io.kinema.tensor.cpu.GemmBench [F32|BF16|F64] [t] n...
+ * </pre>
+ *
+ * ({@code t} multiplies by a transposed view of B.) Prints the best of several runs per size.
+ */
+public final class GemmBench {
+  private GemmBench() {}
+
+  public static void main(String[] args) {
+    DType dtype = DType.F32;
+    boolean transB = false;
+    int i = 0;
+    for (; i < args.length && !Character.isDigit(args[i].charAt(0)); i++) {
+      if (args[i].equals("t")) transB = true;
+      else dtype = DType.valueOf(args[i]);
+    }
+    warmUp(dtype, transB);
+    for (; i < args.length; i++) {
+      int n = Integer.parseInt(args[i]);
+      try (var s = Scope.open()) {
+        Tensor a = random(n, n, 1).to(dtype);
+        Tensor b0 = random(n, n, 2).to(dtype);
+        Tensor b = transB ? b0.mT() : b0;
+        double flop = 2.0 * n * n * n;
+        int reps = (int) Math.max(3, Math.min(50, 2e10 / flop));
+        double best = Double.MAX_VALUE;
+        for (int r = 0; r < reps; r++) {
+          long t = System.nanoTime();
+          a.matmul(b).close();
+          best = Math.min(best, (System.nanoTime() - t) * 1e-9);
+        }
+        System.out.printf(
+            "%s%s n=%d: %.1f GFLOP/s (%.3f ms, best of %d)%n",
+            dtype, transB ? " B^T" : "", n, flop / best / 1e9, best * 1e3, reps);
+      }
+    }
+  }
+
+  /** Runs a mid-size product until C2 has compiled the micro-kernel and the packing loops. */
+  private static void warmUp(DType dtype, boolean transB) {
+    try (var s = Scope.open()) {
+      Tensor a = random(384, 384, 3).to(dtype);
+      Tensor b = random(384, 384, 4).to(dtype);
+      Tensor bb = transB ? b.mT() : b;
+      for (int r = 0; r < 200; r++) a.matmul(bb).close();
+    }
+  }
+
+  private static Tensor random(int r, int c, long seed) {
+    Random rnd = new Random(seed);
+    float[] d = new float[r * c];
+    for (int j = 0; j < d.length; j++) d[j] = rnd.nextFloat() * 2 - 1;
+    return Tensor.of(d, r, c);
+  }
+}
