@@ -8,6 +8,7 @@ import io.kinema.tensor.cpu.CpuMatmul.Mat;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
+import java.util.Arrays;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
@@ -40,8 +41,8 @@ import jdk.incubator.vector.VectorSpecies;
  * of packed data per 24 FMAs, so it runs at the FMA peak from L2 and the blocking is forgiving.
  */
 final class GemmF32 {
-  static final int KC = Math.max(1, Integer.getInteger("kinema.gemm.kc", 256));
-  static final int MC = roundUp(Math.max(1, Integer.getInteger("kinema.gemm.mc", 144)), MR);
+  static final int KC = Math.max(1, Integer.getInteger("kinema.gemm.kc", 1024));
+  static final int MC = roundUp(Math.max(1, Integer.getInteger("kinema.gemm.mc", 24)), MR);
   static final int NC = roundUp(Math.max(1, Integer.getInteger("kinema.gemm.nc", 2048)), NR);
 
   private static final VectorSpecies<Float> S = GemmKernel.S;
@@ -54,9 +55,19 @@ final class GemmF32 {
 
   /** Per-thread packing buffers, reused across calls (never allocated per tile). */
   static final class Buffers {
-    final float[] a = new float[MC * KC];
-    final float[] b = new float[KC * NC];
+    float[] a = new float[0];
+    float[] b = new float[0];
+    float[] line = new float[0]; // one row or column of an operand, staged as f32
     final float[] tile = new float[MR * NR];
+
+    /** Grows the panels to what a k x n product needs (at most MC x KC and KC x NC). */
+    void reserve(int k, int n) {
+      int kc = Math.min(KC, k);
+      int na = MC * kc, nb = kc * Math.min(NC, roundUp(n, NR));
+      if (a.length < na) a = new float[na];
+      if (b.length < nb) b = new float[nb];
+      if (line.length < kc) line = new float[kc];
+    }
   }
 
   private static final ThreadLocal<Buffers> BUFFERS = ThreadLocal.withInitial(Buffers::new);
@@ -86,15 +97,16 @@ final class GemmF32 {
       long cb,
       long ldc,
       Buffers buf) {
+    buf.reserve(k, n1 - n0);
     for (int jc = n0; jc < n1; jc += NC) {
       int nc = Math.min(NC, n1 - jc);
       for (int pc = 0; pc < k; pc += KC) {
         int kc = Math.min(KC, k - pc);
         boolean add = pc > 0;
-        packB(b, bOff, pc, kc, jc, nc, buf.b);
+        packB(b, bOff, pc, kc, jc, nc, buf.b, buf.line);
         for (int ic = m0; ic < m1; ic += MC) {
           int mc = Math.min(MC, m1 - ic);
-          packA(a, aOff, ic, mc, pc, kc, buf.a);
+          packA(a, aOff, ic, mc, pc, kc, buf.a, buf.line);
           for (int jr = 0; jr < nc; jr += NR) {
             int nr = Math.min(NR, nc - jr);
             for (int ir = 0; ir < mc; ir += MR) {
@@ -140,9 +152,9 @@ final class GemmF32 {
   /**
    * Packs A[ic:ic+mc, pc:pc+kc] into MR-tall micro-panels: panel r (rows ic + r*MR ...) starts at
    * {@code r * MR * kc} and holds {@code ap[p * MR + i] = A[ic + r*MR + i, pc + p]}, zero-padded
-   * past mc.
+   * past mc. {@code row} is scratch of at least kc floats.
    */
-  static void packA(Mat a, long off, int ic, int mc, int pc, int kc, float[] ap) {
+  static void packA(Mat a, long off, int ic, int mc, int pc, int kc, float[] ap, float[] row) {
     MemorySegment s = a.seg();
     DType t = a.dtype();
     long rs = a.rs(), cs = a.cs();
@@ -150,30 +162,31 @@ final class GemmF32 {
       int mr = Math.min(MR, mc - ir);
       int dst = ir * kc;
       long base = off + (ic + ir) * rs + pc * cs;
-      if (rs == 1 && t == DType.F32) {
-        // A transposed (M contiguous): each k step is one masked vector of MR rows.
+      if (cs == 1) {
+        // Row-major A: stage each row as f32 (vector copy or conversion), then spread it into
+        // the panel with stride MR (measured faster than per-k gathers of MR rows).
+        for (int i = 0; i < mr; i++) {
+          loadRun(s, t, base + i * rs, row, 0, kc);
+          for (int p = 0; p < kc; p++) ap[dst + p * MR + i] = row[p];
+        }
+        for (int i = mr; i < MR; i++) {
+          for (int p = 0; p < kc; p++) ap[dst + p * MR + i] = 0f;
+        }
+      } else if (rs == 1 && t == DType.F32) {
+        // Transposed A (M contiguous): each k step is one masked vector of MR rows; the masked
+        // lanes load as zeros, which is the padding.
         VectorMask<Float> m = mr == MR ? MR_MASK : S.indexInRange(0, mr);
         for (int p = 0; p < kc; p++) {
           FloatVector.fromMemorySegment(S, s, 4 * (base + p * cs), NATIVE, m)
               .intoArray(ap, dst + p * MR, MR_MASK);
         }
-        continue;
-      }
-      if (Math.abs(cs) <= Math.abs(rs)) {
-        // Row-major-like: walk each row along k (contiguous reads), scatter with stride MR.
-        for (int i = 0; i < mr; i++) {
-          long src = base + i * rs;
-          for (int p = 0; p < kc; p++) ap[dst + p * MR + i] = load(s, t, src + p * cs);
-        }
       } else {
         for (int p = 0; p < kc; p++) {
+          int d = dst + p * MR;
           long src = base + p * cs;
-          for (int i = 0; i < mr; i++) ap[dst + p * MR + i] = load(s, t, src + i * rs);
-        }
-      }
-      if (mr < MR) {
-        for (int p = 0; p < kc; p++) {
-          for (int i = mr; i < MR; i++) ap[dst + p * MR + i] = 0f;
+          if (rs == 1) loadRun(s, t, src, ap, d, mr);
+          else for (int i = 0; i < mr; i++) ap[d + i] = load(s, t, src + i * rs);
+          for (int i = mr; i < MR; i++) ap[d + i] = 0f;
         }
       }
     }
@@ -182,9 +195,9 @@ final class GemmF32 {
   /**
    * Packs B[pc:pc+kc, jc:jc+nc] into NR-wide micro-panels: panel q (columns jc + q*NR ...) starts
    * at {@code q * NR * kc} and holds {@code bp[p * NR + j] = B[pc + p, jc + q*NR + j]}, zero-padded
-   * past nc.
+   * past nc. {@code col} is scratch of at least kc floats.
    */
-  static void packB(Mat b, long off, int pc, int kc, int jc, int nc, float[] bp) {
+  static void packB(Mat b, long off, int pc, int kc, int jc, int nc, float[] bp, float[] col) {
     MemorySegment s = b.seg();
     DType t = b.dtype();
     long rs = b.rs(), cs = b.cs();
@@ -198,33 +211,50 @@ final class GemmF32 {
           FloatVector.fromMemorySegment(S, s, src, NATIVE).intoArray(bp, dst + p * NR);
           FloatVector.fromMemorySegment(S, s, src + 4L * V, NATIVE).intoArray(bp, dst + p * NR + V);
         }
-        continue;
-      }
-      if (cs == 1 && nr == NR && t == DType.BF16) {
+      } else if (cs == 1) {
         for (int p = 0; p < kc; p++) {
-          long src = 2 * (base + p * rs);
-          bf16ToF32(s, src).intoArray(bp, dst + p * NR);
-          bf16ToF32(s, src + 2L * V).intoArray(bp, dst + p * NR + V);
-        }
-        continue;
-      }
-      if (Math.abs(cs) <= Math.abs(rs)) {
-        for (int p = 0; p < kc; p++) {
-          long src = base + p * rs;
           int d = dst + p * NR;
-          for (int j = 0; j < nr; j++) bp[d + j] = load(s, t, src + j * cs);
+          loadRun(s, t, base + p * rs, bp, d, nr);
+          for (int j = nr; j < NR; j++) bp[d + j] = 0f;
         }
       } else {
-        // B transposed (K contiguous): walk each column along k.
-        for (int j = 0; j < nr; j++) {
-          long src = base + j * cs;
-          for (int p = 0; p < kc; p++) bp[dst + p * NR + j] = load(s, t, src + p * rs);
+        // Transposed (K contiguous) or strided B: one column at a time, spread with stride NR.
+        for (int j = 0; j < NR; j++) {
+          if (j >= nr) {
+            for (int p = 0; p < kc; p++) bp[dst + p * NR + j] = 0f;
+          } else if (rs == 1) {
+            loadRun(s, t, base + j * cs, col, 0, kc);
+            for (int p = 0; p < kc; p++) bp[dst + p * NR + j] = col[p];
+          } else {
+            long src = base + j * cs;
+            for (int p = 0; p < kc; p++) bp[dst + p * NR + j] = load(s, t, src + p * rs);
+          }
         }
       }
-      if (nr < NR) {
-        for (int p = 0; p < kc; p++) {
-          for (int j = nr; j < NR; j++) bp[dst + p * NR + j] = 0f;
+    }
+  }
+
+  /** Converts {@code len} contiguous elements starting at element {@code e} into {@code dst[d...]}. */
+  private static void loadRun(MemorySegment s, DType t, long e, float[] dst, int d, int len) {
+    switch (t) {
+      case F32 -> {
+        // Vector copies rather than MemorySegment.copy, whose fixed cost dominates short runs.
+        int i = 0;
+        for (int n = S.loopBound(len); i < n; i += V) {
+          FloatVector.fromMemorySegment(S, s, 4 * (e + i), NATIVE).intoArray(dst, d + i);
         }
+        if (i < len) {
+          VectorMask<Float> m = S.indexInRange(i, len);
+          FloatVector.fromMemorySegment(S, s, 4 * (e + i), NATIVE, m).intoArray(dst, d + i, m);
+        }
+      }
+      case BF16 -> {
+        int i = 0;
+        for (int n = S.loopBound(len); i < n; i += V) bf16ToF32(s, 2 * (e + i)).intoArray(dst, d + i);
+        for (; i < len; i++) dst[d + i] = Half.bf16ToFloat(s.getAtIndex(ValueLayout.JAVA_SHORT, e + i));
+      }
+      default -> {
+        for (int i = 0; i < len; i++) dst[d + i] = load(s, t, e + i);
       }
     }
   }

@@ -54,7 +54,7 @@ class GemmTest {
           int ic = 3, mc = rows - 3, pc = 4, kc = 19;
           float[] ap = new float[GemmF32.roundUp(mc, MR) * kc];
           java.util.Arrays.fill(ap, Float.NaN);
-          GemmF32.packA(m, view.offset(), ic, mc, pc, kc, ap);
+          GemmF32.packA(m, view.offset(), ic, mc, pc, kc, ap, new float[kc]);
           for (int i = 0; i < GemmF32.roundUp(mc, MR); i++) {
             for (int p = 0; p < kc; p++) {
               float got = ap[(i / MR) * MR * kc + p * MR + i % MR];
@@ -67,7 +67,7 @@ class GemmTest {
           pc = 2;
           float[] bp = new float[GemmF32.roundUp(nc, NR) * kc];
           java.util.Arrays.fill(bp, Float.NaN);
-          GemmF32.packB(m, view.offset(), pc, kc, jc, nc, bp);
+          GemmF32.packB(m, view.offset(), pc, kc, jc, nc, bp, new float[kc]);
           for (int j = 0; j < GemmF32.roundUp(nc, NR); j++) {
             for (int p = 0; p < kc; p++) {
               float got = bp[(j / NR) * NR * kc + p * NR + j % NR];
