@@ -112,9 +112,14 @@ final class GemmF32 {
             for (int ir = 0; ir < mc; ir += MR) {
               int mr = Math.min(MR, mc - ir);
               long at = cb + (long) (ic - m0 + ir) * ldc + 4L * (jc - n0 + jr);
-              GemmKernel.tile(buf.a, ir * kc, buf.b, jr * kc, kc, buf.tile);
-              if (mr == MR && nr == NR) mergeTile(buf.tile, c, at, ldc, add);
-              else mergeEdge(buf.tile, c, at, ldc, mr, nr, add);
+              if (nr <= V) {
+                GemmKernel.narrowTile(buf.a, ir * kc, buf.b, jr * kc, kc, buf.tile);
+                mergeEdge(buf.tile, c, at, ldc, mr, nr, add);
+              } else {
+                GemmKernel.tile(buf.a, ir * kc, buf.b, jr * kc, kc, buf.tile);
+                if (mr == MR && nr == NR) mergeTile(buf.tile, c, at, ldc, add);
+                else mergeEdge(buf.tile, c, at, ldc, mr, nr, add);
+              }
             }
           }
         }

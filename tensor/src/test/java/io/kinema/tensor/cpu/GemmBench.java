@@ -62,13 +62,18 @@ public final class GemmBench {
     }
   }
 
-  /** Runs a mid-size product until C2 has compiled the micro-kernel and the packing loops. */
+  /**
+   * Runs products with edge tiles (sizes not multiples of the micro-tile) and without, until C2
+   * has compiled every path of the packing loops and the micro-kernel.
+   */
   private static void warmUp(DType dtype, boolean transB) {
     try (var s = Scope.open()) {
-      Tensor a = random(384, 384, 3).to(dtype);
-      Tensor b = random(384, 384, 4).to(dtype);
-      Tensor bb = transB ? b.mT() : b;
-      for (int r = 0; r < 200; r++) a.matmul(bb).close();
+      for (int n : new int[] {383, 384, 100}) {
+        Tensor a = random(n, n, 3).to(dtype);
+        Tensor b = random(n, n, 4).to(dtype);
+        Tensor bb = transB ? b.mT() : b;
+        for (int r = 0; r < (n < 200 ? 2000 : 100); r++) a.matmul(bb).close();
+      }
     }
   }
 

@@ -22,12 +22,13 @@ class GemmTest {
   }
 
   @Test
-  void microKernelComputesOneTile() {
+  void microKernelsComputeOneTile() {
     Random r = new Random(1);
     int kc = 37;
     float[] ap = randomFloats(r, MR * kc + 5), bp = randomFloats(r, NR * kc + 3);
-    float[] tile = new float[MR * NR];
+    float[] tile = new float[MR * NR], narrow = new float[MR * NR];
     GemmKernel.tile(ap, 5, bp, 3, kc, tile);
+    GemmKernel.narrowTile(ap, 5, bp, 3, kc, narrow);
     for (int i = 0; i < MR; i++) {
       for (int j = 0; j < NR; j++) {
         double want = 0, mag = 0;
@@ -36,6 +37,9 @@ class GemmTest {
           mag += Math.abs((double) ap[5 + p * MR + i] * bp[3 + p * NR + j]);
         }
         assertEquals(want, tile[i * NR + j], 1e-6 * mag, "tile[" + i + ", " + j + "]");
+        if (j < GemmKernel.V) {
+          assertEquals(want, narrow[i * NR + j], 1e-6 * mag, "narrow[" + i + ", " + j + "]");
+        }
       }
     }
   }
