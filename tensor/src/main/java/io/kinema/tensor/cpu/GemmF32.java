@@ -167,9 +167,18 @@ final class GemmF32 {
       int mr = Math.min(MR, mc - ir);
       int dst = ir * kc;
       long base = off + (ic + ir) * rs + pc * cs;
-      if (cs == 1) {
+      if (cs == 1 && TRANSPOSE && t != DType.F16) {
+        // Row-major A: transpose 8 x 16 blocks in registers, scalar for the last kc % 16 steps.
+        int p = 0;
+        for (; p + V <= kc; p += V) transpose8x16(s, t == DType.BF16, base + p, rs, mr, ap, dst + p * MR);
+        for (; p < kc; p++) {
+          for (int i = 0; i < MR; i++) {
+            ap[dst + p * MR + i] = i < mr ? load(s, t, base + i * rs + p) : 0f;
+          }
+        }
+      } else if (cs == 1) {
         // Row-major A: stage each row as f32 (vector copy or conversion), then spread it into
-        // the panel with stride MR (measured faster than per-k gathers of MR rows).
+        // the panel with stride MR.
         for (int i = 0; i < mr; i++) {
           loadRun(s, t, base + i * rs, row, 0, kc);
           for (int p = 0; p < kc; p++) ap[dst + p * MR + i] = row[p];
@@ -237,6 +246,70 @@ final class GemmF32 {
         }
       }
     }
+  }
+
+  // The 8 x 16 transpose: three rounds of two-table lane selects (vpermi2ps), interleaving rows
+  // in pairs, then pairs of pairs, then quads: row i lane p ends at lane 8 * (p % 2) + i of output
+  // vector p / 2. Index vectors: lane l of the result takes lane idx[l] of (first ++ second).
+  private static final boolean TRANSPOSE = V == 16 && MR == 8;
+  private static final FloatVector T1_LO = selectIndex(2, false), T1_HI = selectIndex(2, true);
+  private static final FloatVector T2_LO = selectIndex(4, false), T2_HI = selectIndex(4, true);
+  private static final FloatVector T3_LO = selectIndex(8, false), T3_HI = selectIndex(8, true);
+
+  /**
+   * Index vector of one round. Its inputs hold h = g/2 rows per k (lane h*k + j); its result holds
+   * g rows per k (lane g*k + q), rows q < h from the first input and the rest from the second, for
+   * the low or high half of the inputs' k range.
+   */
+  private static FloatVector selectIndex(int g, boolean high) {
+    float[] idx = new float[V];
+    int h = g / 2, k0 = high ? V / g : 0;
+    for (int l = 0; l < V; l++) {
+      int k = k0 + l / g, q = l % g;
+      idx[l] = q < h ? h * k + q : V + h * k + q - h;
+    }
+    return FloatVector.fromArray(S, idx, 0);
+  }
+
+  /**
+   * Packs 16 k steps of up to 8 rows (rows {@code >= mr} are zero) starting at element {@code e},
+   * rows {@code rs} apart, into {@code ap[d ... d + 128)}, k-major.
+   */
+  private static void transpose8x16(
+      MemorySegment s, boolean bf16, long e, long rs, int mr, float[] ap, int d) {
+    FloatVector r0 = rowVector(s, bf16, e, 0 < mr);
+    FloatVector r1 = rowVector(s, bf16, e + rs, 1 < mr);
+    FloatVector r2 = rowVector(s, bf16, e + 2 * rs, 2 < mr);
+    FloatVector r3 = rowVector(s, bf16, e + 3 * rs, 3 < mr);
+    FloatVector r4 = rowVector(s, bf16, e + 4 * rs, 4 < mr);
+    FloatVector r5 = rowVector(s, bf16, e + 5 * rs, 5 < mr);
+    FloatVector r6 = rowVector(s, bf16, e + 6 * rs, 6 < mr);
+    FloatVector r7 = rowVector(s, bf16, e + 7 * rs, 7 < mr);
+    // Pairs of rows, k 0..7 (lo) and 8..15 (hi).
+    FloatVector a01 = T1_LO.selectFrom(r0, r1), b01 = T1_HI.selectFrom(r0, r1);
+    FloatVector a23 = T1_LO.selectFrom(r2, r3), b23 = T1_HI.selectFrom(r2, r3);
+    FloatVector a45 = T1_LO.selectFrom(r4, r5), b45 = T1_HI.selectFrom(r4, r5);
+    FloatVector a67 = T1_LO.selectFrom(r6, r7), b67 = T1_HI.selectFrom(r6, r7);
+    // Quads of rows, k in four groups of 4.
+    FloatVector q0 = T2_LO.selectFrom(a01, a23), q1 = T2_HI.selectFrom(a01, a23);
+    FloatVector q2 = T2_LO.selectFrom(b01, b23), q3 = T2_HI.selectFrom(b01, b23);
+    FloatVector w0 = T2_LO.selectFrom(a45, a67), w1 = T2_HI.selectFrom(a45, a67);
+    FloatVector w2 = T2_LO.selectFrom(b45, b67), w3 = T2_HI.selectFrom(b45, b67);
+    // All 8 rows, two k per vector.
+    T3_LO.selectFrom(q0, w0).intoArray(ap, d);
+    T3_HI.selectFrom(q0, w0).intoArray(ap, d + V);
+    T3_LO.selectFrom(q1, w1).intoArray(ap, d + 2 * V);
+    T3_HI.selectFrom(q1, w1).intoArray(ap, d + 3 * V);
+    T3_LO.selectFrom(q2, w2).intoArray(ap, d + 4 * V);
+    T3_HI.selectFrom(q2, w2).intoArray(ap, d + 5 * V);
+    T3_LO.selectFrom(q3, w3).intoArray(ap, d + 6 * V);
+    T3_HI.selectFrom(q3, w3).intoArray(ap, d + 7 * V);
+  }
+
+  /** 16 contiguous values from element {@code e} as f32, or zeros for a padding row. */
+  private static FloatVector rowVector(MemorySegment s, boolean bf16, long e, boolean valid) {
+    if (!valid) return FloatVector.zero(S);
+    return bf16 ? bf16ToF32(s, 2 * e) : FloatVector.fromMemorySegment(S, s, 4 * e, NATIVE);
   }
 
   /** Converts {@code len} contiguous elements starting at element {@code e} into {@code dst[d...]}. */

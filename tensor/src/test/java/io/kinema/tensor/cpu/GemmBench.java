@@ -38,12 +38,15 @@ public final class GemmBench {
     }
     warmUp(dtype, transB);
     for (; i < args.length; i++) {
-      int n = Integer.parseInt(args[i]);
+      String[] dims = args[i].split("x"); // n, or MxNxK
+      int m = Integer.parseInt(dims[0]);
+      int n = dims.length > 1 ? Integer.parseInt(dims[1]) : m;
+      int k = dims.length > 2 ? Integer.parseInt(dims[2]) : m;
       try (var s = Scope.open()) {
-        Tensor a = random(n, n, 1).to(dtype);
-        Tensor b0 = random(n, n, 2).to(dtype);
+        Tensor a = random(m, k, 1).to(dtype);
+        Tensor b0 = transB ? random(n, k, 2).to(dtype) : random(k, n, 2).to(dtype);
         Tensor b = transB ? b0.mT() : b0;
-        double flop = 2.0 * n * n * n;
+        double flop = 2.0 * m * n * k;
         int reps = (int) Math.max(5, Math.min(50, 4e10 / flop));
         double best = Double.MAX_VALUE, bestCpu = Double.MAX_VALUE;
         for (int r = 0; r < reps; r++) {
@@ -55,8 +58,8 @@ public final class GemmBench {
         }
         // CPU time is the fairer measure on a shared machine: GFLOP per busy core-second.
         System.out.printf(
-            "%s%s n=%d: %.1f GFLOP/s wall (%.3f ms, best of %d), %.1f GFLOP/s per busy core%n",
-            dtype, transB ? " B^T" : "", n, flop / best / 1e9, best * 1e3, reps,
+            "%s%s %s: %.1f GFLOP/s wall (%.3f ms, best of %d), %.1f GFLOP/s per busy core%n",
+            dtype, transB ? " B^T" : "", args[i], flop / best / 1e9, best * 1e3, reps,
             flop / bestCpu / 1e9);
       }
     }
