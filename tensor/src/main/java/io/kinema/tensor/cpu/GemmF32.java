@@ -42,7 +42,7 @@ import jdk.incubator.vector.VectorSpecies;
  */
 final class GemmF32 {
   static final int KC = Math.max(1, Integer.getInteger("kinema.gemm.kc", 1024));
-  static final int MC = roundUp(Math.max(1, Integer.getInteger("kinema.gemm.mc", 24)), MR);
+  static final int MC = roundUp(Math.max(1, Integer.getInteger("kinema.gemm.mc", 48)), MR);
   static final int NC = roundUp(Math.max(1, Integer.getInteger("kinema.gemm.nc", 2048)), NR);
 
   private static final VectorSpecies<Float> S = GemmKernel.S;
@@ -139,15 +139,16 @@ final class GemmF32 {
     }
   }
 
-  /** Writes (or adds) the valid mr x nr corner of a full tile computed into {@code tile}. */
+  /** Writes (or adds) the valid mr x nr corner of a tile computed into {@code tile}. */
   private static void mergeEdge(
       float[] tile, MemorySegment c, long at, long ldc, int mr, int nr, boolean add) {
-    for (int i = 0; i < mr; i++) {
-      long row = at + i * ldc;
-      for (int j = 0; j < nr; j++) {
-        float v = tile[i * NR + j];
-        if (add) v += c.get(ValueLayout.JAVA_FLOAT, row + 4L * j);
-        c.set(ValueLayout.JAVA_FLOAT, row + 4L * j, v);
+    for (int i = 0; i < mr; i++, at += ldc) {
+      for (int j = 0; j < nr; j += V) {
+        VectorMask<Float> m = S.indexInRange(j, nr);
+        FloatVector v = FloatVector.fromArray(S, tile, i * NR + j, m);
+        long o = at + 4L * j;
+        if (add) v = v.add(FloatVector.fromMemorySegment(S, c, o, NATIVE, m));
+        v.intoMemorySegment(c, o, NATIVE, m);
       }
     }
   }
@@ -373,7 +374,12 @@ final class GemmF32 {
     for (int i = 0; i < rows; i++) {
       long src = cb + i * ldc, dst = o + i * ldo;
       if (t == DType.BF16) {
-        for (int j = 0; j < cols; j++) {
+        int j = 0;
+        for (int n = S.loopBound(cols); j < n; j += V) {
+          toBf16(FloatVector.fromMemorySegment(S, c, src + 4L * j, NATIVE))
+              .intoMemorySegment(out, 2 * (dst + j), NATIVE);
+        }
+        for (; j < cols; j++) {
           float v = c.get(ValueLayout.JAVA_FLOAT, src + 4L * j);
           out.setAtIndex(ValueLayout.JAVA_SHORT, dst + j, Half.floatToBf16(v));
         }
@@ -384,6 +390,17 @@ final class GemmF32 {
         }
       }
     }
+  }
+
+  /** {@link Half#floatToBf16} on V lanes: round to nearest even, NaN stays a quiet NaN. */
+  private static ShortVector toBf16(FloatVector f) {
+    IntVector bits = f.reinterpretAsInts();
+    IntVector high = bits.lanewise(VectorOperators.LSHR, 16);
+    IntVector rounded =
+        bits.add(high.and(1)).add(0x7fff).lanewise(VectorOperators.LSHR, 16);
+    IntVector quietNan = high.or(0x0040);
+    IntVector r = rounded.blend(quietNan, f.test(VectorOperators.IS_NAN).cast(S_INT));
+    return (ShortVector) r.convertShape(VectorOperators.I2S, S_HALF, 0);
   }
 
   static int roundUp(int x, int unit) {

@@ -144,4 +144,41 @@ class GemmTest {
     int n = GemmF32.NC + NR + 3;
     checkRegion(MR + 2, n, 9, 0, MR + 2, 0, n, 8);
   }
+
+  @Test
+  void halfOutputsRoundExactlyLikeHalf() {
+    Random r = new Random(9);
+    int rows = 3, cols = 37; // two vectors and a scalar tail per row
+    float[] v = new float[rows * cols];
+    for (int i = 0; i < v.length; i++) {
+      v[i] =
+          switch (i % 9) {
+            case 0 -> Float.NaN;
+            case 1 -> Float.POSITIVE_INFINITY;
+            case 2 -> -Float.MAX_VALUE;
+            case 3 -> Float.intBitsToFloat(0x3f808000); // tie, even: rounds down
+            case 4 -> Float.intBitsToFloat(0x3f818000); // tie, odd: rounds up
+            case 5 -> Float.MIN_VALUE;
+            case 6 -> -0f;
+            case 7 -> Float.intBitsToFloat(0x7f7fffff); // rounds up to infinity
+            default -> (r.nextFloat() - 0.5f) * 1e5f;
+          };
+    }
+    try (var s = Scope.open()) {
+      Tensor src = Tensor.of(v, rows, cols);
+      for (DType t : new DType[] {DType.BF16, DType.F16}) {
+        Tensor out = Tensor.zeros(t, rows, cols + 2); // row stride differs from the block's
+        MemorySegment o = out.storage().segment();
+        GemmF32.storeHalf(src.storage().segment(), 0, 4L * cols, rows, cols, o, t, 1, cols + 2);
+        for (int i = 0; i < rows; i++) {
+          for (int j = 0; j < cols; j++) {
+            float x = v[i * cols + j];
+            short want = t == DType.BF16 ? Half.floatToBf16(x) : Half.floatToF16(x);
+            short got = o.getAtIndex(ValueLayout.JAVA_SHORT, 1 + i * (cols + 2) + j);
+            assertEquals(want, got, t + " of " + x);
+          }
+        }
+      }
+    }
+  }
 }
