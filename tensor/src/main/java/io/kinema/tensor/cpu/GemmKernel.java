@@ -94,8 +94,8 @@ final class GemmKernel {
 
   /**
    * As {@link #tile}, for a B micro-panel with at most V valid columns (a narrow edge of N): only
-   * the first vector of each packed row is read, so the padding costs no FMAs. Writes the left
-   * MR x V of {@code tile}.
+   * the first vector of each packed row is read, so the padding costs no FMAs. Writes the left MR x
+   * V of {@code tile}.
    */
   static void narrowTile(float[] ap, int ai, float[] bp, int bi, int kc, float[] tile) {
     FloatVector c00 = FloatVector.zero(S);

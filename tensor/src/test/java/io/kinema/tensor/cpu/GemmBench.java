@@ -59,15 +59,20 @@ public final class GemmBench {
         // CPU time is the fairer measure on a shared machine: GFLOP per busy core-second.
         System.out.printf(
             "%s%s %s: %.1f GFLOP/s wall (%.3f ms, best of %d), %.1f GFLOP/s per busy core%n",
-            dtype, transB ? " B^T" : "", args[i], flop / best / 1e9, best * 1e3, reps,
+            dtype,
+            transB ? " B^T" : "",
+            args[i],
+            flop / best / 1e9,
+            best * 1e3,
+            reps,
             flop / bestCpu / 1e9);
       }
     }
   }
 
   /**
-   * Runs products with edge tiles (sizes not multiples of the micro-tile) and without, until C2
-   * has compiled every path of the packing loops and the micro-kernel.
+   * Runs products with edge tiles (sizes not multiples of the micro-tile) and without, until C2 has
+   * compiled every path of the packing loops and the micro-kernel.
    */
   private static void warmUp(DType dtype, boolean transB) {
     try (var s = Scope.open()) {
