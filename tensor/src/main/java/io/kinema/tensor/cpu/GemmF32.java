@@ -69,7 +69,7 @@ final class GemmF32 {
       int na = MC * kc, nb = kc * Math.min(NC, roundUp(n, NR));
       if (a.length < na) a = new float[na];
       if (b.length < nb) b = new float[nb];
-      if (line.length < kc) line = new float[kc];
+      if (line.length < Math.max(kc, 16 * V)) line = new float[Math.max(kc, 16 * V)];
     }
   }
 
@@ -214,7 +214,7 @@ final class GemmF32 {
   /**
    * Packs B[pc:pc+kc, jc:jc+nc] into NR-wide micro-panels: panel q (columns jc + q*NR ...) starts
    * at {@code q * NR * kc} and holds {@code bp[p * NR + j] = B[pc + p, jc + q*NR + j]}, zero-padded
-   * past nc. {@code col} is scratch of at least kc floats.
+   * past nc. {@code col} is scratch of at least max(kc, 16 * V) floats.
    */
   static void packB(Mat b, long off, int pc, int kc, int jc, int nc, float[] bp, float[] col) {
     MemorySegment s = b.seg();
@@ -235,6 +235,27 @@ final class GemmF32 {
           int d = dst + p * NR;
           loadRun(s, t, base + p * rs, bp, d, nr);
           for (int j = nr; j < NR; j++) bp[d + j] = 0f;
+        }
+      } else if (rs == 1 && TRANSPOSE && t != DType.F16) {
+        // Transposed B (K contiguous, as in x @ W^T): its columns are rows in memory, so each
+        // 16 x 16 block is two 8 x 16 transposes plus a final round joining their halves.
+        int p = 0;
+        for (; p + V <= kc; p += V) {
+          for (int g = 0; g < NR; g += V) {
+            long e = base + g * cs + p;
+            int rows = Math.min(V, nr - g);
+            transpose8x16(s, t == DType.BF16, e, cs, Math.min(8, rows), col, 0);
+            transpose8x16(s, t == DType.BF16, e + 8 * cs, cs, Math.max(0, rows - 8), col, 8 * V);
+            for (int v = 0; v < 8; v++) {
+              FloatVector lo = FloatVector.fromArray(S, col, v * V);
+              FloatVector hi = FloatVector.fromArray(S, col, (8 + v) * V);
+              T4_LO.selectFrom(lo, hi).intoArray(bp, dst + (p + 2 * v) * NR + g);
+              T4_HI.selectFrom(lo, hi).intoArray(bp, dst + (p + 2 * v + 1) * NR + g);
+            }
+          }
+        }
+        for (; p < kc; p++) {
+          for (int j = 0; j < NR; j++) bp[dst + p * NR + j] = j < nr ? load(s, t, base + j * cs + p) : 0f;
         }
       } else {
         // Transposed (K contiguous) or strided B: one column at a time, spread with stride NR.
@@ -260,6 +281,7 @@ final class GemmF32 {
   private static final FloatVector T1_LO = selectIndex(2, false), T1_HI = selectIndex(2, true);
   private static final FloatVector T2_LO = selectIndex(4, false), T2_HI = selectIndex(4, true);
   private static final FloatVector T3_LO = selectIndex(8, false), T3_HI = selectIndex(8, true);
+  private static final FloatVector T4_LO = selectIndex(16, false), T4_HI = selectIndex(16, true);
 
   /**
    * Index vector of one round. Its inputs hold h = g/2 rows per k (lane h*k + j); its result holds

@@ -38,15 +38,20 @@ public final class GemmBench {
     }
     warmUp(dtype, transB);
     for (; i < args.length; i++) {
-      String[] dims = args[i].split("x"); // n, or MxNxK
-      int m = Integer.parseInt(dims[0]);
-      int n = dims.length > 1 ? Integer.parseInt(dims[1]) : m;
-      int k = dims.length > 2 ? Integer.parseInt(dims[2]) : m;
+      String[] dims = args[i].split("x"); // n, MxNxK or BxMxNxK (a batch of B products)
+      int at = dims.length == 4 ? 1 : 0;
+      int batch = dims.length == 4 ? Integer.parseInt(dims[0]) : 1;
+      int m = Integer.parseInt(dims[at]);
+      int n = dims.length > 1 ? Integer.parseInt(dims[at + 1]) : m;
+      int k = dims.length > 2 ? Integer.parseInt(dims[at + 2]) : m;
       try (var s = Scope.open()) {
-        Tensor a = random(m, k, 1).to(dtype);
-        Tensor b0 = transB ? random(n, k, 2).to(dtype) : random(k, n, 2).to(dtype);
+        Tensor a = random(batch * m, k, 1).to(dtype).view(batch, m, k);
+        Tensor b0 =
+            transB
+                ? random(batch * n, k, 2).to(dtype).view(batch, n, k)
+                : random(batch * k, n, 2).to(dtype).view(batch, k, n);
         Tensor b = transB ? b0.mT() : b0;
-        double flop = 2.0 * m * n * k;
+        double flop = 2.0 * batch * m * n * k;
         int reps = (int) Math.max(5, Math.min(50, 4e10 / flop));
         double best = Double.MAX_VALUE, bestCpu = Double.MAX_VALUE;
         for (int r = 0; r < reps; r++) {

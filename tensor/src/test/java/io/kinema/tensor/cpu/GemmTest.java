@@ -71,7 +71,7 @@ class GemmTest {
           pc = 2;
           float[] bp = new float[GemmF32.roundUp(nc, NR) * kc];
           java.util.Arrays.fill(bp, Float.NaN);
-          GemmF32.packB(m, view.offset(), pc, kc, jc, nc, bp, new float[kc]);
+          GemmF32.packB(m, view.offset(), pc, kc, jc, nc, bp, new float[16 * GemmKernel.V + kc]);
           for (int j = 0; j < GemmF32.roundUp(nc, NR); j++) {
             for (int p = 0; p < kc; p++) {
               float got = bp[(j / NR) * NR * kc + p * NR + j % NR];
