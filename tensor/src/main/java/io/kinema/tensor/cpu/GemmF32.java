@@ -255,7 +255,8 @@ final class GemmF32 {
           }
         }
         for (; p < kc; p++) {
-          for (int j = 0; j < NR; j++) bp[dst + p * NR + j] = j < nr ? load(s, t, base + j * cs + p) : 0f;
+          for (int j = 0; j < NR; j++)
+            bp[dst + p * NR + j] = j < nr ? load(s, t, base + j * cs + p) : 0f;
         }
       } else {
         // Transposed (K contiguous) or strided B: one column at a time, spread with stride NR.
