@@ -181,4 +181,36 @@ class GemmTest {
       }
     }
   }
+
+  @Test
+  void operandsAreReadInPlaceNotCopied() {
+    Random r = new Random(10);
+    try (var s = Scope.open()) {
+      // Transposed, stepped and broadcast operands: only the output may be allocated.
+      Tensor a = Tensor.of(randomFloats(r, 200 * 300), 200, 300).mT(); // [300, 200]
+      Tensor b =
+          Tensor.of(randomFloats(r, 400 * 400), 400, 400).slice(0, 0, 400, 2).expand(3, 200, 400);
+      CpuAllocator alloc = CpuAllocator.get();
+      long before = alloc.stats().allocated();
+      alloc.resetPeak();
+      Tensor out = a.matmul(b);
+      long outBytes = CpuAllocator.sizeClass(4L * 3 * 300 * 400);
+      assertEquals(outBytes, alloc.stats().peakAllocated() - before);
+      assertEquals(outBytes, alloc.stats().allocated() - before);
+      double[] av = a.toDoubleArray(), bv = b.toDoubleArray(), got = out.toDoubleArray();
+      for (int bi = 0; bi < 3; bi++) {
+        for (int i = 0; i < 300; i += 37) {
+          for (int j = 0; j < 400; j += 41) {
+            double want = 0, mag = 0;
+            for (int p = 0; p < 200; p++) {
+              double x = av[i * 200 + p] * bv[(bi * 200 + p) * 400 + j];
+              want += x;
+              mag += Math.abs(x);
+            }
+            assertEquals(want, got[(bi * 300 + i) * 400 + j], 2e-5 * mag);
+          }
+        }
+      }
+    }
+  }
 }
