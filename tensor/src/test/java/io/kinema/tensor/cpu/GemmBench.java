@@ -10,10 +10,13 @@ import java.util.Random;
  * from the repo root after {@code ./kinema mvn -q -pl tensor -am test-compile}:
  *
  * <pre>
- * ./kinema java -cp tensor/target/classes:tensor/target/test-classes io.kinema.tensor.cpu.GemmBench [F32|BF16|F64] [t] n...
+ * ./kinema java -cp tensor/target/classes:tensor/target/test-classes:ffi-bindings/target/classes \
+ *     io.kinema.tensor.cpu.GemmBench [F32|BF16|F16|F64] [t] SIZE...
  * </pre>
  *
- * ({@code t} multiplies by a transposed view of B.) Prints the best of several runs per size.
+ * SIZE is n (square), MxNxK, or BxMxNxK (a batch); {@code t} multiplies by a transposed view of B.
+ * {@code -Dkinema.threads=1} measures one core. Prints the best of several runs per size, as wall
+ * GFLOP/s and as GFLOP per busy core-second (steadier on a shared machine).
  */
 public final class GemmBench {
   private static final com.sun.management.ThreadMXBean THREADS =
