@@ -1,12 +1,172 @@
 package io.kinema.tensor.cpu;
 
+import io.kinema.tensor.DType;
 import io.kinema.tensor.Tensor;
+import io.kinema.tensor.backend.Storage;
+import java.lang.foreign.MemorySegment;
 
-/** Batched matmul on top of the GEMM kernels. */
+/**
+ * Batched matmul on top of the GEMM kernels: per-batch operand offsets (stride-0 batch dims read
+ * the same matrix again), the split of the work over the shared pool, and the dtype dispatch (F64
+ * to {@link GemmF64}; F32, BF16 and F16 to the f32 {@link GemmF32}).
+ *
+ * <p>Work items are (batch entry, part): a product big enough to be worth splitting is cut into
+ * {@code parts} column (or row) ranges, so that the number of items divides evenly over the threads
+ * — one part per thread for a single matrix, whole matrices per thread for a large batch.
+ */
 final class CpuMatmul {
+  /**
+   * One operand's matrix view: element (r, c) of a batch entry at offset o is {@code o + r*rs +
+   * c*cs}.
+   */
+  record Mat(MemorySegment seg, DType dtype, long rs, long cs) {}
+
+  /** Products with fewer multiply-adds are never split (one thread does the whole matrix). */
+  static final long SPLIT_MIN = 1L << 21;
+
+  /** Multiply-adds one thread should get before another is woken. */
+  static final long GRAIN = 1L << 20;
+
   private CpuMatmul() {}
 
   static void matmul(Tensor a, Tensor b, Tensor out) {
-    throw new UnsupportedOperationException("not implemented yet");
+    int r = out.dim();
+    long[] shape = out.shape();
+    int m = Math.toIntExact(shape[r - 2]);
+    int n = Math.toIntExact(shape[r - 1]);
+    int k = Math.toIntExact(a.size(-1));
+    long batches = 1;
+    for (int d = 0; d < r - 2; d++) batches *= shape[d];
+    if (batches == 0 || m == 0 || n == 0) return;
+    if (k == 0) {
+      CpuElementwise.fill(out, 0);
+      return;
+    }
+    int nb = Math.toIntExact(batches);
+    long[] aOffs = batchOffsets(a, shape, nb);
+    long[] bOffs = batchOffsets(b, shape, nb);
+    Mat ma = new Mat(a.storage().segment(), a.dtype(), a.stride(-2), a.stride(-1));
+    Mat mb = new Mat(b.storage().segment(), b.dtype(), b.stride(-2), b.stride(-1));
+    MemorySegment c = out.storage().segment();
+    DType ct = out.dtype();
+    long c0 = out.offset();
+
+    long work = (long) m * n * k;
+    boolean splitN = n >= m; // a split of N repeats A's packing per part, a split of M B's
+    int parts = parts(nb, splitN ? n : m, splitN ? GemmKernel.NR : GemmKernel.MR, work);
+    long grain = Math.max(1, GRAIN / Math.max(1, work / parts));
+    Parallel.forRange(
+        (long) nb * parts,
+        grain,
+        (s, e) -> {
+          Storage scratch = null; // f32 accumulator for half outputs, one per thread and call
+          try {
+            for (long it = s; it < e; it++) {
+              int bi = (int) (it / parts), part = (int) (it % parts);
+              int m0 = 0, m1 = m, n0 = 0, n1 = n;
+              if (splitN) {
+                n0 = bound(n, parts, part, GemmKernel.NR);
+                n1 = bound(n, parts, part + 1, GemmKernel.NR);
+              } else {
+                m0 = bound(m, parts, part, GemmKernel.MR);
+                m1 = bound(m, parts, part + 1, GemmKernel.MR);
+              }
+              if (m0 == m1 || n0 == n1) continue;
+              long co = c0 + (long) bi * m * n + (long) m0 * n + n0; // element offset of C[m0, n0]
+              switch (ct) {
+                case F64 ->
+                    GemmF64.region(ma, aOffs[bi], mb, bOffs[bi], k, m0, m1, n0, n1, c, co, n);
+                case F32 ->
+                    GemmF32.region(
+                        ma,
+                        aOffs[bi],
+                        mb,
+                        bOffs[bi],
+                        k,
+                        m0,
+                        m1,
+                        n0,
+                        n1,
+                        c,
+                        4 * co,
+                        4L * n,
+                        GemmF32.buffers());
+                default -> {
+                  long bytes = 4L * (m1 - m0) * (n1 - n0);
+                  if (scratch == null || scratch.byteSize() < bytes) {
+                    if (scratch != null) scratch.release();
+                    scratch = CpuAllocator.get().allocate(bytes);
+                  }
+                  MemorySegment f = scratch.segment();
+                  long ldf = 4L * (n1 - n0);
+                  GemmF32.region(
+                      ma,
+                      aOffs[bi],
+                      mb,
+                      bOffs[bi],
+                      k,
+                      m0,
+                      m1,
+                      n0,
+                      n1,
+                      f,
+                      0,
+                      ldf,
+                      GemmF32.buffers());
+                  GemmF32.storeHalf(f, 0, ldf, m1 - m0, n1 - n0, c, ct, co, n);
+                }
+              }
+            }
+          } finally {
+            if (scratch != null) scratch.release();
+          }
+        });
+  }
+
+  /**
+   * Parts per product: enough that (batch entries x parts) spreads evenly over the threads, no more
+   * than the split dimension has micro-tiles, and 1 for small products or large batches.
+   */
+  private static int parts(int nb, int dim, int unit, long work) {
+    int threads = Parallel.threads();
+    if (threads == 1 || work < SPLIT_MIN || nb >= 4 * threads) return 1;
+    int p = threads / gcd(nb, threads);
+    return Math.max(1, Math.min(p, (dim + unit - 1) / unit));
+  }
+
+  /** Start of part {@code p} of {@code parts} over [0, dim), on multiples of {@code unit}. */
+  private static int bound(int dim, int parts, int p, int unit) {
+    long b = ((long) dim * p / parts + unit - 1) / unit * unit;
+    return (int) Math.min(dim, b);
+  }
+
+  private static int gcd(int a, int b) {
+    while (b != 0) {
+      int t = a % b;
+      a = b;
+      b = t;
+    }
+    return a;
+  }
+
+  /**
+   * Element offset of each batch entry's matrix, batch dims in row-major order of {@code shape}.
+   */
+  private static long[] batchOffsets(Tensor t, long[] shape, int nb) {
+    int br = shape.length - 2;
+    long[] st = t.strides();
+    long[] offs = new long[nb];
+    long[] idx = new long[br];
+    long o = t.offset();
+    for (int i = 0; i < nb; i++) {
+      offs[i] = o;
+      for (int d = br - 1; d >= 0; d--) {
+        o += st[d];
+        if (++idx[d] < shape[d]) break;
+        o -= st[d] * shape[d];
+        idx[d] = 0;
+      }
+    }
+    return offs;
   }
 }
