@@ -42,6 +42,9 @@ final class CpuMatmul {
       CpuElementwise.fill(out, 0);
       return;
     }
+    // The optional OpenBLAS provider (-Dkinema.blas=openblas) takes the layouts it can read in
+    // place; it runs its own threads, so it is called from here, outside the pool.
+    if (BlasProvider.useOpenBlas() && BlasProvider.matmul(a, b, out)) return;
     int nb = Math.toIntExact(batches);
     long[] aOffs = batchOffsets(a, shape, nb);
     long[] bOffs = batchOffsets(b, shape, nb);
