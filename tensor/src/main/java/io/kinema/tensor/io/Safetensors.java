@@ -25,6 +25,7 @@ import java.util.Comparator;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
@@ -65,20 +66,8 @@ public final class Safetensors {
   public static void save(Path path, Map<String, Tensor> tensors, Map<String, String> metadata)
       throws IOException {
     SafetensorsFile.requireLittleEndian();
+    checkTensors("save " + path, tensors);
     List<Map.Entry<String, Tensor>> order = new ArrayList<>(tensors.entrySet());
-    for (Map.Entry<String, Tensor> e : order) {
-      String name = e.getKey();
-      if (name == null) throw new IllegalArgumentException("save " + path + ": null tensor name");
-      if (name.equals(Header.METADATA_KEY)) {
-        throw new IllegalArgumentException(
-            "save " + path + ": '" + Header.METADATA_KEY + "' is reserved, not a tensor name");
-      }
-      Tensor t = e.getValue();
-      if (t == null || t.isClosed()) {
-        throw new IllegalArgumentException(
-            "save " + path + ": tensor '" + name + "' is " + (t == null ? "null" : "closed"));
-      }
-    }
     // The reference layout: larger elements first, then by name.
     order.sort(
         Comparator.comparingInt((Map.Entry<String, Tensor> e) -> -e.getValue().dtype().byteSize())
@@ -142,15 +131,13 @@ public final class Safetensors {
       throw new IllegalArgumentException(
           "saveSharded: baseName must be a plain file name, got '" + baseName + "'");
     }
+    checkTensors("saveSharded " + folder, tensors); // all of them, before any shard is written
     Files.createDirectories(folder);
     List<Map<String, Tensor>> shards = new ArrayList<>();
     Map<String, Tensor> current = new LinkedHashMap<>();
     long currentBytes = 0, total = 0;
     for (Map.Entry<String, Tensor> e : new TreeMap<>(tensors).entrySet()) {
       Tensor t = e.getValue();
-      if (t == null) {
-        throw new IllegalArgumentException("saveSharded: tensor '" + e.getKey() + "' is null");
-      }
       long bytes = Math.multiplyExact(t.numel(), (long) t.dtype().byteSize());
       if (!current.isEmpty() && currentBytes + bytes > maxShardBytes) {
         shards.add(current);
@@ -167,7 +154,8 @@ public final class Safetensors {
     Map<String, String> weightMap = new TreeMap<>();
     Set<String> written = new HashSet<>();
     for (int i = 0; i < n; i++) {
-      String shardName = String.format("%s-%05d-of-%05d.safetensors", baseName, i + 1, n);
+      String shardName =
+          String.format(Locale.ROOT, "%s-%05d-of-%05d.safetensors", baseName, i + 1, n);
       save(folder.resolve(shardName), shards.get(i), metadata);
       written.add(shardName);
       for (String k : shards.get(i).keySet()) weightMap.put(k, shardName);
@@ -191,6 +179,22 @@ public final class Safetensors {
   }
 
   // ---------------------------------------------------------------- header, data
+
+  private static void checkTensors(String op, Map<String, Tensor> tensors) {
+    for (Map.Entry<String, Tensor> e : tensors.entrySet()) {
+      String name = e.getKey();
+      if (name == null) throw new IllegalArgumentException(op + ": null tensor name");
+      if (name.equals(Header.METADATA_KEY)) {
+        throw new IllegalArgumentException(
+            op + ": '" + Header.METADATA_KEY + "' is reserved, not a tensor name");
+      }
+      Tensor t = e.getValue();
+      if (t == null || t.isClosed()) {
+        throw new IllegalArgumentException(
+            op + ": tensor '" + name + "' is " + (t == null ? "null" : "closed"));
+      }
+    }
+  }
 
   private static byte[] header(
       Path path, List<Map.Entry<String, Tensor>> order, Map<String, String> metadata)

@@ -98,7 +98,7 @@ public final class SafetensorsCheckpoint implements AutoCloseable {
 
   private static SafetensorsCheckpoint openIndex(Path index) throws IOException {
     Map<String, String> weightMap = readWeightMap(index);
-    Path dir = index.toAbsolutePath().getParent();
+    Path dir = index.toAbsolutePath().normalize().getParent();
     // Shards in name order; for each, the keys the index assigns to it.
     Map<String, Set<String>> assigned = new TreeMap<>();
     for (Map.Entry<String, String> e : weightMap.entrySet()) {
