@@ -5,6 +5,11 @@ import io.kinema.tensor.backend.BinaryOp;
 import io.kinema.tensor.backend.ReduceOp;
 import io.kinema.tensor.backend.Storage;
 import io.kinema.tensor.backend.UnaryOp;
+import io.kinema.tensor.grad.Autograd;
+import io.kinema.tensor.grad.GradMode;
+import io.kinema.tensor.grad.GradNode;
+import io.kinema.tensor.grad.OpCall;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 
@@ -24,9 +29,17 @@ public final class Tensor implements AutoCloseable {
   private final long[] strides;
   private final long offset;
   private boolean closed;
+  private boolean requiresGrad;
+  private Tensor grad;
+  private GradNode gradFn;
 
   /** Wraps a storage (taking over one reference). Backends use this to build outputs. */
   public Tensor(Storage storage, DType dtype, long[] shape, long[] strides, long offset) {
+    this(storage, dtype, shape, strides, offset, true);
+  }
+
+  private Tensor(
+      Storage storage, DType dtype, long[] shape, long[] strides, long offset, boolean scoped) {
     if (shape.length != strides.length) {
       throw new IllegalArgumentException(
           "shape " + Shapes.str(shape) + " and strides " + Shapes.str(strides) + " differ in rank");
@@ -39,7 +52,7 @@ public final class Tensor implements AutoCloseable {
     this.shape = shape;
     this.strides = strides;
     this.offset = offset;
-    Scope.register(this);
+    if (scoped) Scope.register(this);
   }
 
   // ---------------------------------------------------------------- creation
@@ -247,6 +260,15 @@ public final class Tensor implements AutoCloseable {
   public void close() {
     if (closed) return;
     closed = true;
+    if (gradFn != null) {
+      GradNode node = gradFn;
+      gradFn = null;
+      Autograd.engine().release(node);
+    }
+    if (grad != null) {
+      grad.close();
+      grad = null;
+    }
     storage.release();
   }
 
@@ -328,6 +350,15 @@ public final class Tensor implements AutoCloseable {
     return new Tensor(storage.retain(), dtype, newShape, newStrides, newOffset);
   }
 
+  /**
+   * A new handle on exactly this view, sharing storage, belonging to no {@link Scope} and carrying
+   * no autograd state: the caller closes it. The autograd engine keeps saved tensors this way.
+   */
+  public Tensor share() {
+    checkOpen("share");
+    return new Tensor(storage.retain(), dtype, shape.clone(), strides.clone(), offset, false);
+  }
+
   /** A view with a new shape (one size may be -1); the strides must allow it without a copy. */
   public Tensor view(long... newShape) {
     long[] sh = inferShape("view", newShape);
@@ -342,16 +373,16 @@ public final class Tensor implements AutoCloseable {
               + Shapes.str(newShape)
               + " without a copy; use reshape");
     }
-    return view(sh, st, offset);
+    return asReshapeOf(view(sh, st, offset));
   }
 
   /** {@link #view} when the strides allow, else a contiguous copy. */
   public Tensor reshape(long... newShape) {
     long[] sh = inferShape("reshape", newShape);
     long[] st = Views.reshapeStrides(shape, strides, sh);
-    if (st != null) return view(sh, st, offset);
-    try (Tensor c = contiguous()) {
-      return c.view(sh, Shapes.contiguousStrides(sh), c.offset);
+    if (st != null) return asReshapeOf(view(sh, st, offset));
+    try (Tensor c = copyRaw(dtype)) {
+      return asReshapeOf(c.view(sh, Shapes.contiguousStrides(sh), c.offset));
     }
   }
 
@@ -408,6 +439,7 @@ public final class Tensor implements AutoCloseable {
               + shape.length);
     }
     long[] sh = new long[order.length], st = new long[order.length];
+    int[] norm = new int[order.length];
     boolean[] seen = new boolean[order.length];
     for (int i = 0; i < order.length; i++) {
       int d = Shapes.normalizeDim("permute", order[i], shape.length);
@@ -417,8 +449,10 @@ public final class Tensor implements AutoCloseable {
       seen[d] = true;
       sh[i] = shape[d];
       st[i] = strides[d];
+      norm[i] = d;
     }
-    return view(sh, st, offset);
+    Tensor out = view(sh, st, offset);
+    return tracks(this) ? recorded(new OpCall.Permute(this, norm), out) : out;
   }
 
   /** Swaps two dims. */
@@ -430,14 +464,20 @@ public final class Tensor implements AutoCloseable {
     sh[b] = shape[a];
     st[a] = strides[b];
     st[b] = strides[a];
-    return view(sh, st, offset);
+    Tensor out = view(sh, st, offset);
+    if (!tracks(this)) return out;
+    int[] order = new int[shape.length];
+    for (int i = 0; i < order.length; i++) order[i] = i;
+    order[a] = b;
+    order[b] = a;
+    return recorded(new OpCall.Permute(this, order), out);
   }
 
   /** Transpose of a tensor of rank <= 2. */
   public Tensor t() {
     if (shape.length > 2)
       throw new IllegalArgumentException("t: expects rank <= 2, got " + describe() + "; use mT()");
-    return shape.length < 2 ? view(shape.clone(), strides.clone(), offset) : transpose(0, 1);
+    return shape.length < 2 ? alias() : transpose(0, 1);
   }
 
   /** Transpose of the last two dims (PyTorch's {@code mT}). */
@@ -464,7 +504,8 @@ public final class Tensor implements AutoCloseable {
     }
     long[] sh = shape.clone();
     sh[d] = length;
-    return view(sh, strides.clone(), offset + start * strides[d]);
+    Tensor out = view(sh, strides.clone(), offset + start * strides[d]);
+    return tracks(this) ? recorded(new OpCall.Slice(this, d, start, length, 1), out) : out;
   }
 
   /** Python's {@code x[..., start:end:step, ...]} on dim {@code dim}; bounds are clamped. */
@@ -478,7 +519,8 @@ public final class Tensor implements AutoCloseable {
     long[] sh = shape.clone(), st = strides.clone();
     sh[d] = len;
     st[d] = strides[d] * step;
-    return view(sh, st, offset + s * strides[d]);
+    Tensor out = view(sh, st, offset + s * strides[d]);
+    return tracks(this) ? recorded(new OpCall.Slice(this, d, s, len, step), out) : out;
   }
 
   /** Index {@code index} of dim {@code dim}, removing that dim. */
@@ -495,7 +537,8 @@ public final class Tensor implements AutoCloseable {
       sh[j] = shape[k];
       st[j++] = strides[k];
     }
-    return view(sh, st, offset + i * strides[d]);
+    Tensor out = view(sh, st, offset + i * strides[d]);
+    return tracks(this) ? recorded(new OpCall.Select(this, d, i), out) : out;
   }
 
   /** Broadcasts to {@code newShape} without copying (-1 keeps a size; new dims go in front). */
@@ -532,7 +575,8 @@ public final class Tensor implements AutoCloseable {
                 + ")");
       }
     }
-    return view(sh, st, offset);
+    Tensor out = view(sh, st, offset);
+    return tracks(this) ? recorded(new OpCall.Expand(this), out) : out;
   }
 
   public Tensor expandAs(Tensor other) {
@@ -549,13 +593,13 @@ public final class Tensor implements AutoCloseable {
       sh[j] = shape[i];
       st[j++] = strides[i];
     }
-    return view(sh, st, offset);
+    return asReshapeOf(view(sh, st, offset));
   }
 
   /** Removes dim {@code dim} if its size is 1 (else returns an identical view). */
   public Tensor squeeze(int dim) {
     int d = Shapes.normalizeDim("squeeze", dim, shape.length);
-    if (shape.length == 0 || shape[d] != 1) return view(shape.clone(), strides.clone(), offset);
+    if (shape.length == 0 || shape[d] != 1) return alias();
     return select(d, 0);
   }
 
@@ -572,7 +616,7 @@ public final class Tensor implements AutoCloseable {
         st[i] = strides[j++];
       }
     }
-    return view(sh, st, offset);
+    return asReshapeOf(view(sh, st, offset));
   }
 
   /** Flattens to 1-d. */
@@ -610,7 +654,7 @@ public final class Tensor implements AutoCloseable {
 
   /** This tensor if contiguous (a new view of it), else a contiguous copy. */
   public Tensor contiguous() {
-    if (isContiguous()) return view(shape.clone(), strides.clone(), offset);
+    if (isContiguous()) return alias();
     return copy(dtype);
   }
 
@@ -626,6 +670,11 @@ public final class Tensor implements AutoCloseable {
   }
 
   private Tensor copy(DType to) {
+    Tensor out = copyRaw(to);
+    return tracks(this) ? recorded(new OpCall.Convert(this), out) : out;
+  }
+
+  private Tensor copyRaw(DType to) {
     Tensor out = empty(to, device(), shape);
     backend().copy(this, out);
     return out;
@@ -633,25 +682,28 @@ public final class Tensor implements AutoCloseable {
 
   /** A copy converted to {@code to} (a view when the dtype is already {@code to}). */
   public Tensor to(DType to) {
-    return to == dtype ? view(shape.clone(), strides.clone(), offset) : copy(to);
+    return to == dtype ? alias() : copy(to);
   }
 
   /** A copy on {@code device} (a view when already there). */
   public Tensor to(Device target) {
-    if (target.equals(device())) return view(shape.clone(), strides.clone(), offset);
-    return Transfers.copyTo(this, target);
+    if (target.equals(device())) return alias();
+    Tensor out = Transfers.copyTo(this, target);
+    return tracks(this) ? recorded(new OpCall.Convert(this), out) : out;
   }
 
   /** A view that shares storage but is a separate tensor (closing one leaves the other). */
   public Tensor alias() {
-    return view(shape.clone(), strides.clone(), offset);
+    return asReshapeOf(view(shape.clone(), strides.clone(), offset));
   }
 
   // ---------------------------------------------------------------- in place
 
   /** Sets every element to {@code value}; returns this. */
   public Tensor fill(double value) {
+    checkInPlace("fill");
     backend().fill(this, value);
+    storage.bumpVersion();
     return this;
   }
 
@@ -662,125 +714,146 @@ public final class Tensor implements AutoCloseable {
 
   /** Copies {@code src} (broadcast to this shape, converted to this dtype) into this. */
   public Tensor copyFrom(Tensor src) {
+    checkInPlace("copyFrom");
     Ops.sameDevice("copyFrom", this, src);
-    try (Tensor b = src.expand(shape)) {
+    try (var ng = GradMode.noGrad();
+        Tensor b = src.expand(shape)) {
       backend().copy(b, this);
     }
+    storage.bumpVersion();
     return this;
   }
 
   public Tensor addInPlace(Tensor other) {
-    return ElementwiseOps.binaryInPlace(BinaryOp.ADD, this, other);
+    checkInPlace("addInPlace");
+    ElementwiseOps.binaryInPlace(BinaryOp.ADD, this, other);
+    storage.bumpVersion();
+    return this;
   }
 
   public Tensor subInPlace(Tensor other) {
-    return ElementwiseOps.binaryInPlace(BinaryOp.SUB, this, other);
+    checkInPlace("subInPlace");
+    ElementwiseOps.binaryInPlace(BinaryOp.SUB, this, other);
+    storage.bumpVersion();
+    return this;
   }
 
   public Tensor mulInPlace(Tensor other) {
-    return ElementwiseOps.binaryInPlace(BinaryOp.MUL, this, other);
+    checkInPlace("mulInPlace");
+    ElementwiseOps.binaryInPlace(BinaryOp.MUL, this, other);
+    storage.bumpVersion();
+    return this;
   }
 
   public Tensor divInPlace(Tensor other) {
-    return ElementwiseOps.binaryInPlace(BinaryOp.DIV, this, other);
+    checkInPlace("divInPlace");
+    ElementwiseOps.binaryInPlace(BinaryOp.DIV, this, other);
+    storage.bumpVersion();
+    return this;
   }
 
   public Tensor addInPlace(double s) {
-    return ElementwiseOps.binaryInPlace(BinaryOp.ADD, this, s);
+    checkInPlace("addInPlace");
+    ElementwiseOps.binaryInPlace(BinaryOp.ADD, this, s);
+    storage.bumpVersion();
+    return this;
   }
 
   public Tensor mulInPlace(double s) {
-    return ElementwiseOps.binaryInPlace(BinaryOp.MUL, this, s);
+    checkInPlace("mulInPlace");
+    ElementwiseOps.binaryInPlace(BinaryOp.MUL, this, s);
+    storage.bumpVersion();
+    return this;
   }
 
   // ---------------------------------------------------------------- elementwise
 
   public Tensor neg() {
-    return ElementwiseOps.unary(UnaryOp.NEG, this);
+    return unaryOp(UnaryOp.NEG, 0, 0);
   }
 
   public Tensor abs() {
-    return ElementwiseOps.unary(UnaryOp.ABS, this);
+    return unaryOp(UnaryOp.ABS, 0, 0);
   }
 
   public Tensor exp() {
-    return ElementwiseOps.unary(UnaryOp.EXP, this);
+    return unaryOp(UnaryOp.EXP, 0, 0);
   }
 
   public Tensor log() {
-    return ElementwiseOps.unary(UnaryOp.LOG, this);
+    return unaryOp(UnaryOp.LOG, 0, 0);
   }
 
   public Tensor sqrt() {
-    return ElementwiseOps.unary(UnaryOp.SQRT, this);
+    return unaryOp(UnaryOp.SQRT, 0, 0);
   }
 
   public Tensor rsqrt() {
-    return ElementwiseOps.unary(UnaryOp.RSQRT, this);
+    return unaryOp(UnaryOp.RSQRT, 0, 0);
   }
 
   public Tensor sin() {
-    return ElementwiseOps.unary(UnaryOp.SIN, this);
+    return unaryOp(UnaryOp.SIN, 0, 0);
   }
 
   public Tensor cos() {
-    return ElementwiseOps.unary(UnaryOp.COS, this);
+    return unaryOp(UnaryOp.COS, 0, 0);
   }
 
   public Tensor tanh() {
-    return ElementwiseOps.unary(UnaryOp.TANH, this);
+    return unaryOp(UnaryOp.TANH, 0, 0);
   }
 
   public Tensor sigmoid() {
-    return ElementwiseOps.unary(UnaryOp.SIGMOID, this);
+    return unaryOp(UnaryOp.SIGMOID, 0, 0);
   }
 
   public Tensor relu() {
-    return ElementwiseOps.unary(UnaryOp.RELU, this);
+    return unaryOp(UnaryOp.RELU, 0, 0);
   }
 
   /** Exact GELU: {@code x * Phi(x)}. */
   public Tensor gelu() {
-    return ElementwiseOps.unary(UnaryOp.GELU, this);
+    return unaryOp(UnaryOp.GELU, 0, 0);
   }
 
   /** GELU with the tanh approximation (PyTorch's {@code approximate="tanh"}). */
   public Tensor geluTanh() {
-    return ElementwiseOps.unary(UnaryOp.GELU_TANH, this);
+    return unaryOp(UnaryOp.GELU_TANH, 0, 0);
   }
 
   public Tensor silu() {
-    return ElementwiseOps.unary(UnaryOp.SILU, this);
+    return unaryOp(UnaryOp.SILU, 0, 0);
   }
 
   public Tensor square() {
-    return ElementwiseOps.unary(UnaryOp.SQUARE, this);
+    return unaryOp(UnaryOp.SQUARE, 0, 0);
   }
 
   public Tensor reciprocal() {
-    return ElementwiseOps.unary(UnaryOp.RECIPROCAL, this);
+    return unaryOp(UnaryOp.RECIPROCAL, 0, 0);
   }
 
   public Tensor erf() {
-    return ElementwiseOps.unary(UnaryOp.ERF, this);
+    return unaryOp(UnaryOp.ERF, 0, 0);
   }
 
   public Tensor sign() {
-    return ElementwiseOps.unary(UnaryOp.SIGN, this);
+    return unaryOp(UnaryOp.SIGN, 0, 0);
   }
 
   public Tensor logicalNot() {
-    return ElementwiseOps.unary(UnaryOp.NOT, this);
+    return unaryOp(UnaryOp.NOT, 0, 0);
   }
 
   /** {@code x^exponent}. */
   public Tensor pow(double exponent) {
-    return ElementwiseOps.unary(UnaryOp.POW, this, exponent, 0);
+    return unaryOp(UnaryOp.POW, exponent, 0);
   }
 
   /** Clamps into [min, max]; NaN means no bound on that side. */
   public Tensor clamp(double min, double max) {
-    return ElementwiseOps.unary(UnaryOp.CLAMP, this, min, max);
+    return unaryOp(UnaryOp.CLAMP, min, max);
   }
 
   public Tensor clampMin(double min) {
@@ -792,163 +865,164 @@ public final class Tensor implements AutoCloseable {
   }
 
   public Tensor add(Tensor o) {
-    return ElementwiseOps.binary(BinaryOp.ADD, this, o);
+    return binaryOp(BinaryOp.ADD, o);
   }
 
   public Tensor add(double s) {
-    return ElementwiseOps.binary(BinaryOp.ADD, this, s);
+    return binaryOp(BinaryOp.ADD, s);
   }
 
   public Tensor sub(Tensor o) {
-    return ElementwiseOps.binary(BinaryOp.SUB, this, o);
+    return binaryOp(BinaryOp.SUB, o);
   }
 
   public Tensor sub(double s) {
-    return ElementwiseOps.binary(BinaryOp.SUB, this, s);
+    return binaryOp(BinaryOp.SUB, s);
   }
 
   public Tensor mul(Tensor o) {
-    return ElementwiseOps.binary(BinaryOp.MUL, this, o);
+    return binaryOp(BinaryOp.MUL, o);
   }
 
   public Tensor mul(double s) {
-    return ElementwiseOps.binary(BinaryOp.MUL, this, s);
+    return binaryOp(BinaryOp.MUL, s);
   }
 
   public Tensor div(Tensor o) {
-    return ElementwiseOps.binary(BinaryOp.DIV, this, o);
+    return binaryOp(BinaryOp.DIV, o);
   }
 
   public Tensor div(double s) {
-    return ElementwiseOps.binary(BinaryOp.DIV, this, s);
+    return binaryOp(BinaryOp.DIV, s);
   }
 
   public Tensor pow(Tensor exponent) {
-    return ElementwiseOps.binary(BinaryOp.POW, this, exponent);
+    return binaryOp(BinaryOp.POW, exponent);
   }
 
   public Tensor maximum(Tensor o) {
-    return ElementwiseOps.binary(BinaryOp.MAXIMUM, this, o);
+    return binaryOp(BinaryOp.MAXIMUM, o);
   }
 
   public Tensor minimum(Tensor o) {
-    return ElementwiseOps.binary(BinaryOp.MINIMUM, this, o);
+    return binaryOp(BinaryOp.MINIMUM, o);
   }
 
   public Tensor eq(Tensor o) {
-    return ElementwiseOps.binary(BinaryOp.EQ, this, o);
+    return binaryOp(BinaryOp.EQ, o);
   }
 
   public Tensor eq(double s) {
-    return ElementwiseOps.binary(BinaryOp.EQ, this, s);
+    return binaryOp(BinaryOp.EQ, s);
   }
 
   public Tensor ne(Tensor o) {
-    return ElementwiseOps.binary(BinaryOp.NE, this, o);
+    return binaryOp(BinaryOp.NE, o);
   }
 
   public Tensor ne(double s) {
-    return ElementwiseOps.binary(BinaryOp.NE, this, s);
+    return binaryOp(BinaryOp.NE, s);
   }
 
   public Tensor lt(Tensor o) {
-    return ElementwiseOps.binary(BinaryOp.LT, this, o);
+    return binaryOp(BinaryOp.LT, o);
   }
 
   public Tensor lt(double s) {
-    return ElementwiseOps.binary(BinaryOp.LT, this, s);
+    return binaryOp(BinaryOp.LT, s);
   }
 
   public Tensor le(Tensor o) {
-    return ElementwiseOps.binary(BinaryOp.LE, this, o);
+    return binaryOp(BinaryOp.LE, o);
   }
 
   public Tensor le(double s) {
-    return ElementwiseOps.binary(BinaryOp.LE, this, s);
+    return binaryOp(BinaryOp.LE, s);
   }
 
   public Tensor gt(Tensor o) {
-    return ElementwiseOps.binary(BinaryOp.GT, this, o);
+    return binaryOp(BinaryOp.GT, o);
   }
 
   public Tensor gt(double s) {
-    return ElementwiseOps.binary(BinaryOp.GT, this, s);
+    return binaryOp(BinaryOp.GT, s);
   }
 
   public Tensor ge(Tensor o) {
-    return ElementwiseOps.binary(BinaryOp.GE, this, o);
+    return binaryOp(BinaryOp.GE, o);
   }
 
   public Tensor ge(double s) {
-    return ElementwiseOps.binary(BinaryOp.GE, this, s);
+    return binaryOp(BinaryOp.GE, s);
   }
 
   public Tensor logicalAnd(Tensor o) {
-    return ElementwiseOps.binary(BinaryOp.AND, this, o);
+    return binaryOp(BinaryOp.AND, o);
   }
 
   public Tensor logicalOr(Tensor o) {
-    return ElementwiseOps.binary(BinaryOp.OR, this, o);
+    return binaryOp(BinaryOp.OR, o);
   }
 
   /** {@code cond ? a : b}, broadcasting all three. */
   public static Tensor where(Tensor cond, Tensor a, Tensor b) {
-    return ElementwiseOps.where(cond, a, b);
+    Tensor out = ElementwiseOps.where(cond, a, b);
+    return tracks(a) || tracks(b) ? recorded(new OpCall.Where(cond, a, b), out) : out;
   }
 
   // ---------------------------------------------------------------- reductions
 
   /** Sum of all elements (0-dim). */
   public Tensor sum() {
-    return ReductionOps.reduce(ReduceOp.SUM, this, null, false);
+    return reduceOp(ReduceOp.SUM, null, false, 0);
   }
 
   public Tensor sum(int dim) {
-    return ReductionOps.reduce(ReduceOp.SUM, this, new int[] {dim}, false);
+    return reduceOp(ReduceOp.SUM, new int[] {dim}, false, 0);
   }
 
   public Tensor sum(int dim, boolean keepdim) {
-    return ReductionOps.reduce(ReduceOp.SUM, this, new int[] {dim}, keepdim);
+    return reduceOp(ReduceOp.SUM, new int[] {dim}, keepdim, 0);
   }
 
   /** Sum over {@code dims} (empty: all). */
   public Tensor sum(int[] dims, boolean keepdim) {
-    return ReductionOps.reduce(ReduceOp.SUM, this, dims, keepdim);
+    return reduceOp(ReduceOp.SUM, dims, keepdim, 0);
   }
 
   public Tensor mean() {
-    return ReductionOps.reduce(ReduceOp.MEAN, this, null, false);
+    return reduceOp(ReduceOp.MEAN, null, false, 0);
   }
 
   public Tensor mean(int dim) {
-    return ReductionOps.reduce(ReduceOp.MEAN, this, new int[] {dim}, false);
+    return reduceOp(ReduceOp.MEAN, new int[] {dim}, false, 0);
   }
 
   public Tensor mean(int dim, boolean keepdim) {
-    return ReductionOps.reduce(ReduceOp.MEAN, this, new int[] {dim}, keepdim);
+    return reduceOp(ReduceOp.MEAN, new int[] {dim}, keepdim, 0);
   }
 
   public Tensor mean(int[] dims, boolean keepdim) {
-    return ReductionOps.reduce(ReduceOp.MEAN, this, dims, keepdim);
+    return reduceOp(ReduceOp.MEAN, dims, keepdim, 0);
   }
 
   public Tensor prod(int[] dims, boolean keepdim) {
-    return ReductionOps.reduce(ReduceOp.PROD, this, dims, keepdim);
+    return reduceOp(ReduceOp.PROD, dims, keepdim, 0);
   }
 
   /** Largest element (0-dim). */
   public Tensor max() {
-    return ReductionOps.reduce(ReduceOp.MAX, this, null, false);
+    return reduceOp(ReduceOp.MAX, null, false, 0);
   }
 
   /** Smallest element (0-dim). */
   public Tensor min() {
-    return ReductionOps.reduce(ReduceOp.MIN, this, null, false);
+    return reduceOp(ReduceOp.MIN, null, false, 0);
   }
 
   /** Maximum values over {@code dims} (PyTorch's {@code amax}). */
   public Tensor amax(int[] dims, boolean keepdim) {
-    return ReductionOps.reduce(ReduceOp.MAX, this, dims, keepdim);
+    return reduceOp(ReduceOp.MAX, dims, keepdim, 0);
   }
 
   public Tensor amax(int dim, boolean keepdim) {
@@ -957,7 +1031,7 @@ public final class Tensor implements AutoCloseable {
 
   /** Minimum values over {@code dims} (PyTorch's {@code amin}). */
   public Tensor amin(int[] dims, boolean keepdim) {
-    return ReductionOps.reduce(ReduceOp.MIN, this, dims, keepdim);
+    return reduceOp(ReduceOp.MIN, dims, keepdim, 0);
   }
 
   public Tensor amin(int dim, boolean keepdim) {
@@ -982,7 +1056,7 @@ public final class Tensor implements AutoCloseable {
 
   /** Variance over {@code dims} with Bessel-style {@code correction} (1 = unbiased). */
   public Tensor var(int[] dims, int correction, boolean keepdim) {
-    return ReductionOps.var(this, dims, correction, keepdim);
+    return reduceOp(ReduceOp.VAR, dims, keepdim, correction);
   }
 
   /** Unbiased variance of all elements. */
@@ -991,7 +1065,7 @@ public final class Tensor implements AutoCloseable {
   }
 
   public Tensor std(int[] dims, int correction, boolean keepdim) {
-    return ReductionOps.std(this, dims, correction, keepdim);
+    return reduceOp(ReduceOp.STD, dims, keepdim, correction);
   }
 
   public Tensor std() {
@@ -1000,32 +1074,40 @@ public final class Tensor implements AutoCloseable {
 
   /** L2 norm of all elements. */
   public Tensor norm() {
-    return ReductionOps.norm(this, 2, null, false);
+    return reduceOp(ReduceOp.NORM, null, false, 2);
   }
 
   /** p-norm over {@code dims} (p may be infinite). */
   public Tensor norm(double p, int[] dims, boolean keepdim) {
-    return ReductionOps.norm(this, p, dims, keepdim);
+    return reduceOp(ReduceOp.NORM, dims, keepdim, p);
   }
 
   // ---------------------------------------------------------------- normalization, softmax
 
   public Tensor softmax(int dim) {
-    return NormOps.softmax(this, dim, false);
+    Tensor out = NormOps.softmax(this, dim, false);
+    return tracks(this) ? recorded(new OpCall.Softmax(this, dim, false), out) : out;
   }
 
   public Tensor logSoftmax(int dim) {
-    return NormOps.softmax(this, dim, true);
+    Tensor out = NormOps.softmax(this, dim, true);
+    return tracks(this) ? recorded(new OpCall.Softmax(this, dim, true), out) : out;
   }
 
   /** Layer norm over the trailing dims {@code normalizedShape}; weight and bias may be null. */
   public Tensor layerNorm(long[] normalizedShape, Tensor weight, Tensor bias, double eps) {
-    return NormOps.layerNorm(this, normalizedShape, weight, bias, eps);
+    Tensor out = NormOps.layerNorm(this, normalizedShape, weight, bias, eps);
+    return tracks(this) || tracks(weight) || tracks(bias)
+        ? recorded(new OpCall.LayerNorm(this, normalizedShape.clone(), weight, bias, eps), out)
+        : out;
   }
 
   /** RMS norm over the trailing dims {@code normalizedShape}; weight may be null. */
   public Tensor rmsNorm(long[] normalizedShape, Tensor weight, double eps) {
-    return NormOps.rmsNorm(this, normalizedShape, weight, eps);
+    Tensor out = NormOps.rmsNorm(this, normalizedShape, weight, eps);
+    return tracks(this) || tracks(weight)
+        ? recorded(new OpCall.RmsNorm(this, normalizedShape.clone(), weight, eps), out)
+        : out;
   }
 
   /**
@@ -1034,19 +1116,22 @@ public final class Tensor implements AutoCloseable {
    * halves (i, i+D/2).
    */
   public Tensor rotary(Tensor cos, Tensor sin, boolean interleaved) {
-    return NormOps.rotary(this, cos, sin, interleaved);
+    Tensor out = NormOps.rotary(this, cos, sin, interleaved);
+    return tracks(this) ? recorded(new OpCall.Rotary(this, cos, sin, interleaved), out) : out;
   }
 
   // ---------------------------------------------------------------- linear algebra, attention
 
   /** Matrix product with PyTorch's {@code matmul} rules (1-d operands, broadcast batch dims). */
   public Tensor matmul(Tensor other) {
-    return LinalgOps.matmul(this, other);
+    Tensor out = LinalgOps.matmul(this, other);
+    return tracks(this) || tracks(other) ? recorded(new OpCall.Matmul(this, other), out) : out;
   }
 
   /** Batched matrix product of two rank-3 tensors with equal batch size. */
   public Tensor bmm(Tensor other) {
-    return LinalgOps.bmm(this, other);
+    Tensor out = LinalgOps.bmm(this, other);
+    return tracks(this) || tracks(other) ? recorded(new OpCall.Matmul(this, other), out) : out;
   }
 
   /**
@@ -1055,42 +1140,77 @@ public final class Tensor implements AutoCloseable {
    */
   public static Tensor scaledDotProductAttention(
       Tensor q, Tensor k, Tensor v, AttentionMask mask, double scale) {
-    return AttentionOps.sdpa(q, k, v, mask, scale);
+    Tensor out = AttentionOps.sdpa(q, k, v, mask, scale);
+    return tracks(q) || tracks(k) || tracks(v)
+        ? recorded(new OpCall.Attention(q, k, v, mask, scale), out)
+        : out;
   }
 
   /** As above with {@code scale = 1/sqrt(D)}. */
   public static Tensor scaledDotProductAttention(Tensor q, Tensor k, Tensor v, AttentionMask mask) {
-    return AttentionOps.sdpa(q, k, v, mask, 1.0 / Math.sqrt(q.size(-1)));
+    return scaledDotProductAttention(q, k, v, mask, 1.0 / Math.sqrt(q.size(-1)));
   }
 
   // ---------------------------------------------------------------- indexing, joining
 
   public Tensor indexSelect(int dim, Tensor index) {
-    return IndexOps.indexSelect(this, dim, index);
+    Tensor out = IndexOps.indexSelect(this, dim, index);
+    return tracks(this) ? recorded(new OpCall.IndexSelect(this, dim, index), out) : out;
   }
 
   public Tensor gather(int dim, Tensor index) {
-    return IndexOps.gather(this, dim, index);
+    Tensor out = IndexOps.gather(this, dim, index);
+    return tracks(this) ? recorded(new OpCall.Gather(this, dim, index), out) : out;
   }
 
   /** Out of place: a copy of this with {@code src} added at {@code index} along {@code dim}. */
   public Tensor scatterAdd(int dim, Tensor index, Tensor src) {
-    return IndexOps.scatterAdd(this, dim, index, src, false);
+    Tensor out = IndexOps.scatterAdd(this, dim, index, src, false);
+    return tracks(this) || tracks(src)
+        ? recorded(new OpCall.ScatterAdd(this, dim, index, src), out)
+        : out;
   }
 
   /** In place: adds {@code src} into this at {@code index} along {@code dim}; returns this. */
   public Tensor scatterAddInPlace(int dim, Tensor index, Tensor src) {
-    return IndexOps.scatterAdd(this, dim, index, src, true);
+    checkInPlace("scatterAddInPlace");
+    IndexOps.scatterAdd(this, dim, index, src, true);
+    storage.bumpVersion();
+    return this;
   }
 
   /** Concatenates along {@code dim}. */
   public static Tensor cat(List<Tensor> tensors, int dim) {
-    return ShapeOps.cat(tensors, dim);
+    Tensor out = ShapeOps.cat(tensors, dim);
+    boolean any = false;
+    for (Tensor t : tensors) any |= tracks(t);
+    return any ? recorded(new OpCall.Cat(List.copyOf(tensors), dim), out) : out;
   }
 
   /** Stacks along a new dim {@code dim}. */
   public static Tensor stack(List<Tensor> tensors, int dim) {
-    return ShapeOps.stack(tensors, dim);
+    if (tensors.isEmpty())
+      throw new IllegalArgumentException("stack: expected at least one tensor");
+    int d = Shapes.normalizeDim("stack", dim, tensors.get(0).dim() + 1);
+    List<Tensor> views = new ArrayList<>(tensors.size());
+    try {
+      for (int i = 0; i < tensors.size(); i++) {
+        Tensor t = tensors.get(i);
+        if (!Arrays.equals(t.shape, tensors.get(0).shape)) {
+          throw new IllegalArgumentException(
+              "stack: tensor "
+                  + i
+                  + " "
+                  + t.describe()
+                  + " differs in shape from tensor 0 "
+                  + tensors.get(0).describe());
+        }
+        views.add(t.unsqueeze(d));
+      }
+      return cat(views, d);
+    } finally {
+      for (Tensor v : views) v.close();
+    }
   }
 
   /** Views of {@code splitSize} elements along {@code dim} (the last may be smaller). */
@@ -1106,5 +1226,167 @@ public final class Tensor implements AutoCloseable {
   /** {@code chunks} views along {@code dim}, as PyTorch's {@code chunk}. */
   public List<Tensor> chunk(int chunks, int dim) {
     return ShapeOps.chunk(this, chunks, dim);
+  }
+
+  // ---------------------------------------------------------------- autograd
+
+  /** True when ops on this tensor are recorded for backward. */
+  public boolean requiresGrad() {
+    return requiresGrad;
+  }
+
+  /**
+   * Marks a floating-point leaf as needing gradients (PyTorch's {@code requires_grad_}); returns
+   * this. Tensors computed from it require grad by construction and cannot be changed.
+   */
+  public Tensor requiresGrad(boolean on) {
+    if (gradFn != null) {
+      throw new IllegalStateException(
+          "requiresGrad: "
+              + describe()
+              + " was computed by "
+              + gradFn.name()
+              + "; only leaf tensors can change it (use detach())");
+    }
+    if (on && !dtype.isFloatingPoint()) {
+      throw new IllegalArgumentException(
+          "requiresGrad: only floating-point tensors can require grad, got " + describe());
+    }
+    requiresGrad = on;
+    return this;
+  }
+
+  /** The accumulated gradient of a leaf (null before the first backward or after zeroGrad). */
+  public Tensor grad() {
+    return grad;
+  }
+
+  /**
+   * Replaces the gradient (closing the previous one); the tensor takes ownership of {@code g}. For
+   * the autograd engine and for optimizers that rewrite gradients.
+   */
+  public void setGrad(Tensor g) {
+    if (g != null && !Arrays.equals(g.shape, shape)) {
+      throw new IllegalArgumentException(
+          "setGrad: gradient " + g.describe() + " does not match " + describe());
+    }
+    if (grad != null && grad != g) grad.close();
+    grad = g;
+  }
+
+  /** Drops the gradient (PyTorch's {@code zero_grad(set_to_none=True)}). */
+  public void zeroGrad() {
+    setGrad(null);
+  }
+
+  /** The op that computed this tensor, or null for a leaf. */
+  public GradNode gradFn() {
+    return gradFn;
+  }
+
+  /** True when no recorded op produced this tensor. */
+  public boolean isLeaf() {
+    return gradFn == null;
+  }
+
+  /** Called by the autograd engine only: {@code node} computed this tensor. */
+  public void attachGradFn(GradNode node) {
+    if (gradFn != null)
+      throw new IllegalStateException("attachGradFn: " + describe() + " already has one");
+    node.retain();
+    gradFn = node;
+    requiresGrad = true;
+  }
+
+  /** A view of the same data that is cut off from the graph (no grad, no history). */
+  public Tensor detach() {
+    return view(shape.clone(), strides.clone(), offset);
+  }
+
+  /** Back-propagates from this one-element tensor (e.g. a loss). */
+  public void backward() {
+    if (numel() != 1) {
+      throw new IllegalArgumentException(
+          "backward: gradient can be implicitly created only for a one-element tensor, got "
+              + describe()
+              + "; pass a gradient");
+    }
+    backward(null, false);
+  }
+
+  /** Back-propagates {@code gradOutput} (this tensor's shape) from this tensor. */
+  public void backward(Tensor gradOutput) {
+    backward(gradOutput, false);
+  }
+
+  /**
+   * Back-propagates; with {@code retainGraph} the saved tensors are kept for another backward, else
+   * they are released as soon as each node has run.
+   */
+  public void backward(Tensor gradOutput, boolean retainGraph) {
+    checkOpen("backward");
+    if (!requiresGrad) {
+      throw new IllegalStateException(
+          "backward: " + describe() + " does not require grad and has no grad_fn");
+    }
+    Autograd.engine().backward(this, gradOutput, retainGraph);
+  }
+
+  private static boolean tracks(Tensor t) {
+    return t != null && t.requiresGrad && GradMode.isEnabled();
+  }
+
+  private static Tensor recorded(OpCall call, Tensor out) {
+    if (out.dtype.isFloatingPoint()) Autograd.engine().record(call, out);
+    return out;
+  }
+
+  private Tensor asReshapeOf(Tensor out) {
+    return tracks(this) ? recorded(new OpCall.Reshape(this), out) : out;
+  }
+
+  private void checkInPlace(String op) {
+    checkOpen(op);
+    if (requiresGrad && GradMode.isEnabled()) {
+      throw new IllegalStateException(
+          op
+              + ": in-place update of "
+              + describe()
+              + ", which requires grad, while gradients are recorded; do it inside"
+              + " GradMode.noGrad() or on a detached tensor");
+    }
+  }
+
+  private Tensor unaryOp(UnaryOp op, double p1, double p2) {
+    Tensor out = ElementwiseOps.unary(op, this, p1, p2);
+    return tracks(this) ? recorded(new OpCall.Unary(op, this, p1, p2), out) : out;
+  }
+
+  private Tensor binaryOp(BinaryOp op, Tensor o) {
+    Tensor out = ElementwiseOps.binary(op, this, o);
+    return (tracks(this) || tracks(o)) && !op.isComparison()
+        ? recorded(new OpCall.Binary(op, this, o), out)
+        : out;
+  }
+
+  private Tensor binaryOp(BinaryOp op, double s) {
+    Tensor out = ElementwiseOps.binary(op, this, s);
+    return tracks(this) && !op.isComparison()
+        ? recorded(new OpCall.BinaryScalar(op, this, s), out)
+        : out;
+  }
+
+  private Tensor reduceOp(ReduceOp op, int[] dims, boolean keepdim, double param) {
+    Tensor out =
+        switch (op) {
+          case VAR -> ReductionOps.var(this, dims, (int) param, keepdim);
+          case STD -> ReductionOps.std(this, dims, (int) param, keepdim);
+          case NORM -> ReductionOps.norm(this, param, dims, keepdim);
+          default -> ReductionOps.reduce(op, this, dims, keepdim);
+        };
+    if (!tracks(this)) return out;
+    int[] norm =
+        Shapes.normalizeDims(op.name().toLowerCase(java.util.Locale.ROOT), dims, shape.length);
+    return recorded(new OpCall.Reduce(op, this, norm, keepdim, param), out);
   }
 }

@@ -18,6 +18,7 @@ public final class Storage {
   private final Device device;
   private final Releaser releaser;
   private final AtomicInteger refs = new AtomicInteger(1);
+  private volatile long version;
 
   public Storage(MemorySegment segment, Device device, Releaser releaser) {
     this.segment = segment;
@@ -54,6 +55,19 @@ public final class Storage {
     int r = refs.decrementAndGet();
     if (r == 0) releaser.release(segment);
     else if (r < 0) throw new IllegalStateException("storage released more often than retained");
+  }
+
+  /**
+   * Counts in-place writes through any view. Autograd compares it with the value it saw when it
+   * saved a tensor, so data changed before backward is detected instead of silently used.
+   */
+  public long version() {
+    return version;
+  }
+
+  /** Records an in-place write. */
+  public void bumpVersion() {
+    version++;
   }
 
   /** Live references (for tests and diagnostics). */

@@ -5,7 +5,6 @@ import io.kinema.tensor.Device;
 import io.kinema.tensor.Shapes;
 import io.kinema.tensor.Tensor;
 import io.kinema.tensor.backend.Storage;
-import io.kinema.tensor.cpu.CpuAllocator;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -38,11 +37,11 @@ import java.util.Optional;
  * The file is memory-mapped copy-on-write ({@link FileChannel.MapMode#PRIVATE}): pages are read
  * from disk when first touched, and writing to a loaded tensor (an in-place op on a weight) changes
  * a private copy of the page, never the file. {@link #get} is zero-copy when it can be: a tensor
- * whose data starts at an address aligned to {@link CpuAllocator#ALIGNMENT} (64 bytes, the
- * alignment of every engine allocation) wraps the mapped bytes directly. Other tensors are copied
- * into a fresh allocation. Files written by {@link Safetensors#save} start their data section at a
- * multiple of 64 bytes, so most of their tensors are zero-copy; files written by Python's
- * safetensors align the data section only to 8 bytes.
+ * whose data starts at an address aligned to its element size (all that the kernels assume: vector
+ * loads from memory segments need no alignment) wraps the mapped bytes directly. Other tensors are
+ * copied into a fresh allocation. Files written by {@link Safetensors#save} and by Python's
+ * safetensors (data section aligned to 8 bytes, tensors in decreasing element size) keep every
+ * tensor element-aligned, so they load without copies.
  *
  * <p>The mapping is released deterministically (never by the GC): when this file is closed AND
  * every zero-copy tensor it returned (with all views of them) has been closed. So a tensor from
@@ -245,7 +244,7 @@ public final class SafetensorsFile implements AutoCloseable {
     try {
       MemorySegment src = mapping.asSlice(dataStart + info.begin(), bytes);
       if (dtype == DType.BOOL) checkBooleans(name, src);
-      if (writableMapping && src.address() % CpuAllocator.ALIGNMENT == 0) {
+      if (writableMapping && src.address() % dtype.byteSize() == 0) {
         Storage storage = new Storage(src, Device.CPU, seg -> release());
         Tensor t = new Tensor(storage, dtype, shape, Shapes.contiguousStrides(shape), 0);
         handedOver = true; // the storage's releaser now owns the reference

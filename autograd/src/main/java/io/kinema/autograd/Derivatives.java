@@ -1,0 +1,686 @@
+package io.kinema.autograd;
+
+import io.kinema.tensor.AttentionMask;
+import io.kinema.tensor.DType;
+import io.kinema.tensor.Shapes;
+import io.kinema.tensor.Tensor;
+import io.kinema.tensor.backend.BinaryOp;
+import io.kinema.tensor.backend.ReduceOp;
+import io.kinema.tensor.grad.OpCall;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * The derivative rule of every differentiable op, in one table (PyTorch's derivatives.yaml,
+ * tinygrad's gradient.py): for each {@link OpCall} family, what to save in forward and how to turn
+ * the output's gradient {@code g} into the inputs' gradients, written with tensor ops. Rules run
+ * with grad mode off inside the engine's scope, so their temporaries are freed for them.
+ */
+final class Derivatives {
+  private Derivatives() {}
+
+  /** A node for {@code call}, with what its rule needs saved. */
+  static Node node(OpCall call, Tensor out) {
+    return switch (call) {
+      case OpCall.Unary c -> unary(c, out);
+      case OpCall.Binary c -> binary(c, out);
+      case OpCall.BinaryScalar c -> binaryScalar(c, out);
+      case OpCall.Where c -> where(c, out);
+      case OpCall.Reduce c -> reduce(c, out);
+      case OpCall.Matmul c -> matmul(c, out);
+      case OpCall.Softmax c -> softmax(c, out);
+      case OpCall.LayerNorm c -> layerNorm(c, out);
+      case OpCall.RmsNorm c -> rmsNorm(c, out);
+      case OpCall.Rotary c -> rotary(c, out);
+      case OpCall.Attention c -> attention(c, out);
+      case OpCall.IndexSelect c -> indexSelect(c, out);
+      case OpCall.Gather c -> gather(c, out);
+      case OpCall.ScatterAdd c -> scatterAdd(c, out);
+      case OpCall.Cat c -> cat(c, out);
+      case OpCall.Convert c -> convert(c, out);
+      case OpCall.Reshape c -> reshape(c, out);
+      case OpCall.Permute c -> permute(c, out);
+      case OpCall.Expand c -> expand(c, out);
+      case OpCall.Slice c -> slice(c, out);
+      case OpCall.Select c -> select(c, out);
+    };
+  }
+
+  private static Node make(String name, OpCall call, Tensor out, Node.Backward backward) {
+    return new Node(name, call.inputs(), backward, out.shape());
+  }
+
+  private static Tensor[] grads(Tensor... g) {
+    return g;
+  }
+
+  private static String lower(Enum<?> e) {
+    return e.name().toLowerCase(Locale.ROOT);
+  }
+
+  // ---------------------------------------------------------------- broadcasting helpers
+
+  /** Sums a broadcast gradient back to {@code shape} (leading dims, then size-1 dims). */
+  static Tensor sumTo(Tensor g, long[] shape) {
+    long[] gs = g.shape();
+    if (Arrays.equals(gs, shape)) return g;
+    int lead = gs.length - shape.length;
+    List<Integer> dims = new ArrayList<>();
+    for (int d = 0; d < gs.length; d++) {
+      if (d < lead || (shape[d - lead] == 1 && gs[d] != 1)) dims.add(d);
+    }
+    Tensor s =
+        dims.isEmpty() ? g : g.sum(dims.stream().mapToInt(Integer::intValue).toArray(), true);
+    return s.reshape(shape);
+  }
+
+  /** Re-inserts reduced dims (size 1) into a gradient computed with keepdim=false. */
+  private static Tensor keepDims(Tensor g, int[] dims, boolean keepdim) {
+    if (keepdim) return g;
+    Tensor t = g;
+    for (int d : dims) t = t.unsqueeze(d); // dims are sorted ascending
+    return t;
+  }
+
+  private static long count(long[] shape, int[] dims) {
+    long n = 1;
+    for (int d : dims) n *= shape[d];
+    return n;
+  }
+
+  // ---------------------------------------------------------------- elementwise
+
+  private static Node unary(OpCall.Unary c, Tensor out) {
+    Tensor xo = c.x();
+    double p1 = c.p1(), p2 = c.p2();
+    boolean needsOutput =
+        switch (c.op()) {
+          case EXP, SQRT, RSQRT, TANH, SIGMOID, RECIPROCAL -> true;
+          default -> false;
+        };
+    Node n =
+        make(
+            lower(c.op()),
+            c,
+            out,
+            (node, g) -> {
+              Tensor x = needsOutput ? null : node.saved(xo);
+              Tensor y = needsOutput ? node.output() : null;
+              Tensor gx =
+                  switch (c.op()) {
+                    case NEG -> g.neg();
+                    case ABS -> g.mul(x.sign());
+                    case EXP -> g.mul(y);
+                    case LOG -> g.div(x);
+                    case SQRT -> g.div(y).mul(0.5);
+                    case RSQRT -> g.mul(y.pow(3)).mul(-0.5);
+                    case SIN -> g.mul(x.cos());
+                    case COS -> g.mul(x.sin()).neg();
+                    case TANH -> g.mul(y.square().neg().add(1));
+                    case SIGMOID -> g.mul(y).mul(y.neg().add(1));
+                    case RELU -> g.mul(x.gt(0).to(g.dtype()));
+                    case GELU -> g.mul(geluGrad(x));
+                    case GELU_TANH -> g.mul(geluTanhGrad(x));
+                    case SILU -> {
+                      Tensor s = x.sigmoid();
+                      yield g.mul(s.mul(x.mul(s.neg().add(1)).add(1)));
+                    }
+                    case SQUARE -> g.mul(x).mul(2);
+                    case RECIPROCAL -> g.mul(y.square()).neg();
+                    case ERF -> g.mul(x.square().neg().exp()).mul(2 / Math.sqrt(Math.PI));
+                    case SIGN -> Tensor.zerosLike(g);
+                    case POW -> p1 == 0 ? Tensor.zerosLike(g) : g.mul(x.pow(p1 - 1)).mul(p1);
+                    case CLAMP -> g.mul(clampMask(x, p1, p2).to(g.dtype()));
+                    case NOT ->
+                        throw new IllegalStateException("autograd bug: NOT is not differentiable");
+                  };
+              return grads(gx);
+            });
+    if (needsOutput) n.saveOutput(out);
+    else n.save(xo);
+    return n;
+  }
+
+  /** d/dx of x * Phi(x) = Phi(x) + x * phi(x). */
+  private static Tensor geluGrad(Tensor x) {
+    Tensor cdf = x.mul(1 / Math.sqrt(2)).erf().add(1).mul(0.5);
+    Tensor pdf = x.square().mul(-0.5).exp().mul(1 / Math.sqrt(2 * Math.PI));
+    return cdf.add(x.mul(pdf));
+  }
+
+  /** d/dx of 0.5 x (1 + tanh(c (x + a x^3))). */
+  private static Tensor geluTanhGrad(Tensor x) {
+    double c = Math.sqrt(2 / Math.PI), a = 0.044715;
+    Tensor t = x.add(x.pow(3).mul(a)).mul(c).tanh();
+    Tensor inner = x.square().mul(3 * a).add(1).mul(c);
+    return t.add(1).mul(0.5).add(x.mul(0.5).mul(t.square().neg().add(1)).mul(inner));
+  }
+
+  /** Where the clamp let x through (NaN bounds are open); ties with a bound pass, as PyTorch. */
+  private static Tensor clampMask(Tensor x, double min, double max) {
+    Tensor m = Tensor.onesLike(x).to(DType.BOOL);
+    if (!Double.isNaN(min)) m = m.logicalAnd(x.ge(min));
+    if (!Double.isNaN(max)) m = m.logicalAnd(x.le(max));
+    return m;
+  }
+
+  private static Node binary(OpCall.Binary c, Tensor out) {
+    Tensor ao = c.a(), bo = c.b();
+    long[] as = ao.shape(), bs = bo.shape();
+    BinaryOp op = c.op();
+    boolean needsOutput = op == BinaryOp.DIV || op == BinaryOp.POW;
+    Node n =
+        make(
+            lower(op),
+            c,
+            out,
+            (node, g) ->
+                switch (op) {
+                  case ADD -> grads(sumTo(g, as), sumTo(g, bs));
+                  case SUB -> grads(sumTo(g, as), sumTo(g.neg(), bs));
+                  case MUL -> {
+                    Tensor a = node.saved(ao), b = node.saved(bo);
+                    yield grads(sumTo(g.mul(b), as), sumTo(g.mul(a), bs));
+                  }
+                  case DIV -> {
+                    Tensor b = node.saved(bo), y = node.output();
+                    yield grads(sumTo(g.div(b), as), sumTo(g.mul(y).div(b).neg(), bs));
+                  }
+                  case POW -> {
+                    Tensor a = node.saved(ao), b = node.saved(bo), y = node.output();
+                    Tensor ga = g.mul(b).mul(a.pow(b.sub(1)));
+                    // d/db a^b = a^b log a; PyTorch's convention: 0 where a == 0 (and b >= 0).
+                    Tensor logA = Tensor.where(a.eq(0), Tensor.zerosLike(y), a.log());
+                    yield grads(sumTo(ga, as), sumTo(g.mul(y).mul(logA), bs));
+                  }
+                  case MAXIMUM, MINIMUM -> {
+                    Tensor a = node.saved(ao), b = node.saved(bo);
+                    // Ties share the gradient equally, as PyTorch does.
+                    Tensor wins = (op == BinaryOp.MAXIMUM ? a.gt(b) : a.lt(b)).to(g.dtype());
+                    Tensor ties = a.eq(b).to(g.dtype()).mul(0.5);
+                    Tensor wa = wins.add(ties);
+                    Tensor wb = wa.neg().add(1);
+                    yield grads(sumTo(g.mul(wa), as), sumTo(g.mul(wb), bs));
+                  }
+                  default ->
+                      throw new IllegalStateException(
+                          "autograd bug: " + op + " is not differentiable");
+                });
+    switch (op) {
+      case MUL, MAXIMUM, MINIMUM -> {
+        n.save(ao);
+        n.save(bo);
+      }
+      case DIV -> n.save(bo);
+      case POW -> {
+        n.save(ao);
+        n.save(bo);
+      }
+      default -> {}
+    }
+    if (needsOutput) n.saveOutput(out);
+    return n;
+  }
+
+  private static Node binaryScalar(OpCall.BinaryScalar c, Tensor out) {
+    Tensor ao = c.a();
+    double s = c.s();
+    BinaryOp op = c.op();
+    Node n =
+        make(
+            lower(op),
+            c,
+            out,
+            (node, g) ->
+                switch (op) {
+                  case ADD, SUB -> grads(g);
+                  case MUL -> grads(g.mul(s));
+                  case DIV -> grads(g.div(s));
+                  case POW ->
+                      grads(s == 0 ? Tensor.zerosLike(g) : g.mul(node.saved(ao).pow(s - 1)).mul(s));
+                  case MAXIMUM, MINIMUM -> {
+                    Tensor a = node.saved(ao);
+                    Tensor wins = (op == BinaryOp.MAXIMUM ? a.gt(s) : a.lt(s)).to(g.dtype());
+                    yield grads(g.mul(wins.add(a.eq(s).to(g.dtype()).mul(0.5))));
+                  }
+                  default ->
+                      throw new IllegalStateException(
+                          "autograd bug: " + op + " is not differentiable");
+                });
+    if (op == BinaryOp.POW || op == BinaryOp.MAXIMUM || op == BinaryOp.MINIMUM) n.save(ao);
+    return n;
+  }
+
+  private static Node where(OpCall.Where c, Tensor out) {
+    Tensor condO = c.cond();
+    long[] as = c.a().shape(), bs = c.b().shape();
+    Node n =
+        make(
+            "where",
+            c,
+            out,
+            (node, g) -> {
+              Tensor cond = node.saved(condO);
+              Tensor zero = Tensor.zerosLike(g);
+              return grads(
+                  sumTo(Tensor.where(cond, g, zero), as), sumTo(Tensor.where(cond, zero, g), bs));
+            });
+    n.save(condO);
+    return n;
+  }
+
+  // ---------------------------------------------------------------- reductions
+
+  private static Node reduce(OpCall.Reduce c, Tensor out) {
+    Tensor xo = c.x();
+    long[] xs = xo.shape();
+    int[] dims = c.dims();
+    boolean keep = c.keepdim();
+    double p = c.param();
+    ReduceOp op = c.op();
+    Node n =
+        make(
+            lower(op),
+            c,
+            out,
+            (node, g) -> {
+              Tensor gk = keepDims(g, dims, keep);
+              return switch (op) {
+                case SUM -> grads(gk.expand(xs));
+                case MEAN -> grads(gk.div((double) count(xs, dims)).expand(xs));
+                case MAX, MIN -> {
+                  Tensor x = node.saved(xo), y = keepDims(node.output(), dims, keep);
+                  Tensor hit = x.eq(y).to(g.dtype());
+                  Tensor hits = hit.sum(dims, true);
+                  yield grads(hit.div(hits).mul(gk));
+                }
+                case PROD ->
+                    grads(prodGrad(node.saved(xo), keepDims(node.output(), dims, keep), gk, dims));
+                case NORM ->
+                    grads(
+                        normGrad(node.saved(xo), keepDims(node.output(), dims, keep), gk, p, dims));
+                case VAR, STD -> {
+                  Tensor x = node.saved(xo);
+                  double denom = Math.max(0, count(xs, dims) - p);
+                  Tensor centered = x.sub(x.mean(dims, true));
+                  Tensor gv = centered.mul(gk).mul(2 / denom);
+                  if (op == ReduceOp.VAR) yield grads(gv);
+                  Tensor sd = keepDims(node.output(), dims, keep);
+                  yield grads(gv.div(sd.mul(2)));
+                }
+              };
+            });
+    n.save(xo);
+    if (op != ReduceOp.SUM && op != ReduceOp.MEAN && op != ReduceOp.VAR) n.saveOutput(out);
+    return n;
+  }
+
+  /** Gradient of a product, right also when the reduced group holds zeros. */
+  private static Tensor prodGrad(Tensor x, Tensor y, Tensor gk, int[] dims) {
+    Tensor isZero = x.eq(0);
+    Tensor zeros = isZero.to(x.dtype()).sum(dims, true);
+    Tensor safeX = Tensor.where(isZero, Tensor.onesLike(x), x);
+    Tensor noZero = y.div(safeX); // product of the others when the group has no zero
+    Tensor othersOfZero = safeX.prod(dims, true).expand(x.shape()); // product of the non-zeros
+    Tensor zero = Tensor.zerosLike(x);
+    Tensor oneZeroHere = Tensor.where(isZero, othersOfZero, zero);
+    Tensor oneZero = zeros.eq(1);
+    Tensor none = zeros.eq(0);
+    Tensor r = Tensor.where(none, noZero, Tensor.where(oneZero, oneZeroHere, zero));
+    return r.mul(gk);
+  }
+
+  /** Gradient of a p-norm: sign(x) |x|^(p-1) / y^(p-1); infinity norms route to the extremes. */
+  private static Tensor normGrad(Tensor x, Tensor y, Tensor gk, double p, int[] dims) {
+    if (p == 0) return Tensor.zerosLike(x);
+    if (Double.isInfinite(p)) {
+      Tensor hit = x.abs().eq(y).to(x.dtype());
+      return hit.div(hit.sum(dims, true)).mul(x.sign()).mul(gk);
+    }
+    Tensor safeY = Tensor.where(y.eq(0), Tensor.onesLike(y), y);
+    Tensor r;
+    if (p == 1) r = x.sign();
+    else if (p == 2) r = x.div(safeY);
+    else r = x.sign().mul(x.abs().pow(p - 1)).div(safeY.pow(p - 1));
+    return Tensor.where(y.eq(0).expand(x.shape()), Tensor.zerosLike(x), r).mul(gk);
+  }
+
+  // ---------------------------------------------------------------- linear algebra
+
+  private static Node matmul(OpCall.Matmul c, Tensor out) {
+    Tensor ao = c.a(), bo = c.b();
+    long[] as = ao.shape(), bs = bo.shape();
+    Node n =
+        make(
+            "matmul",
+            c,
+            out,
+            (node, g) -> {
+              Tensor a = node.saved(ao), b = node.saved(bo);
+              if (as.length == 1 && bs.length == 1) return grads(b.mul(g), a.mul(g));
+              // Promote 1-d operands as matmul does, so both grads are plain batched products.
+              Tensor a2 = as.length == 1 ? a.unsqueeze(0) : a;
+              Tensor b2 = bs.length == 1 ? b.unsqueeze(1) : b;
+              Tensor g2 = g;
+              if (as.length == 1) g2 = g2.unsqueeze(-2);
+              if (bs.length == 1) g2 = g2.unsqueeze(-1);
+              Tensor ga = sumTo(g2.matmul(b2.mT()), a2.shape());
+              Tensor gb = sumTo(a2.mT().matmul(g2), b2.shape());
+              return grads(ga.reshape(as), gb.reshape(bs));
+            });
+    n.save(ao);
+    n.save(bo);
+    return n;
+  }
+
+  // ---------------------------------------------------------------- normalization
+
+  private static Node softmax(OpCall.Softmax c, Tensor out) {
+    int dim = c.dim();
+    boolean log = c.log();
+    Node n =
+        make(
+            log ? "log_softmax" : "softmax",
+            c,
+            out,
+            (node, g) -> {
+              Tensor y = node.output();
+              if (log) return grads(g.sub(y.exp().mul(g.sum(dim, true))));
+              return grads(y.mul(g.sub(g.mul(y).sum(dim, true))));
+            });
+    n.saveOutput(out);
+    return n;
+  }
+
+  private static int[] trailing(int rank, int count) {
+    int[] d = new int[count];
+    for (int i = 0; i < count; i++) d[i] = rank - count + i;
+    return d;
+  }
+
+  private static int[] leading(int rank, int count) {
+    int[] d = new int[rank - count];
+    for (int i = 0; i < d.length; i++) d[i] = i;
+    return d;
+  }
+
+  private static Tensor sumLeading(Tensor t, int normDims) {
+    int[] lead = leading(t.dim(), normDims);
+    return lead.length == 0 ? t : t.sum(lead, false);
+  }
+
+  private static Node layerNorm(OpCall.LayerNorm c, Tensor out) {
+    Tensor xo = c.x(), wo = c.weight(), bo = c.bias();
+    int k = c.normalizedShape().length;
+    double eps = c.eps();
+    Node n =
+        make(
+            "layer_norm",
+            c,
+            out,
+            (node, g) -> {
+              Tensor x = node.saved(xo), w = node.saved(wo);
+              int[] nd = trailing(x.dim(), k);
+              Tensor mu = x.mean(nd, true);
+              Tensor xc = x.sub(mu);
+              Tensor rstd = xc.square().mean(nd, true).add(eps).rsqrt();
+              Tensor xhat = xc.mul(rstd);
+              Tensor dxhat = w == null ? g : g.mul(w);
+              Tensor dx =
+                  dxhat
+                      .sub(dxhat.mean(nd, true))
+                      .sub(xhat.mul(dxhat.mul(xhat).mean(nd, true)))
+                      .mul(rstd);
+              List<Tensor> out2 = new ArrayList<>();
+              out2.add(dx);
+              if (wo != null) out2.add(sumLeading(g.mul(xhat), k));
+              if (bo != null) out2.add(sumLeading(g, k));
+              return out2.toArray(Tensor[]::new);
+            });
+    n.save(xo);
+    n.save(wo);
+    return n;
+  }
+
+  private static Node rmsNorm(OpCall.RmsNorm c, Tensor out) {
+    Tensor xo = c.x(), wo = c.weight();
+    int k = c.normalizedShape().length;
+    double eps = c.eps();
+    Node n =
+        make(
+            "rms_norm",
+            c,
+            out,
+            (node, g) -> {
+              Tensor x = node.saved(xo), w = node.saved(wo);
+              int[] nd = trailing(x.dim(), k);
+              Tensor r = x.square().mean(nd, true).add(eps).rsqrt();
+              Tensor gw = w == null ? g : g.mul(w);
+              Tensor dx = gw.sub(x.mul(r.square()).mul(gw.mul(x).mean(nd, true))).mul(r);
+              if (wo == null) return grads(dx);
+              return grads(dx, sumLeading(g.mul(x).mul(r), k));
+            });
+    n.save(xo);
+    n.save(wo);
+    return n;
+  }
+
+  private static Node rotary(OpCall.Rotary c, Tensor out) {
+    Tensor cosO = c.cos(), sinO = c.sin();
+    boolean interleaved = c.interleaved();
+    Node n =
+        make(
+            "rotary",
+            c,
+            out,
+            // A rotation's transpose is the rotation by the opposite angle.
+            (node, g) -> grads(g.rotary(node.saved(cosO), node.saved(sinO).neg(), interleaved)));
+    n.save(cosO);
+    n.save(sinO);
+    return n;
+  }
+
+  // ---------------------------------------------------------------- attention
+
+  private static Node attention(OpCall.Attention c, Tensor out) {
+    Tensor qo = c.q(), ko = c.k(), vo = c.v();
+    AttentionMask mask = c.mask();
+    double scale = c.scale();
+    Node n =
+        make(
+            "scaled_dot_product_attention",
+            c,
+            out,
+            (node, g) -> {
+              Tensor q = node.saved(qo), k = node.saved(ko), v = node.saved(vo);
+              long sq = q.size(-2), sk = k.size(-2);
+              Tensor s = q.matmul(k.mT()).mul(scale);
+              Tensor allowed = allowedMask(mask, node, sq, sk, q.device());
+              if (allowed != null) {
+                s =
+                    Tensor.where(
+                        allowed, s, Tensor.full(Double.NEGATIVE_INFINITY, s.dtype(), s.device()));
+              }
+              Tensor p = s.softmax(-1);
+              if (allowed != null) {
+                // Rows with no visible key output 0 in forward: their softmax (NaN) contributes 0.
+                Tensor anyKey = allowed.to(p.dtype()).amax(-1, true).gt(0);
+                p = Tensor.where(anyKey, p, Tensor.zerosLike(p));
+              }
+              Tensor gv = p.mT().matmul(g);
+              Tensor gp = g.matmul(v.mT());
+              Tensor gs = p.mul(gp.sub(gp.mul(p).sum(-1, true))).mul(scale);
+              Tensor gq = gs.matmul(k);
+              Tensor gk = gs.mT().matmul(q);
+              return grads(sumTo(gq, qo.shape()), sumTo(gk, ko.shape()), sumTo(gv, vo.shape()));
+            });
+    n.save(qo);
+    n.save(ko);
+    n.save(vo);
+    if (mask instanceof AttentionMask.Explicit(Tensor allowed)) n.save(allowed);
+    return n;
+  }
+
+  /** The mask as a BOOL [Sq, Sk] (or the caller's broadcastable tensor), null for none. */
+  private static Tensor allowedMask(
+      AttentionMask mask, Node node, long sq, long sk, io.kinema.tensor.Device device) {
+    return switch (mask) {
+      case AttentionMask.None none -> null;
+      case AttentionMask.Explicit(Tensor allowed) -> node.saved(allowed);
+      case AttentionMask.Causal causal -> structuredMask(sq, sk, 1, device);
+      case AttentionMask.BlockCausal(long block) -> structuredMask(sq, sk, block, device);
+    };
+  }
+
+  private static Tensor structuredMask(
+      long sq, long sk, long block, io.kinema.tensor.Device device) {
+    boolean[] m = new boolean[Math.toIntExact(sq * sk)];
+    long shift = sk - sq;
+    for (long i = 0; i < sq; i++) {
+      long qBlock = Math.floorDiv(i + shift, block);
+      for (long j = 0; j < sk; j++) m[(int) (i * sk + j)] = j / block <= qBlock;
+    }
+    return Tensor.of(m, sq, sk).to(device);
+  }
+
+  // ---------------------------------------------------------------- indexing and joining
+
+  /** An index tensor for scatter: {@code index} along {@code dim}, broadcast to {@code shape}. */
+  private static Tensor spreadIndex(Tensor index, int dim, long[] shape) {
+    long[] view = new long[shape.length];
+    Arrays.fill(view, 1);
+    view[dim] = index.numel();
+    return index.to(DType.I64).reshape(view).expand(shape);
+  }
+
+  private static Node indexSelect(OpCall.IndexSelect c, Tensor out) {
+    Tensor xo = c.x(), io = c.index();
+    long[] xs = xo.shape();
+    int dim = Shapes.normalizeDim("index_select", c.dim(), Math.max(xs.length, 1));
+    Node n =
+        make(
+            "index_select",
+            c,
+            out,
+            (node, g) -> {
+              if (xs.length == 0) return grads(g.sum().reshape(xs));
+              Tensor idx = spreadIndex(node.saved(io), dim, g.shape());
+              return grads(Tensor.zeros(g.dtype(), g.device(), xs).scatterAdd(dim, idx, g));
+            });
+    n.save(io);
+    return n;
+  }
+
+  private static Node gather(OpCall.Gather c, Tensor out) {
+    Tensor io = c.index();
+    long[] xs = c.x().shape();
+    int dim = Shapes.normalizeDim("gather", c.dim(), Math.max(xs.length, 1));
+    Node n =
+        make(
+            "gather",
+            c,
+            out,
+            (node, g) ->
+                grads(Tensor.zeros(g.dtype(), g.device(), xs).scatterAdd(dim, node.saved(io), g)));
+    n.save(io);
+    return n;
+  }
+
+  private static Node scatterAdd(OpCall.ScatterAdd c, Tensor out) {
+    Tensor io = c.index();
+    long[] srcShape = c.src().shape();
+    int dim = Shapes.normalizeDim("scatter_add", c.dim(), Math.max(srcShape.length, 1));
+    Node n =
+        make(
+            "scatter_add",
+            c,
+            out,
+            (node, g) -> {
+              Tensor index = node.saved(io);
+              Tensor picked = g.gather(dim, index);
+              if (Arrays.equals(index.shape(), srcShape)) return grads(g, picked);
+              // src may be larger than index: the rest of src was not used.
+              Tensor gs = Tensor.zeros(g.dtype(), g.device(), srcShape);
+              Tensor region = gs;
+              for (int d = 0; d < srcShape.length; d++) region = region.narrow(d, 0, index.size(d));
+              region.copyFrom(picked);
+              return grads(g, gs);
+            });
+    n.save(io);
+    return n;
+  }
+
+  private static Node cat(OpCall.Cat c, Tensor out) {
+    int rank = c.tensors().get(0).dim();
+    int dim = Shapes.normalizeDim("cat", c.dim(), rank);
+    long[] sizes = c.tensors().stream().mapToLong(t -> t.size(dim)).toArray();
+    DType[] types = c.tensors().stream().map(Tensor::dtype).toArray(DType[]::new);
+    return make(
+        "cat",
+        c,
+        out,
+        (node, g) -> {
+          List<Tensor> parts = g.split(sizes, dim);
+          Tensor[] r = new Tensor[parts.size()];
+          for (int i = 0; i < r.length; i++) r[i] = parts.get(i).to(types[i]);
+          return r;
+        });
+  }
+
+  // ---------------------------------------------------------------- views and conversions
+
+  private static Node convert(OpCall.Convert c, Tensor out) {
+    DType dtype = c.x().dtype();
+    io.kinema.tensor.Device device = c.x().device();
+    return make("to", c, out, (node, g) -> grads(g.to(dtype).to(device)));
+  }
+
+  private static Node reshape(OpCall.Reshape c, Tensor out) {
+    long[] xs = c.x().shape();
+    return make("reshape", c, out, (node, g) -> grads(g.reshape(xs)));
+  }
+
+  private static Node permute(OpCall.Permute c, Tensor out) {
+    int[] order = c.order();
+    int[] inverse = new int[order.length];
+    for (int i = 0; i < order.length; i++) inverse[order[i]] = i;
+    return make("permute", c, out, (node, g) -> grads(g.permute(inverse)));
+  }
+
+  private static Node expand(OpCall.Expand c, Tensor out) {
+    long[] xs = c.x().shape();
+    return make("expand", c, out, (node, g) -> grads(sumTo(g, xs)));
+  }
+
+  private static Node slice(OpCall.Slice c, Tensor out) {
+    long[] xs = c.x().shape();
+    int dim = c.dim();
+    long start = c.start(), length = c.length(), step = c.step();
+    return make(
+        "slice",
+        c,
+        out,
+        (node, g) -> {
+          Tensor gx = Tensor.zeros(g.dtype(), g.device(), xs);
+          if (length > 0) gx.slice(dim, start, start + (length - 1) * step + 1, step).copyFrom(g);
+          return grads(gx);
+        });
+  }
+
+  private static Node select(OpCall.Select c, Tensor out) {
+    long[] xs = c.x().shape();
+    int dim = c.dim();
+    long index = c.index();
+    return make(
+        "select",
+        c,
+        out,
+        (node, g) -> {
+          Tensor gx = Tensor.zeros(g.dtype(), g.device(), xs);
+          gx.select(dim, index).copyFrom(g);
+          return grads(gx);
+        });
+  }
+}

@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""PyTorch (CPU) figures for the kernels in Kinema's JMH benchmarks, same shapes, same machine.
+
+Run with Debian's python3-torch (never a build or test dependency):
+    OMP_NUM_THREADS=2 /usr/bin/python3 bench/python/torch_peer.py
+Prints one Markdown row per case: best and median time over repeats, and GFLOP/s or GB/s.
+"""
+import math
+import statistics
+import time
+
+import torch
+
+torch.set_num_threads(2)
+torch.manual_seed(0)
+
+
+def bench(fn, repeats=10, min_time=0.2):
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        n, t0 = 0, time.perf_counter()
+        while True:
+            fn()
+            n += 1
+            el = time.perf_counter() - t0
+            if el >= min_time:
+                break
+        times.append(el / n)
+    return min(times), statistics.median(times)
+
+
+def row(name, shape, best, med, work, unit):
+    rate = work / best / 1e9
+    print(f"| {name} | {shape} | {best * 1e3:.3f} | {med * 1e3:.3f} | {rate:.1f} {unit} |")
+
+
+print(f"torch {torch.__version__}, threads {torch.get_num_threads()}")
+print("| kernel | shape | best ms | median ms | rate |")
+print("|---|---|---|---|---|")
+
+for n in (256, 512, 1024, 2048, 4096):
+    for dt in (torch.float32, torch.bfloat16):
+        a = torch.randn(n, n).to(dt)
+        b = torch.randn(n, n).to(dt)
+        reps = 3 if n >= 2048 else 10
+        best, med = bench(lambda: torch.matmul(a, b), repeats=reps)
+        row(f"matmul {str(dt)[6:]}", f"{n}^3", best, med, 2 * n**3, "GFLOP/s")
+
+for rows, cols in ((8192, 1536), (2048, 5120)):
+    x = torch.randn(rows, cols)
+    w = torch.randn(cols)
+    bias = torch.randn(cols)
+    moved = 2 * 4 * rows * cols
+    best, med = bench(lambda: torch.softmax(x, -1))
+    row("softmax", f"{rows}x{cols}", best, med, moved, "GB/s")
+    best, med = bench(lambda: torch.nn.functional.layer_norm(x, (cols,), w, bias, 1e-6))
+    row("layer_norm", f"{rows}x{cols}", best, med, moved, "GB/s")
+    # torch 1.13 has no rms_norm: the usual composed form (3 passes).
+    best, med = bench(lambda: x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6) * w)
+    row("rms_norm (composed)", f"{rows}x{cols}", best, med, moved, "GB/s")
+    best, med = bench(lambda: x.clone())
+    row("copy", f"{rows}x{cols}", best, med, moved, "GB/s")
+
+# torch 1.13 has no fused scaled_dot_product_attention: the math path materialises S x S.
+for s in (1024, 4096):
+    for d in (64, 128):
+        for causal in (False, True):
+            h = 12
+            q, k, v = (torch.randn(1, h, s, d) for _ in range(3))
+            mask = torch.ones(s, s, dtype=torch.bool).tril() if causal else None
+
+            def attn():
+                sc = torch.matmul(q, k.transpose(-1, -2)) * (1 / math.sqrt(d))
+                if mask is not None:
+                    sc = sc.masked_fill(~mask, float("-inf"))
+                return torch.matmul(torch.softmax(sc, -1), v)
+
+            flops = 4 * h * s * s * d / (2 if causal else 1)
+            best, med = bench(attn, repeats=3 if s == 4096 else 5)
+            row(f"attention{' causal' if causal else ''}", f"H={h} S={s} D={d}", best, med, flops, "GFLOP/s")
