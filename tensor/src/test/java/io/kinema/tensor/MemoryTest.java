@@ -115,7 +115,7 @@ class MemoryTest {
     t.close();
     t.close(); // idempotent: releases once
     var e = assertThrows(IllegalStateException.class, () -> t.fill(1));
-    assertEquals("op: tensor F32[2, 3] is closed", e.getMessage());
+    assertEquals("fill: tensor F32[2, 3] is closed", e.getMessage());
     e = assertThrows(IllegalStateException.class, t::storage);
     assertEquals("storage: tensor F32[2, 3] is closed", e.getMessage());
     e = assertThrows(IllegalStateException.class, () -> t.view(6));

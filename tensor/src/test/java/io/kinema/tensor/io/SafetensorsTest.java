@@ -1047,9 +1047,10 @@ class SafetensorsTest {
       for (String k : c.keys()) {
         int before = file.liveViews();
         Tensor w = c.get(k);
-        // Zero-copy exactly when the data is 64-byte aligned (Python aligns the data section to 8).
+        // Python's writer keeps every tensor element-aligned, so every one is zero-copy.
         long addr = file.mapping().address() + file.dataOffset() + c.info(k).begin();
-        assertEquals(addr % 64 == 0, file.liveViews() > before, k);
+        assertEquals(0, addr % 4, k);
+        assertTrue(file.liveViews() > before, k + " should be zero-copy");
         // The README: every f32 tensor is the float32 cast of the f64 one.
         Tensor ref = f64.get(k, DType.F32);
         assertSame(ref, w, k);
