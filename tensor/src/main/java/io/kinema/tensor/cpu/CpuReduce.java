@@ -11,10 +11,7 @@ import java.util.ArrayList;
 import java.util.List;
 import jdk.incubator.vector.DoubleVector;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.IntVector;
-import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorOperators;
-import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -1090,36 +1087,24 @@ final class CpuReduce {
 
   /**
    * Widening of contiguous runs to a compute type (F32, or F64) and narrowing back, rounding to
-   * nearest even. BF16 is converted with vector shifts (bf16 is the top half of an f32).
+   * nearest even; the 16-bit formats go through {@link Casts}' vectorized conversions.
    */
   static final class Convert {
     private Convert() {}
-
-    private static final VectorSpecies<Short> HS =
-        VectorSpecies.of(short.class, VectorShape.forBitSize(FS.vectorBitSize() / 2));
-    private static final VectorSpecies<Integer> IS = VectorSpecies.of(int.class, FS.vectorShape());
 
     /** dst[dOff + i] = src[off + i] for i in [0, n), as {@code dt} (F32 or F64). */
     static void toFloat(
         MemorySegment src, DType st, long off, long n, MemorySegment dst, DType dt, long dOff) {
       if (st == dt) {
         MemorySegment.copy(src, off * st.byteSize(), dst, dOff * dt.byteSize(), n * dt.byteSize());
-        return;
-      }
-      long i = 0;
-      if (st == DType.BF16 && dt == DType.F32) {
-        for (long up = n - FL; i <= up; i += FL) {
-          ShortVector h = ShortVector.fromMemorySegment(HS, src, (off + i) * 2, NO);
-          IntVector w = (IntVector) h.convertShape(VectorOperators.S2I, IS, 0);
-          w.lanewise(VectorOperators.LSHL, 16)
-              .reinterpretAsFloats()
-              .intoMemorySegment(dst, (dOff + i) * 4, NO);
-        }
-      }
-      if (dt == DType.F32) {
-        for (; i < n; i++) dst.setAtIndex(F32, dOff + i, (float) load(src, st, off + i));
+      } else if (dt == DType.F32 && st == DType.BF16) {
+        Casts.bf16ToF32(src, off * 2, dst, dOff * 4, n);
+      } else if (dt == DType.F32 && st == DType.F16) {
+        Casts.f16ToF32(src, off * 2, dst, dOff * 4, n);
+      } else if (dt == DType.F32) {
+        for (long i = 0; i < n; i++) dst.setAtIndex(F32, dOff + i, (float) load(src, st, off + i));
       } else {
-        for (; i < n; i++) dst.setAtIndex(F64, dOff + i, load(src, st, off + i));
+        for (long i = 0; i < n; i++) dst.setAtIndex(F64, dOff + i, load(src, st, off + i));
       }
     }
 
@@ -1128,25 +1113,14 @@ final class CpuReduce {
         MemorySegment src, DType st, long off, long n, MemorySegment dst, DType dt, long dOff) {
       if (st == dt) {
         MemorySegment.copy(src, off * st.byteSize(), dst, dOff * dt.byteSize(), n * dt.byteSize());
-        return;
-      }
-      long i = 0;
-      if (st == DType.F32 && dt == DType.BF16) {
-        for (long up = n - FL; i <= up; i += FL) {
-          IntVector bits =
-              FloatVector.fromMemorySegment(FS, src, (off + i) * 4, NO).reinterpretAsInts();
-          IntVector hi = bits.lanewise(VectorOperators.LSHR, 16);
-          IntVector rounded = bits.add(hi.and(1)).add(0x7fff).lanewise(VectorOperators.LSHR, 16);
-          var nan = bits.and(0x7fffffff).compare(VectorOperators.GT, 0x7f800000);
-          IntVector r = rounded.blend(hi.or(0x40), nan);
-          ((ShortVector) r.convertShape(VectorOperators.I2S, HS, 0))
-              .intoMemorySegment(dst, (dOff + i) * 2, NO);
-        }
-      }
-      if (st == DType.F32) {
-        for (; i < n; i++) store(dst, dt, dOff + i, src.getAtIndex(F32, off + i));
+      } else if (st == DType.F32 && dt == DType.BF16) {
+        Casts.f32ToBf16(src, off * 4, dst, dOff * 2, n);
+      } else if (st == DType.F32 && dt == DType.F16) {
+        Casts.f32ToF16(src, off * 4, dst, dOff * 2, n);
+      } else if (st == DType.F32) {
+        for (long i = 0; i < n; i++) store(dst, dt, dOff + i, src.getAtIndex(F32, off + i));
       } else {
-        for (; i < n; i++) store(dst, dt, dOff + i, src.getAtIndex(F64, off + i));
+        for (long i = 0; i < n; i++) store(dst, dt, dOff + i, src.getAtIndex(F64, off + i));
       }
     }
   }
