@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.kinema.autograd.GradCheck;
+import io.kinema.nn.LinearLike;
 import io.kinema.nn.Module;
 import io.kinema.nn.Parameter;
 import io.kinema.nn.lora.TestModels.TestLinear;

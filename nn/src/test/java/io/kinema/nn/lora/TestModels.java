@@ -1,5 +1,6 @@
 package io.kinema.nn.lora;
 
+import io.kinema.nn.LinearLike;
 import io.kinema.nn.Module;
 import io.kinema.nn.Parameter;
 import io.kinema.tensor.DType;

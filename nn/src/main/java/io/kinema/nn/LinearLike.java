@@ -1,14 +1,13 @@
-package io.kinema.nn.lora;
+package io.kinema.nn;
 
-import io.kinema.nn.Parameter;
 import io.kinema.tensor.Tensor;
 
 /**
  * A module that applies an affine map {@code y = x W^T + b} (PyTorch's {@code nn.Linear} layout:
- * weight [out, in], bias [out] or none): what {@link LoraLinear} can wrap and {@link Lora#merge}
- * can fold an adapter into. Implementations must be {@link io.kinema.nn.Module}s; {@link #weight()}
- * and {@link #bias()} are their registered slots (named {@code weight} and {@code bias}, so the
- * state-dict keys are PyTorch's).
+ * weight [out, in], bias [out] or none): what {@link io.kinema.nn.lora.LoraLinear} can wrap and
+ * {@link io.kinema.nn.lora.Lora#merge} can fold an adapter into. Implementations must be {@link
+ * Module}s; {@link #weight()} and {@link #bias()} are their registered slots (named {@code weight}
+ * and {@code bias}, so the state-dict keys are PyTorch's).
  */
 public interface LinearLike {
   /** The weight slot, [outFeatures, inFeatures]. */
