@@ -26,7 +26,8 @@ public final class GradClip {
    *
    * <p>A non-finite norm (NaN or infinite: an overflow or a NaN in some gradient) is never applied:
    * the gradients are left unchanged and the norm is returned for the caller to see (e.g. to skip
-   * the step), or with {@code errorIfNonfinite} an {@link IllegalStateException} is thrown.
+   * the step), or with {@code errorIfNonfinite} an {@link IllegalStateException} is thrown. (An F32
+   * gradient whose norm overflows F32, elements beyond ~1e19, counts as infinite.)
    */
   public static double clipGradNorm(
       Iterable<Parameter> params, double maxNorm, double normType, boolean errorIfNonfinite) {
