@@ -197,7 +197,11 @@ public final class LRScheduler {
     double lrInit = (Double) opt.defaults().get("lr");
     if (!(lrInit > lrEnd))
       throw new IllegalArgumentException(
-          "polynomial: lr_end (" + lrEnd + ") must be smaller than the initial lr (" + lrInit + ")");
+          "polynomial: lr_end ("
+              + lrEnd
+              + ") must be smaller than the initial lr ("
+              + lrInit
+              + ")");
     return new LRScheduler(
         opt,
         "polynomial",
@@ -272,8 +276,7 @@ public final class LRScheduler {
                 + "'; expected one of "
                 + Arrays.toString(NAMES));
     }
-    if (warmupSteps == null)
-      throw new IllegalArgumentException(key + " requires num_warmup_steps");
+    if (warmupSteps == null) throw new IllegalArgumentException(key + " requires num_warmup_steps");
     if (key.equals("constant_with_warmup")) return constantWithWarmup(opt, warmupSteps);
     if (trainingSteps == null)
       throw new IllegalArgumentException(key + " requires num_training_steps");
@@ -302,7 +305,8 @@ public final class LRScheduler {
 
   private static void requireNonNegative(String name, long warmupSteps) {
     if (warmupSteps < 0)
-      throw new IllegalArgumentException(name + ": num_warmup_steps must be >= 0, got " + warmupSteps);
+      throw new IllegalArgumentException(
+          name + ": num_warmup_steps must be >= 0, got " + warmupSteps);
   }
 
   /** The lrs {@link #step()} would set at each of steps {@code 0..n-1} (for plots and checks). */

@@ -17,9 +17,9 @@ import java.util.Set;
 
 /**
  * Base of the optimizers, with {@code torch.optim.Optimizer}'s model: a list of {@link ParamGroup}s
- * (each with its own hyper-parameters, unset ones taken from the optimizer's defaults), per-parameter
- * state created on the parameter's first update, {@link #step()}, {@link #zeroGrad()} and a state
- * dict that resumes training exactly.
+ * (each with its own hyper-parameters, unset ones taken from the optimizer's defaults),
+ * per-parameter state created on the parameter's first update, {@link #step()}, {@link #zeroGrad()}
+ * and a state dict that resumes training exactly.
  *
  * <p>The optimizer holds {@link Parameter} slots, not tensors, so it keeps working when a module is
  * converted to another dtype. Each step updates {@code p.data()} in place under {@link
@@ -28,9 +28,9 @@ import java.util.Set;
  * <p><b>Mixed precision.</b> For BF16/F16 parameters the update is computed in F32: with the {@code
  * master_weights} option (on by default) the optimizer keeps an F32 master copy of the parameter in
  * its state ({@code master}), updates it and writes the rounded value back to the parameter, so
- * updates smaller than a 16-bit ulp accumulate instead of being lost; without it, each step
- * updates an F32 copy of the 16-bit value. Moment buffers of 16-bit parameters are F32 in both
- * cases; those of F32/F64 parameters have the parameter's dtype.
+ * updates smaller than a 16-bit ulp accumulate instead of being lost; without it, each step updates
+ * an F32 copy of the 16-bit value. Moment buffers of 16-bit parameters are F32 in both cases; those
+ * of F32/F64 parameters have the parameter's dtype.
  */
 public abstract class Optimizer implements AutoCloseable {
   /** The option that turns F32 master weights for 16-bit parameters on or off. */
@@ -53,7 +53,8 @@ public abstract class Optimizer implements AutoCloseable {
     for (ParamGroup g : groups) addParamGroup(g);
     long n = 0;
     for (ParamGroup g : this.groups) n += g.params().size();
-    if (n == 0) throw new IllegalArgumentException(name() + ": optimizer got an empty parameter list");
+    if (n == 0)
+      throw new IllegalArgumentException(name() + ": optimizer got an empty parameter list");
   }
 
   /** One group holding {@code params}. */
@@ -205,8 +206,8 @@ public abstract class Optimizer implements AutoCloseable {
    * count), {@code param_groups.G.params} (comma-separated indices of the group's parameters,
    * numbered across groups in order, as PyTorch numbers them), {@code param_groups.G.<option>},
    * {@code state.I.step}, and tensors {@code state.I.<name>} ({@code exp_avg}, {@code exp_avg_sq},
-   * {@code max_exp_avg_sq}, {@code momentum_buffer}, {@code master}). The tensors are handles on the
-   * live state: save them before the next step.
+   * {@code max_exp_avg_sq}, {@code momentum_buffer}, {@code master}). The tensors are handles on
+   * the live state: save them before the next step.
    */
   public StateDict stateDict() {
     Map<String, Tensor> tensors = new LinkedHashMap<>();
@@ -248,7 +249,11 @@ public abstract class Optimizer implements AutoCloseable {
     long ng = sd.scalarLong("param_groups");
     if (ng != groups.size())
       throw new IllegalArgumentException(
-          where + ": the state dict has " + ng + " parameter groups, the optimizer " + groups.size());
+          where
+              + ": the state dict has "
+              + ng
+              + " parameter groups, the optimizer "
+              + groups.size());
     List<Parameter> all = new ArrayList<>();
     List<Map<String, Object>> newOptions = new ArrayList<>();
     for (int gi = 0; gi < groups.size(); gi++) {
@@ -279,7 +284,8 @@ public abstract class Optimizer implements AutoCloseable {
         if (opt.equals("params")) continue;
         Object def = opt.equals(INITIAL_LR) ? Double.valueOf(0) : defaults.get(opt);
         if (def == null)
-          throw new IllegalArgumentException(where + ": unknown option '" + opt + "' (key " + k + ")");
+          throw new IllegalArgumentException(
+              where + ": unknown option '" + opt + "' (key " + k + ")");
         newOptions.get(gi).put(opt, parseLike(def, e.getValue(), k, where));
       } else if (parts.length == 3 && parts[0].equals("state") && parts[2].equals("step")) {
         steps.put(index(parts[1], all.size(), k, where), sd.scalarLong(k));
@@ -295,7 +301,8 @@ public abstract class Optimizer implements AutoCloseable {
         throw new IllegalArgumentException(where + ": unexpected tensor '" + k + "'");
       int i = index(parts[1], all.size(), k, where);
       if (!steps.containsKey(i))
-        throw new IllegalArgumentException(where + ": tensor '" + k + "' has no state." + i + ".step");
+        throw new IllegalArgumentException(
+            where + ": tensor '" + k + "' has no state." + i + ".step");
       Tensor t = e.getValue();
       Tensor w = all.get(i).data();
       if (!Arrays.equals(t.shape(), w.shape()))
@@ -322,8 +329,7 @@ public abstract class Optimizer implements AutoCloseable {
         ParamState st = new ParamState();
         st.step(e.getValue());
         for (var te : tensors.getOrDefault(e.getKey(), Map.of()).entrySet()) {
-          DType dt =
-              te.getKey().equals("master") || w.dtype().isHalf() ? DType.F32 : w.dtype();
+          DType dt = te.getKey().equals("master") || w.dtype().isHalf() ? DType.F32 : w.dtype();
           Tensor copy = Tensor.empty(dt, w.device(), w.shape());
           copy.copyFrom(te.getValue().to(w.device()));
           st.put(te.getKey(), copy);

@@ -11,10 +11,10 @@ import java.util.Map;
 /**
  * A set of parameters trained with the same hyper-parameters (PyTorch's {@code param_group}): the
  * options are named as in {@code torch.optim} ({@code lr}, {@code weight_decay}, {@code eps},
- * {@code momentum}, ...; Adam's {@code betas} pair is {@code beta1}, {@code beta2}). Options a group
- * leaves unset take the optimizer's defaults when the optimizer is built; an optimizer rejects
- * options it does not know. Values are doubles or booleans. Schedulers change {@code lr} between
- * steps and record the starting value as {@code initial_lr}.
+ * {@code momentum}, ...; Adam's {@code betas} pair is {@code beta1}, {@code beta2}). Options a
+ * group leaves unset take the optimizer's defaults when the optimizer is built; an optimizer
+ * rejects options it does not know. Values are doubles or booleans. Schedulers change {@code lr}
+ * between steps and record the starting value as {@code initial_lr}.
  */
 public final class ParamGroup {
   private final List<Parameter> params;

@@ -58,14 +58,14 @@ class EMATest {
       Parameter a = m.add("a", 1.0, 2.0);
       Parameter frozen = m.add("f", 5.0);
       frozen.requiresGrad(false);
-      try (EMA ema =
-          new EMA(m.namedParameters(), EMA.config().decay(0.5).updateAfterStep(2))) {
+      try (EMA ema = new EMA(m.namedParameters(), EMA.config().decay(0.5).updateAfterStep(2))) {
         // Steps 1..3: decay 0, the shadow copies the weights.
         for (int i = 1; i <= 3; i++) {
           setAll(a, 10.0 * i, -10.0 * i);
           ema.update();
           assertEquals(0, ema.currentDecay());
-          assertArrayEquals(new double[] {10.0 * i, -10.0 * i}, ema.shadow().get("a").toDoubleArray());
+          assertArrayEquals(
+              new double[] {10.0 * i, -10.0 * i}, ema.shadow().get("a").toDoubleArray());
         }
         // Step 4: s = 1, decay min(2/11, 0.5) = 2/11.
         setAll(a, 0.0, 0.0);

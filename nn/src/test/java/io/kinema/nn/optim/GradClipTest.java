@@ -38,7 +38,8 @@ class GradClipTest {
   private static double norm(List<double[]> grads, double p) {
     double acc = 0;
     for (double[] g : grads)
-      for (double v : g) acc = Double.isInfinite(p) ? Math.max(acc, Math.abs(v)) : acc + Math.pow(Math.abs(v), p);
+      for (double v : g)
+        acc = Double.isInfinite(p) ? Math.max(acc, Math.abs(v)) : acc + Math.pow(Math.abs(v), p);
     return Double.isInfinite(p) ? acc : Math.pow(acc, 1 / p);
   }
 

@@ -167,7 +167,9 @@ class LRSchedulerTest {
         assertThrows(
             IllegalArgumentException.class, () -> LRScheduler.get("linear", opt, null, 10L));
     assertTrue(e.getMessage().contains("linear requires num_warmup_steps"), e.getMessage());
-    e = assertThrows(IllegalArgumentException.class, () -> LRScheduler.get("cosine", opt, 5L, null));
+    e =
+        assertThrows(
+            IllegalArgumentException.class, () -> LRScheduler.get("cosine", opt, 5L, null));
     assertTrue(e.getMessage().contains("cosine requires num_training_steps"), e.getMessage());
     e = assertThrows(IllegalArgumentException.class, () -> LRScheduler.get("step", opt, 1L, 2L));
     assertTrue(e.getMessage().contains("unknown schedule 'step'"), e.getMessage());

@@ -153,16 +153,12 @@ class OptimCrossCheckTest {
   void sgdNesterov() {
     both(
         "sgd_nesterov",
-        new Run(
-            ps ->
-                new SGD(ps, SGD.config(0.1).momentum(0.9).nesterov(true).weightDecay(1e-3))));
+        new Run(ps -> new SGD(ps, SGD.config(0.1).momentum(0.9).nesterov(true).weightDecay(1e-3))));
   }
 
   @Test
   void sgdDampening() {
-    both(
-        "sgd_dampening",
-        new Run(ps -> new SGD(ps, SGD.config(0.1).momentum(0.8).dampening(0.3))));
+    both("sgd_dampening", new Run(ps -> new SGD(ps, SGD.config(0.1).momentum(0.8).dampening(0.3))));
   }
 
   @Test

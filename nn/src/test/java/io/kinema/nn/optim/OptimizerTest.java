@@ -8,7 +8,9 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.kinema.nn.Parameter;
+import io.kinema.tensor.Backends;
 import io.kinema.tensor.DType;
+import io.kinema.tensor.Device;
 import io.kinema.tensor.Scope;
 import io.kinema.tensor.Tensor;
 import java.nio.file.Path;
@@ -350,6 +352,36 @@ class OptimizerTest {
         assertArrayEquals(want, opt.state(p).get("master").toDoubleArray(), 1e-6);
       }
     }
+  }
+
+  @Test
+  void noTensorLeaksOutsideAnyScope() {
+    var backend = Backends.of(Device.CPU);
+    long before = backend.memoryStats().allocated();
+    Params m = model(new Random(8));
+    List<Optimizer> opts =
+        List.of(
+            new AdamW(groups(m), AdamW.config().amsgrad(true)),
+            new Adam(m.trainableParameters(), Adam.config().weightDecay(0.1).maximize(true)),
+            new SGD(m.trainableParameters(), SGD.config(0.1).momentum(0.9).weightDecay(0.1)),
+            new Lion(m.trainableParameters(), Lion.config().weightDecay(0.1)));
+    EMA ema = new EMA(m.namedParameters(), EMA.config());
+    fakeGrads(m.trainableParameters(), 0);
+    long afterFirst = 0;
+    for (int i = 0; i < 3; i++) {
+      for (Optimizer o : opts) o.step();
+      GradClip.clipGradNorm(m.parameters(), 0.1);
+      ema.update();
+      ema.swapIn();
+      ema.swapOut();
+      if (i == 0) afterFirst = backend.memoryStats().allocated();
+    }
+    assertEquals(
+        afterFirst, backend.memoryStats().allocated(), "steady state after the first step");
+    for (Optimizer o : opts) o.close();
+    ema.close();
+    m.close();
+    assertEquals(before, backend.memoryStats().allocated());
   }
 
   // ---------------------------------------------------------------- state dict
