@@ -596,4 +596,20 @@ class ReductionOpsTest {
           e4.getMessage());
     }
   }
+
+  @Test
+  void infinitiesSurviveCompensatedSums() {
+    for (DType t : new DType[] {DType.F64, DType.F32}) {
+      try (var s = Scope.open()) {
+        Tensor x = Tensor.of(new double[] {1, Double.POSITIVE_INFINITY, 2, 3}, 2, 2).to(t);
+        assertEquals(Double.POSITIVE_INFINITY, x.sum().item(), t.toString());
+        assertEquals(Double.POSITIVE_INFINITY, x.norm().item(), t.toString());
+        assertEquals(Double.POSITIVE_INFINITY, x.sum(1).toDoubleArray()[0], t.toString());
+        assertEquals(Double.POSITIVE_INFINITY, x.sum(0).toDoubleArray()[1], t.toString());
+        Tensor both =
+            Tensor.of(new double[] {Double.NEGATIVE_INFINITY, Double.POSITIVE_INFINITY}, 2).to(t);
+        assertTrue(Double.isNaN(both.sum().item()), t.toString());
+      }
+    }
+  }
 }

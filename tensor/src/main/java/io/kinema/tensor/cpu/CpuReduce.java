@@ -754,7 +754,8 @@ final class CpuReduce {
         total = t;
       }
     }
-    return isMax || isMin ? total : total + comp;
+    // An infinite total makes the compensation NaN (inf - inf); the total alone is then right.
+    return isMax || isMin || !Double.isFinite(total) ? total : total + comp;
   }
 
   // ------------------------------------------------------------------ column plan
