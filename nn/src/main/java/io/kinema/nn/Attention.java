@@ -34,8 +34,8 @@ public class Attention extends Module {
 
   /**
    * A rotary position embedding applied to q and to k after the q/k norm: it receives and returns
-   * {@code [B, S, H, headDim]} (the head split of the projection, before the transpose to {@code [B,
-   * H, S, headDim]} that attention uses), so tables shaped {@code [S, 1, headDim/2]} broadcast.
+   * {@code [B, S, H, headDim]} (the head split of the projection, before the transpose to {@code
+   * [B, H, S, headDim]} that attention uses), so tables shaped {@code [S, 1, headDim/2]} broadcast.
    */
   @FunctionalInterface
   public interface Rotary {
@@ -56,7 +56,15 @@ public class Attention extends Module {
 
   /** Biases everywhere, eps 1e-5 (diffusers' default; Wan passes 1e-6), context dim = dim. */
   public Attention(long dim, int heads, QkNorm qkNorm, DType dtype, Generator generator) {
-    this(dim, dim, heads, dim / Math.max(heads, 1), qkNorm, 1e-5, true, dtype, generator);
+    this(dim, dim, heads, headDim(dim, heads), qkNorm, 1e-5, true, dtype, generator);
+  }
+
+  private static long headDim(long dim, int heads) {
+    if (heads <= 0 || dim % heads != 0) {
+      throw new IllegalArgumentException(
+          "Attention: dim " + dim + " must be a positive multiple of heads " + heads);
+    }
+    return dim / heads;
   }
 
   /**

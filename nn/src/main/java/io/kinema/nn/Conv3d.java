@@ -15,16 +15,16 @@ import java.util.List;
  * kd) / sd + 1} (floor) and likewise for H and W.
  *
  * <p>Computed as im2col then one matrix product, from differentiable tensor ops (autograd needs
- * nothing special): the patches become a {@code [B*Do*Ho*Wo, inC*kd*kh*kw]} matrix multiplied by the
- * flattened weight. When kernel == stride and padding is 0 (Wan's patch embedding) the patch matrix
- * is a reshape/permute of the input: one copy. Otherwise the input is zero-padded (a cat per padded
- * dim) and unfolded one spatial dim at a time ({@code kw}, then {@code kh}, then {@code kd} strided
- * slices stacked), {@code kd+kh+kw} slices rather than {@code kd*kh*kw}, each stage writing the
- * layout the next one and the product need.
+ * nothing special): the patches become a {@code [B*Do*Ho*Wo, inC*kd*kh*kw]} matrix multiplied by
+ * the flattened weight. When kernel == stride and padding is 0 (Wan's patch embedding) the patch
+ * matrix is a reshape/permute of the input: one copy. Otherwise the input is zero-padded (a cat per
+ * padded dim) and unfolded one spatial dim at a time ({@code kw}, then {@code kh}, then {@code kd}
+ * strided slices stacked), {@code kd+kh+kw} slices rather than {@code kd*kh*kw}, each stage writing
+ * the layout the next one and the product need.
  *
  * <p>The result is a channels-last view ({@code [B, Do, Ho, Wo, outC]} in memory, permuted to
- * {@code [B, outC, Do, Ho, Wo]}): same values and shape as PyTorch's, and {@code
- * flatten(2).transpose(1, 2)} to tokens {@code [B, Do*Ho*Wo, outC]} is free.
+ * {@code [B, outC, Do, Ho, Wo]}): same values and shape as PyTorch's, and {@code flatten(2,
+ * -1).transpose(1, 2)} to tokens {@code [B, Do*Ho*Wo, outC]} is free.
  */
 public final class Conv3d extends Module implements Layer {
   private final long inChannels, outChannels;
@@ -45,8 +45,9 @@ public final class Conv3d extends Module implements Layer {
   }
 
   /**
-   * PyTorch's default initialization (kaiming-uniform weight with a = sqrt(5), bias U(-1/sqrt(fan_in),
-   * 1/sqrt(fan_in)), fan_in = inC * kd * kh * kw); a null {@code generator} leaves both zero.
+   * PyTorch's default initialization (kaiming-uniform weight with a = sqrt(5), bias
+   * U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = inC * kd * kh * kw); a null {@code generator}
+   * leaves both zero.
    */
   public Conv3d(
       long inChannels,
@@ -74,7 +75,8 @@ public final class Conv3d extends Module implements Layer {
     this.padding = padding.clone();
     this.weight =
         registerParameter(
-            "weight", Tensor.zeros(dtype, outChannels, inChannels, kernel[0], kernel[1], kernel[2]));
+            "weight",
+            Tensor.zeros(dtype, outChannels, inChannels, kernel[0], kernel[1], kernel[2]));
     this.bias = bias ? registerParameter("bias", Tensor.zeros(dtype, outChannels)) : null;
     if (generator != null) Linear.resetParameters(this.weight, this.bias, generator);
   }

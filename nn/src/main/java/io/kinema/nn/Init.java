@@ -22,9 +22,9 @@ public final class Init {
   // ---------------------------------------------------------------- fans and gains
 
   /**
-   * PyTorch's {@code _calculate_fan_in_and_fan_out}: for a weight {@code [out, in, *kernel]} (Linear
-   * {@code [out, in]}, Conv3d {@code [out, in, kd, kh, kw]}), {@code fan_in = in * prod(kernel)} and
-   * {@code fan_out = out * prod(kernel)}.
+   * PyTorch's {@code _calculate_fan_in_and_fan_out}: for a weight {@code [out, in, *kernel]}
+   * (Linear {@code [out, in]}, Conv3d {@code [out, in, kd, kh, kw]}), {@code fan_in = in *
+   * prod(kernel)} and {@code fan_out = out * prod(kernel)}.
    */
   public static Fans calculateFanInAndFanOut(Tensor t) {
     if (t.dim() < 2) {
@@ -50,7 +50,9 @@ public final class Init {
     };
   }
 
-  /** {@link #calculateGain(String, double)} with PyTorch's default param (leaky_relu slope 0.01). */
+  /**
+   * {@link #calculateGain(String, double)} with PyTorch's default param (leaky_relu slope 0.01).
+   */
   public static double calculateGain(String nonlinearity) {
     return calculateGain(nonlinearity, 0.01);
   }
@@ -264,8 +266,11 @@ public final class Init {
       1.383577518672690e+02, -3.066479806614716e+01, 2.506628277459239e+00
     };
     final double[] b = {
-      -5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02,
-      6.680131188771972e+01, -1.328068155288572e+01
+      -5.447609879822406e+01,
+      1.615858368580409e+02,
+      -1.556989798598866e+02,
+      6.680131188771972e+01,
+      -1.328068155288572e+01
     };
     final double[] c = {
       -7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00,

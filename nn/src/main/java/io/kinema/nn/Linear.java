@@ -24,11 +24,14 @@ public class Linear extends Module implements Layer {
    * U(-1/sqrt(in), 1/sqrt(in))), bias U(-1/sqrt(in), 1/sqrt(in)). A null {@code generator} leaves
    * both zero, for a layer that is about to be loaded from a checkpoint.
    */
-  public Linear(
-      long inFeatures, long outFeatures, boolean bias, DType dtype, Generator generator) {
+  public Linear(long inFeatures, long outFeatures, boolean bias, DType dtype, Generator generator) {
     if (inFeatures < 0 || outFeatures < 0) {
       throw new IllegalArgumentException(
-          "Linear: negative size (in_features=" + inFeatures + ", out_features=" + outFeatures + ")");
+          "Linear: negative size (in_features="
+              + inFeatures
+              + ", out_features="
+              + outFeatures
+              + ")");
     }
     this.inFeatures = inFeatures;
     this.outFeatures = outFeatures;

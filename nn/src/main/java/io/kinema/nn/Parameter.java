@@ -45,9 +45,9 @@ public final class Parameter implements AutoCloseable {
 
   /**
    * Puts {@code t} in the slot, taking ownership: {@code t} is closed and the slot keeps its own
-   * handle on the data, which belongs to no {@link io.kinema.tensor.Scope} (a module built inside
-   * a scope keeps its weights) and has no history. The previous tensor is closed. Floating
-   * tensors keep the slot's trainability.
+   * handle on the data, which belongs to no {@link io.kinema.tensor.Scope} (a module built inside a
+   * scope keeps its weights) and has no history. The previous tensor is closed. Floating tensors
+   * keep the slot's trainability.
    */
   public void set(Tensor t) {
     if (t == null) throw new IllegalArgumentException("Parameter.set: null tensor");

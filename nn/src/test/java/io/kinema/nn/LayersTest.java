@@ -135,12 +135,14 @@ class LayersTest {
       assertEquals(null, nb.bias());
       assertEquals(0, maxAbs(zero.weight().data().toDoubleArray()));
       Tensor x = randn(new Random(2), DType.F32, 3, 4);
-      assertClose(linearRef(x.toDoubleArray(), 4, nb.weight().data().toDoubleArray(), null, 2),
-          nb.forward(x), 1e-5, 1e-6);
+      assertClose(
+          linearRef(x.toDoubleArray(), 4, nb.weight().data().toDoubleArray(), null, 2),
+          nb.forward(x),
+          1e-5,
+          1e-6);
       assertTrue(lin.weight().requiresGrad() && lin.bias().requiresGrad());
       assertEquals("Linear(in_features=4, out_features=2, bias=false, F32)", nb.toString());
-      var e =
-          assertThrows(IllegalArgumentException.class, () -> nb.forward(Tensor.zeros(3, 5)));
+      var e = assertThrows(IllegalArgumentException.class, () -> nb.forward(Tensor.zeros(3, 5)));
       assertTrue(e.getMessage().contains("expected input [*, 4], got F32[3, 5]"), e.getMessage());
     }
   }
@@ -151,8 +153,7 @@ class LayersTest {
         Linear lin = new Linear(3, 4, true, DType.F64, new Generator(5))) {
       Tensor x = randn(new Random(3), DType.F64, 2, 3).requiresGrad(true);
       GradCheck.check(
-          in -> lin.forward(in.get(0)),
-          List.of(x, lin.weight().data(), lin.bias().data()));
+          in -> lin.forward(in.get(0)), List.of(x, lin.weight().data(), lin.bias().data()));
     }
   }
 
@@ -364,8 +365,7 @@ class LayersTest {
       assertClose(c.forward(a.forward(x).silu()).toDoubleArray(), seq.forward(x), 1e-6, 1e-7);
       assertArrayEquals(
           x.toDoubleArray(), new Sequential().forward(x).toDoubleArray(), "empty = identity");
-      var e =
-          assertThrows(IllegalArgumentException.class, () -> new Sequential(t -> t.mul(2)));
+      var e = assertThrows(IllegalArgumentException.class, () -> new Sequential(t -> t.mul(2)));
       assertTrue(e.getMessage().contains("not a Module"), e.getMessage());
       assertThrows(IndexOutOfBoundsException.class, () -> seq.get(3));
     }
@@ -395,8 +395,7 @@ class LayersTest {
       int n = 0;
       for (Linear l : net.blocks) assertSame(net.blocks.get(n++), l);
       assertSame(net.blocks.get(1), net.getSubmodule("blocks.1"));
-      var e =
-          assertThrows(IllegalArgumentException.class, () -> net.getSubmodule("blocks.7.attn"));
+      var e = assertThrows(IllegalArgumentException.class, () -> net.getSubmodule("blocks.7.attn"));
       assertTrue(e.getMessage().contains("no child '7'"), e.getMessage());
     }
   }
@@ -413,10 +412,9 @@ class LayersTest {
         assertEquals(
             List.of("net.0.proj.weight", "net.0.proj.bias", "net.2.weight", "net.2.bias"),
             new ArrayList<>(ff.stateDict().keySet()));
-        long projOut = act == FeedForward.Activation.GEGLU || act == FeedForward.Activation.SWIGLU
-            ? 20 : 10;
-        assertArrayEquals(
-            new long[] {projOut, 6}, ff.stateDict().get("net.0.proj.weight").shape());
+        long projOut =
+            act == FeedForward.Activation.GEGLU || act == FeedForward.Activation.SWIGLU ? 20 : 10;
+        assertArrayEquals(new long[] {projOut, 6}, ff.stateDict().get("net.0.proj.weight").shape());
         Tensor x = randn(rnd, DType.F64, 2, 3, 6);
         double[] h =
             linearRef(
@@ -433,7 +431,9 @@ class LayersTest {
                 switch (act) {
                   case GELU -> v * 0.5 * (1 + erf(v / Math.sqrt(2)));
                   case GELU_TANH ->
-                      0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v * v * v)));
+                      0.5
+                          * v
+                          * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v * v * v)));
                   case SILU -> v / (1 + Math.exp(-v));
                   case GEGLU -> {
                     double g = h[r * 20 + 10 + j];
@@ -460,7 +460,8 @@ class LayersTest {
         GradCheck.check(in -> ff.forward(in.get(0)), inputs);
       }
     }
-    assertEquals(FeedForward.Activation.GELU_TANH, FeedForward.Activation.fromDiffusers("gelu-approximate"));
+    assertEquals(
+        FeedForward.Activation.GELU_TANH, FeedForward.Activation.fromDiffusers("gelu-approximate"));
     var e =
         assertThrows(
             IllegalArgumentException.class, () -> FeedForward.Activation.fromDiffusers("relu"));
