@@ -1,7 +1,9 @@
 package io.kinema.nn;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.kinema.tensor.AttentionMask;
@@ -237,12 +239,19 @@ class TransformerTest {
       long ckptPeak = run(lm, tokens, targets, ckpt);
       assertEquals(plain.keySet(), ckpt.keySet());
       for (String k : plain.keySet()) TestUtil.assertClose(plain.get(k), ckpt.get(k), 1e-5, 1e-7);
-      // eval mode or no-grad: the flag is ignored (nothing to recompute)
-      lm.eval();
+      // the block is one checkpoint node when training; in eval mode or without grad recording
+      // the flag is ignored (nothing would be recomputed)
       try (var s = Scope.open()) {
-        assertTrue(lm.loss(tokens, targets).gradFn() != null);
+        Block b0 = lm.blocks.get(0);
+        Tensor h = TestUtil.randn(rnd, DType.F32, 1, seq, 64).requiresGrad(true);
+        assertEquals("checkpoint", b0.forward(h).gradFn().name());
+        lm.eval();
+        assertNotEquals("checkpoint", b0.forward(h).gradFn().name());
+        lm.train();
+        try (var ng = GradMode.noGrad()) {
+          assertNull(b0.forward(h).gradFn());
+        }
       }
-      lm.train();
       System.out.printf(
           "[TransformerTest] 4 blocks, B=%d S=%d dim=64 ffn=256: peak %.2f MiB plain, %.2f MiB"
               + " checkpointed (%.0f%%)%n",
