@@ -1,7 +1,9 @@
 package io.kinema.nn;
 
+import io.kinema.autograd.Checkpoint;
 import io.kinema.tensor.DType;
 import io.kinema.tensor.Device;
+import io.kinema.tensor.Generator;
 import io.kinema.tensor.Tensor;
 import io.kinema.tensor.grad.GradMode;
 import java.util.ArrayList;
@@ -9,6 +11,7 @@ import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Function;
 import java.util.function.Predicate;
 import java.util.regex.Pattern;
 
@@ -56,6 +59,38 @@ public abstract class Module implements AutoCloseable {
           "replaceModule: no child named '" + name + "' in " + getClass().getSimpleName());
     children.put(name, module);
     return old;
+  }
+
+  /**
+   * The descendant at dotted path {@code target} (PyTorch's {@code get_submodule}), e.g. {@code
+   * "blocks.0.attn1"}. Forward methods fetch their children through this (rather than keeping them
+   * in fields) so that a child swapped by {@link #replaceModule} takes effect.
+   */
+  public Module getSubmodule(String target) {
+    Module m = this;
+    int start = 0;
+    while (true) {
+      int dot = target.indexOf('.', start);
+      String name = dot < 0 ? target.substring(start) : target.substring(start, dot);
+      Module next = m.children.get(name);
+      if (next == null) {
+        throw new IllegalArgumentException(
+            "getSubmodule: "
+                + m.getClass().getSimpleName()
+                + " has no child '"
+                + name
+                + "' (looking up '"
+                + target
+                + "' in "
+                + getClass().getSimpleName()
+                + "; children "
+                + m.children.keySet()
+                + ")");
+      }
+      if (dot < 0) return next;
+      m = next;
+      start = dot + 1;
+    }
   }
 
   private void checkName(String name) {
@@ -160,6 +195,20 @@ public abstract class Module implements AutoCloseable {
 
   public boolean gradientCheckpointing() {
     return gradientCheckpointing;
+  }
+
+  /**
+   * Runs {@code block(inputs)}: through {@link Checkpoint#apply} (activations recomputed in
+   * backward) when {@link #gradientCheckpointing()} is on, the module is training and gradients are
+   * being recorded; directly otherwise. Pass every generator the block draws from (dropout) so the
+   * recomputation replays the same numbers.
+   */
+  protected Tensor checkpoint(
+      Function<List<Tensor>, Tensor> block, List<Tensor> inputs, Generator... generators) {
+    if (gradientCheckpointing && training && GradMode.isEnabled()) {
+      return Checkpoint.apply(block, inputs, generators);
+    }
+    return block.apply(inputs);
   }
 
   // ---------------------------------------------------------------- freezing
