@@ -10,7 +10,7 @@ import io.kinema.tensor.Tensor;
  * [out]}, x {@code [*, in]} -> y {@code [*, out]}. The product reads the weight through a
  * transposed view, never a copy.
  */
-public class Linear extends Module implements Layer {
+public class Linear extends Module implements LinearLike {
   private final long inFeatures, outFeatures;
   private final Parameter weight, bias;
 

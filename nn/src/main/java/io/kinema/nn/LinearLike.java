@@ -9,7 +9,7 @@ import io.kinema.tensor.Tensor;
  * Module}s; {@link #weight()} and {@link #bias()} are their registered slots (named {@code weight}
  * and {@code bias}, so the state-dict keys are PyTorch's).
  */
-public interface LinearLike {
+public interface LinearLike extends Layer {
   /** The weight slot, [outFeatures, inFeatures]. */
   Parameter weight();
 
@@ -17,6 +17,7 @@ public interface LinearLike {
   Parameter bias();
 
   /** {@code x [..., in] -> [..., out]}. */
+  @Override
   Tensor forward(Tensor x);
 
   long inFeatures();
