@@ -73,7 +73,15 @@ final class Derivatives {
     }
     Tensor s =
         dims.isEmpty() ? g : g.sum(dims.stream().mapToInt(Integer::intValue).toArray(), true);
-    return s.reshape(shape);
+    return reshapeTo(s, shape);
+  }
+
+  /**
+   * {@code t} itself when it has {@code shape} already: a fresh gradient nobody else holds can then
+   * become a leaf's gradient without a copy (see {@code Engine.accumulateLeaf}).
+   */
+  private static Tensor reshapeTo(Tensor t, long[] shape) {
+    return Arrays.equals(t.shape(), shape) ? t : t.reshape(shape);
   }
 
   /** Re-inserts reduced dims (size 1) into a gradient computed with keepdim=false. */
@@ -368,7 +376,7 @@ final class Derivatives {
               if (bs.length == 1) g2 = g2.unsqueeze(-1);
               Tensor ga = sumTo(g2.matmul(b2.mT()), a2.shape());
               Tensor gb = sumTo(a2.mT().matmul(g2), b2.shape());
-              return grads(ga.reshape(as), gb.reshape(bs));
+              return grads(reshapeTo(ga, as), reshapeTo(gb, bs));
             });
     n.save(ao);
     n.save(bo);

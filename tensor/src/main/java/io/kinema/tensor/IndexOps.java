@@ -1,5 +1,7 @@
 package io.kinema.tensor;
 
+import io.kinema.tensor.grad.GradMode;
+
 /**
  * Front-end of index_select, gather and scatter_add (PyTorch semantics). Indices are I64 or I32
  * tensors; their values are range-checked by the kernels as they are read (negative values are
@@ -133,8 +135,17 @@ final class IndexOps {
         }
       }
     }
-    Tensor target = inPlace ? self : self.copy();
-    try (Tensor t1 = atLeast1d(target);
+    // The copy is part of this op, not an op of its own: recording it as one would give the
+    // result two origins (Tensor.scatterAdd records the whole op).
+    Tensor target;
+    if (inPlace) target = self;
+    else {
+      try (var ng = GradMode.noGrad()) {
+        target = self.copy();
+      }
+    }
+    try (var ng = GradMode.noGrad();
+        Tensor t1 = atLeast1d(target);
         Tensor i1 = atLeast1d(index);
         Tensor s1 = atLeast1d(src);
         Tensor sNarrow = narrowTo(s1, i1.shape())) {
