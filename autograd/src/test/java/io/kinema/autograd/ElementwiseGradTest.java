@@ -185,7 +185,10 @@ class ElementwiseGradTest {
       check(in -> c.div(in.get(0).transpose(0, 1).add(3)), pos);
       check(in -> c.sub(in.get(0)), a);
       check(in -> in.get(0).transpose(0, 1).pow(in.get(1)), pos, a);
-      check(in -> in.get(0).slice(0, 0, 4, 2).mul(in.get(1).transpose(0, 1).slice(0, 1, 4, 2)), a, pos);
+      check(
+          in -> in.get(0).slice(0, 0, 4, 2).mul(in.get(1).transpose(0, 1).slice(0, 1, 4, 2)),
+          a,
+          pos);
     }
   }
 
@@ -199,6 +202,12 @@ class ElementwiseGradTest {
       double[] ga = a.grad().toDoubleArray(), gb = b.grad().toDoubleArray();
       assertArrayEquals(new double[] {0, 0, 0.5 / Math.sqrt(2)}, ga, 1e-15);
       assertArrayEquals(new double[] {0, 0, Math.sqrt(2) * Math.log(2)}, gb, 1e-15);
+      // 0^0 = 1 with both gradients 0, as PyTorch (not NaN from 0 * 0^-1 or 1 * log 0).
+      Tensor z = Tensor.of(new double[] {0, 3}, 2).requiresGrad(true);
+      Tensor e = Tensor.of(new double[] {0, 0}, 2).requiresGrad(true);
+      z.pow(e).sum().backward();
+      assertArrayEquals(new double[] {0, 0}, z.grad().toDoubleArray());
+      assertArrayEquals(new double[] {0, Math.log(3)}, e.grad().toDoubleArray(), 1e-15);
     }
   }
 
@@ -231,8 +240,7 @@ class ElementwiseGradTest {
       Tensor p = uniform(r, 0.3, 2, 4, 3);
       for (double e : new double[] {0, 1, 2.5, -1}) {
         check(
-            in ->
-                recordAs(new OpCall.BinaryScalar(BinaryOp.POW, in.get(0), e), t -> t[0].pow(e)),
+            in -> recordAs(new OpCall.BinaryScalar(BinaryOp.POW, in.get(0), e), t -> t[0].pow(e)),
             p);
       }
       Tensor g = Tensor.of(new double[] {-1.1, -0.7, -0.3, 0.1, 0.5, 0.9}, 2, 3).requiresGrad(true);

@@ -70,8 +70,8 @@ final class GradTesting {
   }
 
   /**
-   * Records {@code call} as the origin of {@code forward}'s result computed without recording: tests
-   * rules of variants the public API never records (e.g. pow with a Java scalar exponent).
+   * Records {@code call} as the origin of {@code forward}'s result computed without recording:
+   * tests rules of variants the public API never records (e.g. pow with a Java scalar exponent).
    */
   static Tensor recordAs(OpCall call, Function<Tensor[], Tensor> forward) {
     Tensor out;

@@ -52,7 +52,10 @@ class NormGradTest {
           xt,
           w1,
           b1);
-      check(in -> in.get(0).layerNorm(two, in.get(1).transpose(0, 1), null, 1e-5), x, normal(r, 4, 3));
+      check(
+          in -> in.get(0).layerNorm(two, in.get(1).transpose(0, 1), null, 1e-5),
+          x,
+          normal(r, 4, 3));
     }
   }
 
@@ -94,7 +97,8 @@ class NormGradTest {
         check(in -> in.get(0).transpose(1, 2).rotary(cos, sin, interleaved), xp);
       }
       // Angles that are not a rotation (|cos|^2 + |sin|^2 != 1): the rule must not assume one.
-      Tensor cs = Tensor.of(new double[] {0.3, -1.2, 0.8}, 3), ss = Tensor.of(new double[] {1.5, 0.1, -0.6}, 3);
+      Tensor cs = Tensor.of(new double[] {0.3, -1.2, 0.8}, 3),
+          ss = Tensor.of(new double[] {1.5, 0.1, -0.6}, 3);
       for (boolean interleaved : new boolean[] {true, false}) {
         check(in -> in.get(0).rotary(cs, ss, interleaved), x);
       }

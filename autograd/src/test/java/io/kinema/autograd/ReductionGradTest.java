@@ -17,8 +17,8 @@ class ReductionGradTest {
   private static final int[][] DIMS = {{0}, {1}, {-1}, {0, 2}, {-1, 0}, {0, 1, 2}, null, {}};
 
   /**
-   * Checks {@code reduce(x, dims, keepdim)} for every dim selection and both keepdims, on the
-   * [2, 3, 4] leaf as is and seen through a permutation (non-contiguous).
+   * Checks {@code reduce(x, dims, keepdim)} for every dim selection and both keepdims, on the [2,
+   * 3, 4] leaf as is and seen through a permutation (non-contiguous).
    */
   private static void allDims(Tensor x234, Reduction reduce) {
     for (int[] dims : DIMS) {

@@ -152,8 +152,7 @@ class ViewIndexGradTest {
       check(in -> in.get(0).select(1, 2).sin(), x);
       check(in -> in.get(0).select(-1, 0).sin().add(in.get(0).select(-1, 3)), x);
       // The same element reached through several views.
-      check(
-          in -> in.get(0).narrow(0, 1, 1).mul(in.get(0).select(0, 1)).add(in.get(0).t().t()), m);
+      check(in -> in.get(0).narrow(0, 1, 1).mul(in.get(0).select(0, 1)).add(in.get(0).t().t()), m);
       // Empty slice: the gradient is zero everywhere.
       check(in -> in.get(0).narrow(1, 1, 0).sum().add(in.get(0).sum()), m);
     }
@@ -196,8 +195,7 @@ class ViewIndexGradTest {
       Tensor x = normal(r, 3, 4);
       // Finite differences of an F32 round trip are exact only to F32 resolution: a wide step
       // (the function is the identity, so the step adds no truncation error) and a loose atol.
-      GradTesting.check(
-          1e-2, 5e-4, 1e-4, in -> in.get(0).to(DType.F32).to(DType.F64).mul(3), x);
+      GradTesting.check(1e-2, 5e-4, 1e-4, in -> in.get(0).to(DType.F32).to(DType.F64).mul(3), x);
       // The rule itself: the gradient is the upstream one, rounded to F32 on its way.
       double[] w = {0.1, -0.2, 0.3, 1, 2, 3, 1e-3, 4, 5, 6, 7, 1.0 / 3};
       x.to(DType.F32).to(DType.F64).mul(Tensor.of(w, 3, 4)).sum().backward();
