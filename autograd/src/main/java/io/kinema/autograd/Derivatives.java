@@ -222,9 +222,8 @@ final class Derivatives {
                     Tensor gw = wide(g), y = wide(node.output());
                     Tensor a = wide(node.saved(ao)), b = wide(node.saved(bo));
                     Tensor zero = Tensor.zerosLike(y);
-                    // PyTorch's conventions: d/da a^b is 0 where b == 0 (not 0 * a^-1, NaN at a =
-                    // 0),
-                    // and d/db a^b = a^b log a is 0 where a == 0 and b >= 0 (not 0 * -inf).
+                    // PyTorch's conventions: d/da a^b is 0 where b == 0 (not NaN = 0 * 0^-1 at
+                    // a = 0), and d/db a^b = a^b log a is 0 where a == 0, b >= 0 (not 0 * -inf).
                     Tensor ga = Tensor.where(b.eq(0), zero, gw.mul(b).mul(a.pow(b.sub(1))));
                     Tensor gb =
                         Tensor.where(a.eq(0).logicalAnd(b.ge(0)), zero, gw.mul(y).mul(a.log()));
@@ -315,17 +314,17 @@ final class Derivatives {
     boolean keep = c.keepdim();
     double p = c.param();
     ReduceOp op = c.op();
+    boolean widen =
+        switch (op) {
+          case PROD, NORM, VAR, STD -> true;
+          default -> false; // a division at most, or routing
+        };
     Node n =
         make(
             lower(op),
             c,
             out,
             (node, g0) -> {
-              boolean widen =
-                  switch (op) {
-                    case PROD, NORM, VAR, STD -> true;
-                    default -> false; // a division at most, or routing
-                  };
               Tensor g = widen ? wide(g0) : g0;
               Tensor gk = keepDims(g, dims, keep);
               return switch (op) {

@@ -135,15 +135,8 @@ final class IndexOps {
         }
       }
     }
-    // The copy is part of this op, not an op of its own: recording it as one would give the
-    // result two origins (Tensor.scatterAdd records the whole op).
-    Tensor target;
-    if (inPlace) target = self;
-    else {
-      try (var ng = GradMode.noGrad()) {
-        target = self.copy();
-      }
-    }
+    Tensor target = inPlace ? self : copyUnrecorded(self);
+    // The views below are this op's internals: nothing to record for them either.
     try (var ng = GradMode.noGrad();
         Tensor t1 = atLeast1d(target);
         Tensor i1 = atLeast1d(index);
@@ -155,6 +148,16 @@ final class IndexOps {
       throw e;
     }
     return target;
+  }
+
+  /**
+   * A copy that is part of scatter_add, not an op of its own: recorded as one, it would give the
+   * result two origins (Tensor.scatterAdd records the whole op).
+   */
+  private static Tensor copyUnrecorded(Tensor t) {
+    try (var ng = GradMode.noGrad()) {
+      return t.copy();
+    }
   }
 
   private static void requireNonNull(String op, Tensor x, Tensor index) {
