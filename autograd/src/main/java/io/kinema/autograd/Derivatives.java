@@ -60,6 +60,17 @@ final class Derivatives {
     return e.name().toLowerCase(Locale.ROOT);
   }
 
+  // ---------------------------------------------------------------- precision
+
+  /**
+   * {@code t} in F32 when it is BF16/F16 (else itself): rules made of several ops compute in F32,
+   * as the kernels do, instead of rounding to 8 bits of mantissa after every op; the engine rounds
+   * each gradient back to its input's dtype once.
+   */
+  static Tensor wide(Tensor t) {
+    return t != null && t.dtype().isHalf() ? t.to(DType.F32) : t;
+  }
+
   // ---------------------------------------------------------------- broadcasting helpers
 
   /** Sums a broadcast gradient back to {@code shape} (leading dims, then size-1 dims). */
@@ -73,7 +84,15 @@ final class Derivatives {
     }
     Tensor s =
         dims.isEmpty() ? g : g.sum(dims.stream().mapToInt(Integer::intValue).toArray(), true);
-    return s.reshape(shape);
+    return reshapeTo(s, shape);
+  }
+
+  /**
+   * {@code t} itself when it has {@code shape} already: a fresh gradient nobody else holds can then
+   * become a leaf's gradient without a copy (see {@code Engine.accumulateLeaf}).
+   */
+  private static Tensor reshapeTo(Tensor t, long[] shape) {
+    return Arrays.equals(t.shape(), shape) ? t : t.reshape(shape);
   }
 
   /** Re-inserts reduced dims (size 1) into a gradient computed with keepdim=false. */
@@ -100,14 +119,25 @@ final class Derivatives {
           case EXP, SQRT, RSQRT, TANH, SIGMOID, RECIPROCAL -> true;
           default -> false;
         };
+    // Rules that are one exact or singly-rounded op stay in the input's dtype.
+    boolean widen =
+        switch (c.op()) {
+          case NEG, ABS, SIGN, RELU, CLAMP, EXP, LOG, SQUARE -> false;
+          default -> true;
+        };
     Node n =
         make(
             lower(c.op()),
             c,
             out,
-            (node, g) -> {
+            (node, g0) -> {
+              Tensor g = widen ? wide(g0) : g0;
               Tensor x = needsOutput ? null : node.saved(xo);
               Tensor y = needsOutput ? node.output() : null;
+              if (widen) {
+                x = wide(x);
+                y = wide(y);
+              }
               Tensor gx =
                   switch (c.op()) {
                     case NEG -> g.neg();
@@ -185,15 +215,19 @@ final class Derivatives {
                     yield grads(sumTo(g.mul(b), as), sumTo(g.mul(a), bs));
                   }
                   case DIV -> {
-                    Tensor b = node.saved(bo), y = node.output();
-                    yield grads(sumTo(g.div(b), as), sumTo(g.mul(y).div(b).neg(), bs));
+                    Tensor gw = wide(g), b = wide(node.saved(bo)), y = wide(node.output());
+                    yield grads(sumTo(gw.div(b), as), sumTo(gw.mul(y).div(b).neg(), bs));
                   }
                   case POW -> {
-                    Tensor a = node.saved(ao), b = node.saved(bo), y = node.output();
-                    Tensor ga = g.mul(b).mul(a.pow(b.sub(1)));
-                    // d/db a^b = a^b log a; PyTorch's convention: 0 where a == 0 (and b >= 0).
-                    Tensor logA = Tensor.where(a.eq(0), Tensor.zerosLike(y), a.log());
-                    yield grads(sumTo(ga, as), sumTo(g.mul(y).mul(logA), bs));
+                    Tensor gw = wide(g), y = wide(node.output());
+                    Tensor a = wide(node.saved(ao)), b = wide(node.saved(bo));
+                    Tensor zero = Tensor.zerosLike(y);
+                    // PyTorch's conventions: d/da a^b is 0 where b == 0 (not NaN = 0 * 0^-1 at
+                    // a = 0), and d/db a^b = a^b log a is 0 where a == 0, b >= 0 (not 0 * -inf).
+                    Tensor ga = Tensor.where(b.eq(0), zero, gw.mul(b).mul(a.pow(b.sub(1))));
+                    Tensor gb =
+                        Tensor.where(a.eq(0).logicalAnd(b.ge(0)), zero, gw.mul(y).mul(a.log()));
+                    yield grads(sumTo(ga, as), sumTo(gb, bs));
                   }
                   case MAXIMUM, MINIMUM -> {
                     Tensor a = node.saved(ao), b = node.saved(bo);
@@ -280,12 +314,18 @@ final class Derivatives {
     boolean keep = c.keepdim();
     double p = c.param();
     ReduceOp op = c.op();
+    boolean widen =
+        switch (op) {
+          case PROD, NORM, VAR, STD -> true;
+          default -> false; // a division at most, or routing
+        };
     Node n =
         make(
             lower(op),
             c,
             out,
-            (node, g) -> {
+            (node, g0) -> {
+              Tensor g = widen ? wide(g0) : g0;
               Tensor gk = keepDims(g, dims, keep);
               return switch (op) {
                 case SUM -> grads(gk.expand(xs));
@@ -297,17 +337,27 @@ final class Derivatives {
                   yield grads(hit.div(hits).mul(gk));
                 }
                 case PROD ->
-                    grads(prodGrad(node.saved(xo), keepDims(node.output(), dims, keep), gk, dims));
+                    grads(
+                        prodGrad(
+                            wide(node.saved(xo)),
+                            wide(keepDims(node.output(), dims, keep)),
+                            gk,
+                            dims));
                 case NORM ->
                     grads(
-                        normGrad(node.saved(xo), keepDims(node.output(), dims, keep), gk, p, dims));
+                        normGrad(
+                            wide(node.saved(xo)),
+                            wide(keepDims(node.output(), dims, keep)),
+                            gk,
+                            p,
+                            dims));
                 case VAR, STD -> {
-                  Tensor x = node.saved(xo);
+                  Tensor x = wide(node.saved(xo));
                   double denom = Math.max(0, count(xs, dims) - p);
                   Tensor centered = x.sub(x.mean(dims, true));
                   Tensor gv = centered.mul(gk).mul(2 / denom);
                   if (op == ReduceOp.VAR) yield grads(gv);
-                  Tensor sd = keepDims(node.output(), dims, keep);
+                  Tensor sd = wide(keepDims(node.output(), dims, keep));
                   yield grads(gv.div(sd.mul(2)));
                 }
               };
@@ -368,7 +418,7 @@ final class Derivatives {
               if (bs.length == 1) g2 = g2.unsqueeze(-1);
               Tensor ga = sumTo(g2.matmul(b2.mT()), a2.shape());
               Tensor gb = sumTo(a2.mT().matmul(g2), b2.shape());
-              return grads(ga.reshape(as), gb.reshape(bs));
+              return grads(reshapeTo(ga, as), reshapeTo(gb, bs));
             });
     n.save(ao);
     n.save(bo);
@@ -385,8 +435,8 @@ final class Derivatives {
             log ? "log_softmax" : "softmax",
             c,
             out,
-            (node, g) -> {
-              Tensor y = node.output();
+            (node, g0) -> {
+              Tensor g = wide(g0), y = wide(node.output());
               if (log) return grads(g.sub(y.exp().mul(g.sum(dim, true))));
               return grads(y.mul(g.sub(g.mul(y).sum(dim, true))));
             });
@@ -420,8 +470,8 @@ final class Derivatives {
             "layer_norm",
             c,
             out,
-            (node, g) -> {
-              Tensor x = node.saved(xo), w = node.saved(wo);
+            (node, g0) -> {
+              Tensor g = wide(g0), x = wide(node.saved(xo)), w = wide(node.saved(wo));
               int[] nd = trailing(x.dim(), k);
               Tensor mu = x.mean(nd, true);
               Tensor xc = x.sub(mu);
@@ -453,8 +503,8 @@ final class Derivatives {
             "rms_norm",
             c,
             out,
-            (node, g) -> {
-              Tensor x = node.saved(xo), w = node.saved(wo);
+            (node, g0) -> {
+              Tensor g = wide(g0), x = wide(node.saved(xo)), w = wide(node.saved(wo));
               int[] nd = trailing(x.dim(), k);
               Tensor r = x.square().mean(nd, true).add(eps).rsqrt();
               Tensor gw = w == null ? g : g.mul(w);
@@ -493,8 +543,9 @@ final class Derivatives {
             "scaled_dot_product_attention",
             c,
             out,
-            (node, g) -> {
-              Tensor q = node.saved(qo), k = node.saved(ko), v = node.saved(vo);
+            (node, g0) -> {
+              Tensor g = wide(g0);
+              Tensor q = wide(node.saved(qo)), k = wide(node.saved(ko)), v = wide(node.saved(vo));
               long sq = q.size(-2), sk = k.size(-2);
               Tensor s = q.matmul(k.mT()).mul(scale);
               Tensor allowed = allowedMask(mask, node, sq, sk, q.device());

@@ -93,6 +93,7 @@ public final class Engine implements GradEngine {
       if (!retainGraph) n.freeSaved();
       for (int i = 0; i < n.edges.length; i++) {
         Tensor gi = i < inputGrads.length ? inputGrads[i] : null;
+        if (gi != null && !(n.edges[i] instanceof Node.Nowhere)) gi = conform(n, i, gi);
         switch (n.edges[i]) {
           case Node.ToNode(Node p) -> {
             if (gi != null) {
@@ -122,6 +123,29 @@ public final class Engine implements GradEngine {
   }
 
   /**
+   * The gradient of input {@code i} in that input's dtype (as PyTorch: an op that promoted a BF16
+   * input to F32 sends its BF16 producer a BF16 gradient); a shape other than the input's is a bug
+   * in the rule and fails here rather than as a confusing error further down the graph.
+   */
+  private static Tensor conform(Node n, int i, Tensor gi) {
+    if (!Arrays.equals(gi.shape(), n.inputShapes[i])) {
+      throw new IllegalStateException(
+          "autograd bug: the rule of "
+              + n.name()
+              + " returned a gradient "
+              + gi.describe()
+              + " for input "
+              + i
+              + " of shape "
+              + Arrays.toString(n.inputShapes[i]));
+    }
+    if (gi.dtype() == n.inputDtypes[i]) return gi;
+    Tensor converted = gi.to(n.inputDtypes[i]);
+    gi.close();
+    return converted;
+  }
+
+  /**
    * A node all of whose consumers sent no gradient: its own parents lose a consumer too. (Rare:
    * only when a rule returns null for a differentiable input.)
    */
@@ -146,16 +170,25 @@ public final class Engine implements GradEngine {
     if (leaf.isClosed()) return;
     Tensor gc = g.dtype() == leaf.dtype() ? g : g.to(leaf.dtype());
     if (leaf.grad() == null) {
-      // The leaf owns its gradient beyond this backward's scope.
-      Tensor owned = gc.isContiguous() ? gc.share() : sharedCopy(gc);
-      leaf.setGrad(owned);
+      // The leaf owns its gradient beyond this backward's scope. It may take over gc's memory only
+      // when nothing else refers to it: a gradient shared with another leaf, a saved tensor or the
+      // caller's gradOutput would change with them when it is accumulated into in place.
+      leaf.setGrad(exclusive(gc) ? gc.share() : sharedCopy(gc));
     } else {
       leaf.grad().addInPlace(gc);
     }
   }
 
+  /** True when {@code t} is the only reference to its storage and fills most of it. */
+  private static boolean exclusive(Tensor t) {
+    long used = t.numel() * t.dtype().byteSize();
+    return t.isContiguous()
+        && t.storage().refCount() == 1
+        && t.storage().byteSize() <= used + used / 4 + 64;
+  }
+
   private static Tensor sharedCopy(Tensor t) {
-    try (Tensor c = t.contiguous()) {
+    try (Tensor c = t.copy()) {
       return c.share();
     }
   }

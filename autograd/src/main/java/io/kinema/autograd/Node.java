@@ -1,5 +1,6 @@
 package io.kinema.autograd;
 
+import io.kinema.tensor.DType;
 import io.kinema.tensor.Tensor;
 import io.kinema.tensor.grad.GradNode;
 import java.util.ArrayDeque;
@@ -35,6 +36,11 @@ final class Node implements GradNode {
   final Backward backward;
   final long[] outputShape;
 
+  /** Each input's dtype and shape: the gradient sent along edge i must have them. */
+  final DType[] inputDtypes;
+
+  final long[][] inputShapes;
+
   /** Original tensor -> our own handle on it, plus the storage version seen when saved. */
   private final Map<Tensor, Tensor> saved = new IdentityHashMap<>();
 
@@ -49,8 +55,14 @@ final class Node implements GradNode {
     this.backward = backward;
     this.outputShape = outputShape;
     this.edges = new Edge[inputs.size()];
+    this.inputDtypes = new DType[edges.length];
+    this.inputShapes = new long[edges.length][];
     for (int i = 0; i < edges.length; i++) {
       Tensor t = inputs.get(i);
+      if (t != null) {
+        inputDtypes[i] = t.dtype();
+        inputShapes[i] = t.shape();
+      }
       if (t == null || !t.requiresGrad()) {
         edges[i] = NOWHERE;
       } else if (t.gradFn() instanceof Node parent) {

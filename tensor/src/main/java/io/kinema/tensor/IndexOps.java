@@ -1,5 +1,7 @@
 package io.kinema.tensor;
 
+import io.kinema.tensor.grad.GradMode;
+
 /**
  * Front-end of index_select, gather and scatter_add (PyTorch semantics). Indices are I64 or I32
  * tensors; their values are range-checked by the kernels as they are read (negative values are
@@ -133,8 +135,10 @@ final class IndexOps {
         }
       }
     }
-    Tensor target = inPlace ? self : self.copy();
-    try (Tensor t1 = atLeast1d(target);
+    Tensor target = inPlace ? self : copyUnrecorded(self);
+    // The views below are this op's internals: nothing to record for them either.
+    try (var ng = GradMode.noGrad();
+        Tensor t1 = atLeast1d(target);
         Tensor i1 = atLeast1d(index);
         Tensor s1 = atLeast1d(src);
         Tensor sNarrow = narrowTo(s1, i1.shape())) {
@@ -144,6 +148,16 @@ final class IndexOps {
       throw e;
     }
     return target;
+  }
+
+  /**
+   * A copy that is part of scatter_add, not an op of its own: recorded as one, it would give the
+   * result two origins (Tensor.scatterAdd records the whole op).
+   */
+  private static Tensor copyUnrecorded(Tensor t) {
+    try (var ng = GradMode.noGrad()) {
+      return t.copy();
+    }
   }
 
   private static void requireNonNull(String op, Tensor x, Tensor index) {
