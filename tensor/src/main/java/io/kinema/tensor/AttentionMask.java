@@ -9,8 +9,10 @@ public sealed interface AttentionMask {
   record None() implements AttentionMask {}
 
   /**
-   * Query {@code i} sees keys {@code j <= i + (Sk - Sq)} (PyTorch's is_causal, aligned to the end
-   * when the key sequence is longer, as with a KV cache).
+   * Query {@code i} sees keys {@code j <= i + (Sk - Sq)}: the diagonal aligned to the END of the
+   * key sequence, so the last query sees every key — what a KV cache needs (new queries after
+   * cached keys). Equal to PyTorch's {@code is_causal} when Sq == Sk; PyTorch aligns to the start
+   * when they differ.
    */
   record Causal() implements AttentionMask {}
 
