@@ -269,11 +269,11 @@ final class AttentionF32 implements CpuAttention.Worker {
       // A row that has seen only masked keys keeps m = -inf; subtract 0 instead so that
       // 2^(-inf - m) is 0, not NaN.
       FloatVector mSafe = mNew.blend(zero, mNew.compare(VectorOperators.EQ, NEG_INF));
-      FloatVector a = exp2(mOld.sub(mSafe));
+      FloatVector a = VectorMath.exp2NonPositive(mOld.sub(mSafe));
       FloatVector sum = zero;
       for (int j = 0; j < bk; j++) {
         int at = j * BQ + base;
-        FloatVector pj = exp2(FloatVector.fromArray(S, st, at).sub(mSafe));
+        FloatVector pj = VectorMath.exp2NonPositive(FloatVector.fromArray(S, st, at).sub(mSafe));
         pj.intoArray(st, at);
         sum = sum.add(pj);
       }
@@ -281,30 +281,6 @@ final class AttentionF32 implements CpuAttention.Worker {
       mNew.intoArray(m, base);
       a.intoArray(alpha, base);
     }
-  }
-
-  private static final float ROUND = 0x1.8p23f; // adding it rounds to an integer, kept in the bits
-  private static final int ROUND_BITS = Float.floatToRawIntBits(ROUND);
-
-  /**
-   * {@code 2^x} for {@code x <= 0} (-inf gives 0): {@code x = n + f} with n = round(x), |f| <= 1/2;
-   * {@code 2^f} by its degree-7 Taylor polynomial (relative error ~1e-8, below f32 rounding) times
-   * {@code 2^n} built in the exponent bits. Results below 2^-126 flush to 0.
-   */
-  static FloatVector exp2(FloatVector x) {
-    x = x.max(-127f);
-    FloatVector t = x.add(ROUND);
-    FloatVector f = x.sub(t.sub(ROUND));
-    FloatVector poly = FloatVector.broadcast(S, 1.5252733804059840e-5f);
-    poly = poly.fma(f, FloatVector.broadcast(S, 1.5403530393381608e-4f));
-    poly = poly.fma(f, FloatVector.broadcast(S, 1.3333558146428443e-3f));
-    poly = poly.fma(f, FloatVector.broadcast(S, 9.6181291076284772e-3f));
-    poly = poly.fma(f, FloatVector.broadcast(S, 5.5504108664821580e-2f));
-    poly = poly.fma(f, FloatVector.broadcast(S, 2.4022650695910071e-1f));
-    poly = poly.fma(f, FloatVector.broadcast(S, 6.9314718055994531e-1f));
-    poly = poly.fma(f, FloatVector.broadcast(S, 1f));
-    IntVector n = t.reinterpretAsInts().sub(ROUND_BITS - 127); // n + 127, in [0, 127]
-    return poly.mul(n.lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats());
   }
 
   // ------------------------------------------------------------------ micro-kernels

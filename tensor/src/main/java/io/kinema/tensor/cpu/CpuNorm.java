@@ -231,13 +231,11 @@ final class CpuNorm {
       int i = 0;
       for (int up = len - 2 * FL; i <= up; i += 2 * FL) {
         FloatVector e0 =
-            FloatVector.fromMemorySegment(FS, x, xb + i * 4L, NO)
-                .sub(mv)
-                .lanewise(VectorOperators.EXP);
+            VectorMath.expNonPositive(
+                FloatVector.fromMemorySegment(FS, x, xb + i * 4L, NO).sub(mv));
         FloatVector e1 =
-            FloatVector.fromMemorySegment(FS, x, xb + (i + FL) * 4L, NO)
-                .sub(mv)
-                .lanewise(VectorOperators.EXP);
+            VectorMath.expNonPositive(
+                FloatVector.fromMemorySegment(FS, x, xb + (i + FL) * 4L, NO).sub(mv));
         if (!log) {
           e0.intoMemorySegment(y, yb + i * 4L, NO);
           e1.intoMemorySegment(y, yb + (i + FL) * 4L, NO);
