@@ -9,9 +9,9 @@ import jdk.incubator.vector.VectorSpecies;
 
 /**
  * Special functions that neither {@link Math} nor the Vector API provide: erf, erfc, the standard
- * normal CDF and GELU, in f64 (scalar, to ~1e-15 relative) and f32 (vectorized, to ~1 ulp); and
- * fast f32 exponentials of non-positive arguments for softmax and attention, several times cheaper
- * than the Vector API's general {@code EXP}.
+ * normal CDF and GELU, in f64 (scalar, to ~1e-15 relative) and f32 (vectorized, to ~1 ulp); and the
+ * fast f32 {@code 2^x} of non-positive arguments that the attention kernel uses (with log2 e folded
+ * into its scale).
  *
  * <p>f64: erf from its everywhere-convergent series {@code erf(x) = 2/sqrt(pi) exp(-x^2) sum 2^n
  * x^(2n+1) / (1*3*...*(2n+1))} (positive terms, so no cancellation) below 2.5, and erfc from its
@@ -225,9 +225,6 @@ public final class VectorMath {
 
   private static final float ROUND = 0x1.8p23f; // adding it rounds to an integer, kept in the bits
   private static final int ROUND_BITS = Float.floatToRawIntBits(ROUND);
-  private static final float LOG2E = 1.44269504088896341f;
-  private static final float LN2_HI = 0.693145751953125f; // 15 bits: n * LN2_HI is exact
-  private static final float LN2_LO = 1.42860682030941723e-6f;
 
   /**
    * {@code 2^x} for {@code x <= 0} (-inf gives 0): {@code x = n + f} with n = round(x), |f| <= 1/2;
@@ -248,28 +245,5 @@ public final class VectorMath {
     poly = poly.fma(f, FloatVector.broadcast(FS, 1f));
     IntVector n = t.reinterpretAsInts().sub(ROUND_BITS - 127); // n + 127, in [0, 127]
     return poly.mul(n.lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats());
-  }
-
-  /**
-   * {@code e^x} for {@code x <= 0} (-inf gives 0), to ~1 ulp: n = round(x log2 e), r = x - n ln2
-   * with ln2 split in two (Cody-Waite) so r carries no rounding error from n, {@code e^r} (|r| <=
-   * ln2/2) by its degree-7 Taylor polynomial, times {@code 2^n} from the exponent bits. Results
-   * below ~2^-126 flush to 0; NaN stays NaN. What softmax needs: x - max is never positive.
-   */
-  public static FloatVector expNonPositive(FloatVector x) {
-    x = x.max(-88f); // round(-88 log2 e) = -127: the scale below becomes exactly 0
-    FloatVector t = x.mul(LOG2E).add(ROUND);
-    FloatVector n = t.sub(ROUND);
-    FloatVector r = n.fma(FloatVector.broadcast(FS, -LN2_HI), x).add(n.mul(-LN2_LO));
-    FloatVector poly = FloatVector.broadcast(FS, 1f / 5040);
-    poly = poly.fma(r, FloatVector.broadcast(FS, 1f / 720));
-    poly = poly.fma(r, FloatVector.broadcast(FS, 1f / 120));
-    poly = poly.fma(r, FloatVector.broadcast(FS, 1f / 24));
-    poly = poly.fma(r, FloatVector.broadcast(FS, 1f / 6));
-    poly = poly.fma(r, FloatVector.broadcast(FS, 0.5f));
-    poly = poly.fma(r, FloatVector.broadcast(FS, 1f));
-    poly = poly.fma(r, FloatVector.broadcast(FS, 1f));
-    IntVector e = t.reinterpretAsInts().sub(ROUND_BITS - 127); // n + 127, in [0, 127]
-    return poly.mul(e.lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats());
   }
 }
