@@ -79,3 +79,47 @@ for s in (1024, 4096):
             flops = 4 * h * s * s * d / (2 if causal else 1)
             best, med = bench(attn, repeats=3 if s == 4096 else 5)
             row(f"attention{' causal' if causal else ''}", f"H={h} S={s} D={d}", best, med, flops, "GFLOP/s")
+
+# One training step of the transformer in TrainStepBench: 4 pre-norm blocks, dim 256, 4 heads,
+# FFN 1024 (GELU tanh), 256 tokens, batch 1, loss mean(y^2), AdamW.
+BLOCKS, DIM, HEADS, FFN, TOKENS = 4, 256, 4, 1024, 256
+
+
+class Block(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.norm1, self.norm2 = torch.nn.LayerNorm(DIM), torch.nn.LayerNorm(DIM)
+        self.q, self.k, self.v, self.o = (torch.nn.Linear(DIM, DIM) for _ in range(4))
+        self.ff1, self.ff2 = torch.nn.Linear(DIM, FFN), torch.nn.Linear(FFN, DIM)
+
+    def forward(self, x):
+        h = self.norm1(x)
+        b, s, _ = h.shape
+        q, k, v = (p(h).view(b, s, HEADS, DIM // HEADS).transpose(1, 2) for p in (self.q, self.k, self.v))
+        a = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(DIM // HEADS), -1) @ v
+        x = x + self.o(a.transpose(1, 2).reshape(b, s, DIM))
+        return x + self.ff2(torch.nn.functional.gelu(self.ff1(self.norm2(x)), approximate="tanh"))
+
+
+model = torch.nn.Sequential(*[Block() for _ in range(BLOCKS)])
+opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+inp = torch.randn(1, TOKENS, DIM)
+flops = 3.0 * BLOCKS * TOKENS * 2.0 * (4.0 * DIM * DIM + 2.0 * DIM * FFN + 2.0 * TOKENS * DIM)
+
+
+def train_step():
+    loss = model(inp).square().mean()
+    loss.backward()
+    opt.step()
+    opt.zero_grad()
+
+
+def forward_only():
+    with torch.no_grad():
+        model(inp).square().mean().item()
+
+
+best, med = bench(train_step, repeats=5)
+row("train step (fwd+bwd+AdamW)", f"{BLOCKS}x{DIM}, {TOKENS} tok", best, med, flops, "GFLOP/s")
+best, med = bench(forward_only, repeats=5)
+row("forward", f"{BLOCKS}x{DIM}, {TOKENS} tok", best, med, flops / 3, "GFLOP/s")
