@@ -44,8 +44,8 @@ public final class CfgDropout {
   }
 
   /**
-   * Whether the sample with global index {@code sampleIndex} drops its condition: the first
-   * uniform of the Philox stream keyed by {@code seed ^ sampleIndex}, compared with the rate.
+   * Whether the sample with global index {@code sampleIndex} drops its condition: the first uniform
+   * of the Philox stream keyed by {@code seed ^ sampleIndex}, compared with the rate.
    */
   public boolean dropsSample(long seed, long sampleIndex) {
     if (rate == 0) return false;
@@ -79,7 +79,8 @@ public final class CfgDropout {
       Tensor mask = FlowMatching.perSample(Tensor.of(drop).to(context.device()), context.dim());
       Tensor nul;
       try {
-        nul = nullContext.dtype() == context.dtype() ? nullContext : nullContext.to(context.dtype());
+        nul =
+            nullContext.dtype() == context.dtype() ? nullContext : nullContext.to(context.dtype());
         nul = nul.expand(context.shape());
       } catch (IllegalArgumentException e) {
         throw new IllegalArgumentException(

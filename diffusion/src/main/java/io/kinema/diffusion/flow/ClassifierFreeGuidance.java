@@ -6,10 +6,10 @@ import java.util.Arrays;
 import java.util.List;
 
 /**
- * Classifier-free guidance (spec flow-matching.md §7): {@code v = v_u + g·(v_c − v_u)}, with
- * {@code v_c} under the prompt and {@code v_u} under the negative prompt. As in diffusers'
- * pipelines, guidance is off for {@code g ≤ 1} (only the conditional pass runs). The same
- * combination applies to x0 predictions (x0 is affine in v at fixed x_σ, σ).
+ * Classifier-free guidance (spec flow-matching.md §7): {@code v = v_u + g·(v_c − v_u)}, with {@code
+ * v_c} under the prompt and {@code v_u} under the negative prompt. As in diffusers' pipelines,
+ * guidance is off for {@code g ≤ 1} (only the conditional pass runs). The same combination applies
+ * to x0 predictions (x0 is affine in v at fixed x_σ, σ).
  */
 public final class ClassifierFreeGuidance {
   private ClassifierFreeGuidance() {}
@@ -35,10 +35,10 @@ public final class ClassifierFreeGuidance {
   }
 
   /**
-   * The guided prediction. With {@code batched} the two branches run as one model call on the
-   * batch {@code [x; x]} with timesteps {@code [t; t]} and contexts {@code [context;
-   * negativeContext]} (the contexts must then have the same shape, e.g. both padded to 512
-   * tokens); otherwise two calls. {@code negativeContext} may be null when {@code scale ≤ 1}.
+   * The guided prediction. With {@code batched} the two branches run as one model call on the batch
+   * {@code [x; x]} with timesteps {@code [t; t]} and contexts {@code [context; negativeContext]}
+   * (the contexts must then have the same shape, e.g. both padded to 512 tokens); otherwise two
+   * calls. {@code negativeContext} may be null when {@code scale ≤ 1}.
    */
   public static Tensor predict(
       FlowModel model,

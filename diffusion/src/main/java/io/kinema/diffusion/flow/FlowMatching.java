@@ -5,16 +5,16 @@ import io.kinema.tensor.Scope;
 import io.kinema.tensor.Tensor;
 
 /**
- * The rectified-flow forward process and the conversions between its quantities, as Wan,
- * diffusers and FastVideo use them (spec: flow-matching.md §1–§2).
+ * The rectified-flow forward process and the conversions between its quantities, as Wan, diffusers
+ * and FastVideo use them (spec: flow-matching.md §1–§2).
  *
  * <pre>
  * x_σ = (1 − σ)·x0 + σ·ε          v* = ε − x0 (the training target, "velocity")
  * x0  = x_σ − σ·v                 ε  = (x_σ − (1 − σ)·x0) / σ
  * </pre>
  *
- * σ ∈ [0, 1] is the noise level; the network sees the timestep {@code t = 1000·σ}. Per-sample σ
- * is a 1-d tensor {@code [B]} that is broadcast over the trailing dims of the latents (see {@link
+ * σ ∈ [0, 1] is the noise level; the network sees the timestep {@code t = 1000·σ}. Per-sample σ is
+ * a 1-d tensor {@code [B]} that is broadcast over the trailing dims of the latents (see {@link
  * #perSample}); a Java {@code double} applies one σ to every sample.
  *
  * <p>The shift maps move probability mass to high noise: the static shift {@code s_k(σ) = k·σ / (1
@@ -35,9 +35,9 @@ public final class FlowMatching {
   }
 
   /**
-   * The static shift with PyTorch's float32 rounding, as diffusers computes it on a float32
-   * tensor: {@code shift * σ} and {@code (shift − 1) * σ} with the Python scalars converted to
-   * float32, each operation rounded to float32.
+   * The static shift with PyTorch's float32 rounding, as diffusers computes it on a float32 tensor:
+   * {@code shift * σ} and {@code (shift − 1) * σ} with the Python scalars converted to float32,
+   * each operation rounded to float32.
    */
   public static float shiftF32(float sigma, double k) {
     float num = (float) k * sigma;
@@ -179,9 +179,9 @@ public final class FlowMatching {
   }
 
   /**
-   * The clean-latent prediction {@code x0 = x_σ − σ·v} from a velocity prediction, one σ per
-   * sample ({@code [B]}). The arithmetic runs in {@code computeType} (FastVideo's x0 conversion
-   * uses F64) and the result is returned in v's dtype.
+   * The clean-latent prediction {@code x0 = x_σ − σ·v} from a velocity prediction, one σ per sample
+   * ({@code [B]}). The arithmetic runs in {@code computeType} (FastVideo's x0 conversion uses F64)
+   * and the result is returned in v's dtype.
    */
   public static Tensor x0FromVelocity(Tensor xt, Tensor v, Tensor sigma, DType computeType) {
     checkSameShape("x0FromVelocity", xt, v);
@@ -228,7 +228,11 @@ public final class FlowMatching {
   private static void checkSameShape(String op, Tensor a, Tensor b) {
     if (!java.util.Arrays.equals(a.shape(), b.shape())) {
       throw new IllegalArgumentException(
-          op + ": expected tensors of the same shape, got " + a.describe() + " and " + b.describe());
+          op
+              + ": expected tensors of the same shape, got "
+              + a.describe()
+              + " and "
+              + b.describe());
     }
   }
 

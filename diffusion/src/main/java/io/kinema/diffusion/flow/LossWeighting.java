@@ -43,7 +43,8 @@ public enum LossWeighting {
     try (var s = Scope.open()) {
       Tensor w =
           switch (this) {
-            case SIGMA_SQRT -> sigmas.square().reciprocal().to(DType.F32); // PyTorch: x**-2 = 1/(x·x)
+            case SIGMA_SQRT ->
+                sigmas.square().reciprocal().to(DType.F32); // PyTorch: x**-2 = 1/(x·x)
             case COSMAP -> {
               Tensor bot = sigmas.mul(-2.0).add(1.0).add(sigmas.square().mul(2.0));
               yield bot.mul(Math.PI).reciprocal().mul(2.0);

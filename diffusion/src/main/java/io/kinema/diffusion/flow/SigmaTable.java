@@ -6,8 +6,8 @@ import java.util.Arrays;
 
 /**
  * A training-time table of noise levels {@code σ_i} and their timesteps {@code t_i = 1000·σ_i}
- * (float32, descending), and the two ways methods look σ up from a timestep (spec:
- * flow-matching.md §3):
+ * (float32, descending), and the two ways methods look σ up from a timestep (spec: flow-matching.md
+ * §3):
  *
  * <ul>
  *   <li>{@link #exactIndex}: t must be a table entry (FastVideo {@code get_sigmas}, SFT);
@@ -76,7 +76,8 @@ public final class SigmaTable {
   private static void checkArgs(String what, int n, double shift) {
     if (n < 1) throw new IllegalArgumentException(what + ": need at least one entry, got " + n);
     if (!(shift > 0) || Double.isInfinite(shift)) {
-      throw new IllegalArgumentException(what + ": shift must be positive and finite, got " + shift);
+      throw new IllegalArgumentException(
+          what + ": shift must be positive and finite, got " + shift);
     }
   }
 
@@ -164,7 +165,9 @@ public final class SigmaTable {
         throw new IllegalArgumentException(
             "SigmaTable.warp: step "
                 + steps[i]
-                + " is outside [" + (numTrainTimesteps - timesteps.length) + ", "
+                + " is outside ["
+                + (numTrainTimesteps - timesteps.length)
+                + ", "
                 + numTrainTimesteps
                 + "] for "
                 + this);

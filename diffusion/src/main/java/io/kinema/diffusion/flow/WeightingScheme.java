@@ -2,8 +2,8 @@ package io.kinema.diffusion.flow;
 
 /**
  * The density training timesteps are drawn from (SD3's schemes, diffusers' and FastVideo's {@code
- * compute_density_for_timestep_sampling}; spec flow-matching.md §4). Each scheme maps random
- * draws to {@code u ∈ [0, 1]}; {@link TimestepSampler} turns u into a table index.
+ * compute_density_for_timestep_sampling}; spec flow-matching.md §4). Each scheme maps random draws
+ * to {@code u ∈ [0, 1]}; {@link TimestepSampler} turns u into a table index.
  */
 public sealed interface WeightingScheme {
   /** {@code u ~ U[0, 1)}. */
@@ -33,8 +33,8 @@ public sealed interface WeightingScheme {
 
   /**
    * The scheme named as in the YAML / diffusers ({@code uniform}, {@code logit_normal}, {@code
-   * mode}); any other name means uniform, as in the reference function. The parameters of the
-   * other schemes are ignored.
+   * mode}); any other name means uniform, as in the reference function. The parameters of the other
+   * schemes are ignored.
    */
   static WeightingScheme of(String name, double logitMean, double logitStd, double modeScale) {
     return switch (name) {

@@ -89,8 +89,7 @@ final class ConfigJson {
   void requireClass(String expected) {
     String c = className();
     if (c != null && !c.equals(expected)) {
-      throw new IllegalArgumentException(
-          owner + ": the config is for " + c + ", not " + expected);
+      throw new IllegalArgumentException(owner + ": the config is for " + c + ", not " + expected);
     }
   }
 }

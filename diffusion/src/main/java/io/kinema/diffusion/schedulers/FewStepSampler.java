@@ -98,7 +98,8 @@ public final class FewStepSampler {
       Tensor c0 = x0.to(ct);
       Tensor eps;
       if (renoise == Renoise.SDE) {
-        if (gen == null) throw new IllegalArgumentException("FewStepSampler: SDE needs a generator");
+        if (gen == null)
+          throw new IllegalArgumentException("FewStepSampler: SDE needs a generator");
         eps = Tensor.randn(gen, x0.dtype(), x0.device(), x0.shape()).to(ct);
       } else {
         double cur = sigmas[k];

@@ -19,16 +19,16 @@ import java.nio.file.Path;
  * <p>Schedule ({@link #setTimesteps(int)}): {@code τ = linspace(1000·σ_max, 1000·σ_min, N)} in
  * float64 with σ_max, σ_min the first and last entries of the construction-time table ({@link
  * SigmaTable#flowMatchEuler}), {@code σ = s_k(τ/1000)}, rounded to float32, timesteps {@code
- * 1000·σ} in float32, and a final σ = 0 appended. σ_min was already shifted at construction, so
- * the last σ is shifted twice ({@code s_k(s_k(0.001))}, 0.008929 for k = 3): diffusers' quirk,
+ * 1000·σ} in float32, and a final σ = 0 appended. σ_min was already shifted at construction, so the
+ * last σ is shifted twice ({@code s_k(s_k(0.001))}, 0.008929 for k = 3): diffusers' quirk,
  * reproduced on purpose. Custom timesteps or sigmas ({@link #setCustomTimesteps}, {@link
  * #setCustomSigmas}) replace the linspace, are shifted too, and that computation runs in float32
  * (NumPy keeps a float32 array float32).
  *
  * <p>Step: the sample is upcast to F32, {@code dt = σ_{j+1} − σ_j} is a float32 scalar, and the
  * result is cast back to the model output's dtype. With {@code stochastic_sampling} the step
- * instead re-noises the x0 prediction: {@code x ← (1 − σ_{j+1})·(x − σ_j·v) + σ_{j+1}·ε}, ε
- * fresh from the {@link #setGenerator generator}.
+ * instead re-noises the x0 prediction: {@code x ← (1 − σ_{j+1})·(x − σ_j·v) + σ_{j+1}·ε}, ε fresh
+ * from the {@link #setGenerator generator}.
  *
  * <p>Not implemented: karras/exponential/beta sigma conversions, {@code invert_sigmas} (Mochi) and
  * per-token timesteps (Wan 2.2 TI2V); configs asking for them are rejected.
@@ -112,6 +112,7 @@ public final class FlowMatchEulerDiscreteScheduler implements FlowScheduler {
 
   private final Config config;
   private double shift;
+
   /** The construction-time table's first and last σ (Python floats of float32 values). */
   private final double sigmaMax, sigmaMin;
 
@@ -147,7 +148,8 @@ public final class FlowMatchEulerDiscreteScheduler implements FlowScheduler {
   /** The static shift used by the next {@code setTimesteps} (diffusers' {@code set_shift}). */
   public void setShift(double shift) {
     if (!(shift > 0) || Double.isInfinite(shift)) {
-      throw new IllegalArgumentException("setShift: shift must be positive and finite, got " + shift);
+      throw new IllegalArgumentException(
+          "setShift: shift must be positive and finite, got " + shift);
     }
     this.shift = shift;
   }
@@ -174,19 +176,19 @@ public final class FlowMatchEulerDiscreteScheduler implements FlowScheduler {
   }
 
   /** {@code set_timesteps(timesteps=[...])}: the given timesteps, divided by N and shifted. */
-  public void setCustomTimesteps(double... timesteps) {
+  public void setCustomTimesteps(double[] timesteps) {
     requireStatic();
     configure(timesteps.length, timesteps, null, Double.NaN);
   }
 
   /** {@code set_timesteps(sigmas=[...])}: the given σ, shifted. */
-  public void setCustomSigmas(double... sigmas) {
+  public void setCustomSigmas(double[] sigmas) {
     requireStatic();
     configure(sigmas.length, null, sigmas, Double.NaN);
   }
 
   /** {@code set_timesteps(sigmas=[...], mu=μ)} for {@code use_dynamic_shifting} configs. */
-  public void setCustomSigmas(double mu, double... sigmas) {
+  public void setCustomSigmas(double[] sigmas, double mu) {
     requireDynamic(mu);
     configure(sigmas.length, null, sigmas, mu);
   }
@@ -222,9 +224,10 @@ public final class FlowMatchEulerDiscreteScheduler implements FlowScheduler {
       double[] s = new double[n];
       for (int i = 0; i < n; i++) {
         double x = tau[i] / nt;
-        s[i] = config.useDynamicShifting()
-            ? config.timeShiftType().apply(mu, x)
-            : FlowMatching.shift(x, shift);
+        s[i] =
+            config.useDynamicShifting()
+                ? config.timeShiftType().apply(mu, x)
+                : FlowMatching.shift(x, shift);
       }
       if (config.shiftTerminal() != 0) FlowMatching.stretchToTerminal(s, config.shiftTerminal());
       for (int i = 0; i < n; i++) sg[i] = (float) s[i];
@@ -232,10 +235,13 @@ public final class FlowMatchEulerDiscreteScheduler implements FlowScheduler {
       // Custom values become a float32 array, and NumPy keeps the arithmetic in float32.
       for (int i = 0; i < n; i++) {
         float x =
-            customSigmas != null ? (float) customSigmas[i] : (float) customTimesteps[i] / (float) nt;
-        sg[i] = config.useDynamicShifting()
-            ? config.timeShiftType().applyF32(mu, x)
-            : FlowMatching.shiftF32(x, shift);
+            customSigmas != null
+                ? (float) customSigmas[i]
+                : (float) customTimesteps[i] / (float) nt;
+        sg[i] =
+            config.useDynamicShifting()
+                ? config.timeShiftType().applyF32(mu, x)
+                : FlowMatching.shiftF32(x, shift);
       }
       if (config.shiftTerminal() != 0) FlowMatching.stretchToTerminal(sg, config.shiftTerminal());
     }

@@ -22,7 +22,9 @@ public interface FlowScheduler extends AutoCloseable {
   /** The dtype diffusers gives the timesteps tensor (F32 for Euler, I64 for UniPC). */
   DType timestepDType();
 
-  /** Makes the first {@link #step} start at schedule index {@code index} (diffusers' pipelines: 0). */
+  /**
+   * Makes the first {@link #step} start at schedule index {@code index} (diffusers' pipelines: 0).
+   */
   void setBeginIndex(int index);
 
   /** The index of the next step, or -1 before the first step. */

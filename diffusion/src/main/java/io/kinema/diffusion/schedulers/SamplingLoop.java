@@ -9,8 +9,8 @@ import io.kinema.tensor.grad.GradMode;
 /**
  * The denoising loop of diffusers' {@code WanPipeline} over any {@link FlowScheduler}: for each
  * scheduler timestep t, the model is called with {@code t} broadcast to the batch (in the
- * scheduler's timestep dtype), guided by {@link ClassifierFreeGuidance} when the scale is above
- * 1, and the scheduler steps. Runs without recording gradients.
+ * scheduler's timestep dtype), guided by {@link ClassifierFreeGuidance} when the scale is above 1,
+ * and the scheduler steps. Runs without recording gradients.
  */
 public final class SamplingLoop {
   private SamplingLoop() {}

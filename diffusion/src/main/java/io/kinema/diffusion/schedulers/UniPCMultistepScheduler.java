@@ -19,8 +19,8 @@ import java.util.List;
  * defaults {@code solver_order=2, solver_type="bh2", predict_x0=True, lower_order_final=True,
  * final_sigmas_type="zero"}; commit 58eb52c; spec flow-matching.md §6).
  *
- * <p>Schedule: {@code σ = s_k(linspace(1, 1/N_train, N+1)[:-1])} in float64, the first σ lowered
- * by 1e-6 when it is 1 (so that {@code log(1 − σ)} stays finite), timesteps {@code int64(1000·σ)}
+ * <p>Schedule: {@code σ = s_k(linspace(1, 1/N_train, N+1)[:-1])} in float64, the first σ lowered by
+ * 1e-6 when it is 1 (so that {@code log(1 − σ)} stays finite), timesteps {@code int64(1000·σ)}
  * (truncated), σ rounded to float32 with a final 0 appended.
  *
  * <p>Each {@link #step} converts the velocity to an x0 prediction {@code m_j = x − σ_j·v}, corrects
@@ -28,11 +28,15 @@ import java.util.List;
  * the history of the last {@code solver_order} predictions, and predicts the next sample with UniP
  * of order {@code min(order, steps left, warm-up)} — 1, 2, 2, ..., 2, 1 for order 2.
  *
- * <p>Precision: diffusers keeps σ in float32, so every coefficient (λ, h, expm1, B(h), the ρ
- * solve) is a float32 scalar; {@link #setSigmaDType(DType) setSigmaDType(F64)} computes them in
- * float64 instead (the golden {@code loop20_f64} does this by converting {@code
- * scheduler.sigmas}). Tensor arithmetic runs in the sample's dtype with the coefficients rounded
- * to it, operation by operation as in diffusers.
+ * <p>Precision: diffusers keeps σ in float32, so every coefficient (λ, h, expm1, B(h), the ρ solve)
+ * is a float32 scalar; {@link #setSigmaDType(DType) setSigmaDType(F64)} computes them in float64
+ * instead (the golden {@code loop20_f64} does this by converting {@code scheduler.sigmas}). Tensor
+ * arithmetic runs in the sample's dtype with the coefficients rounded to it, operation by operation
+ * as in diffusers.
+ *
+ * <p>One deliberate difference: with {@code bh1} and a final σ of 0, diffusers' last step computes
+ * {@code α·B(h)·0} with {@code B(h) = h = −∞} and returns NaN; here a first-order step has no
+ * residual term, so the last step returns the x0 prediction (bh2's result, and the limit).
  *
  * <p>Not implemented: the VP (non-flow) noise schedules, {@code predict_x0=False}, {@code
  * solver_p}, thresholding.
@@ -69,7 +73,8 @@ public final class UniPCMultistepScheduler implements FlowScheduler {
             owner + ": num_train_timesteps must be >= 1, got " + numTrainTimesteps);
       }
       if (solverOrder < 1) {
-        throw new IllegalArgumentException(owner + ": solver_order must be >= 1, got " + solverOrder);
+        throw new IllegalArgumentException(
+            owner + ": solver_order must be >= 1, got " + solverOrder);
       }
       if (!(flowShift > 0) || Double.isInfinite(flowShift)) {
         throw new IllegalArgumentException(
@@ -82,6 +87,14 @@ public final class UniPCMultistepScheduler implements FlowScheduler {
       if (solverType == null) solverType = SolverType.BH2;
       if (finalSigmasType == null) finalSigmasType = FinalSigmasType.ZERO;
       if (timeShiftType == null) timeShiftType = TimeShiftType.EXPONENTIAL;
+      if (solverOrder > 1 && !lowerOrderFinal && finalSigmasType == FinalSigmasType.ZERO) {
+        // A multistep step to σ = 0 divides by h = ∞ (r_k = 0): diffusers returns NaN/∞ there.
+        throw new IllegalArgumentException(
+            owner
+                + ": lower_order_final=false with final_sigmas_type='zero' makes the last step"
+                + " divide by an infinite log-SNR step (diffusers returns NaN); use"
+                + " lower_order_final=true or final_sigmas_type='sigma_min'");
+      }
       disableCorrector = disableCorrector == null ? new int[0] : disableCorrector.clone();
     }
 
@@ -253,7 +266,7 @@ public final class UniPCMultistepScheduler implements FlowScheduler {
   }
 
   /** {@code set_timesteps(sigmas=[...])}: the given σ (before shifting), one per step. */
-  public void setCustomSigmas(double... sigmas) {
+  public void setCustomSigmas(double[] sigmas) {
     requireStatic();
     configure(sigmas.length, sigmas, Double.NaN);
   }
@@ -286,9 +299,10 @@ public final class UniPCMultistepScheduler implements FlowScheduler {
       s = Arrays.copyOf(Linspace.numpy(1, 1.0 / nt, n + 1), n);
     }
     for (int i = 0; i < n; i++) {
-      s[i] = config.useDynamicShifting()
-          ? config.timeShiftType().apply(mu, s[i])
-          : FlowMatching.shift(s[i], config.flowShift());
+      s[i] =
+          config.useDynamicShifting()
+              ? config.timeShiftType().apply(mu, s[i])
+              : FlowMatching.shift(s[i], config.flowShift());
     }
     if (config.shiftTerminal() != 0) FlowMatching.stretchToTerminal(s, config.shiftTerminal());
     // keeps log(1 − σ_0) finite in the first UniP/UniC updates
@@ -395,8 +409,8 @@ public final class UniPCMultistepScheduler implements FlowScheduler {
   }
 
   /**
-   * One UniPC step. The scheduler keeps handles on {@code sample} (when no correction applies)
-   * and on its own x0 predictions; the caller must not modify {@code sample} in place afterwards.
+   * One UniPC step. The scheduler keeps handles on {@code sample} (when no correction applies) and
+   * on its own x0 predictions; the caller must not modify {@code sample} in place afterwards.
    */
   @Override
   public Tensor step(Tensor modelOutput, double timestep, Tensor sample) {
@@ -462,15 +476,14 @@ public final class UniPCMultistepScheduler implements FlowScheduler {
     double hPhi1 = r(StrictMath.expm1(hh));
     double bh = config.solverType() == SolverType.BH2 ? hPhi1 : hh;
 
-    Tensor xt =
-        Coefficients.mul(x, r(sT / s0)).sub(Coefficients.mul(m0, r(aT * hPhi1)));
+    Tensor xt = Coefficients.mul(x, r(sT / s0)).sub(Coefficients.mul(m0, r(aT * hPhi1)));
     if (!d1s.isEmpty()) {
       double[] rhos;
       if (order == 2) {
         rhos = new double[] {0.5};
       } else {
         double[] b = bVector(hh, hPhi1, bh, order);
-        rhos = solve(vandermonde(rks, order - 1), Arrays.copyOf(b, order - 1));
+        rhos = solve(vandermonde(rks, order - 1), Arrays.copyOf(b, order - 1), false);
       }
       xt = xt.sub(Coefficients.mul(weightedSum(rhos, d1s, d1s.size()), r(aT * bh)));
     }
@@ -502,10 +515,11 @@ public final class UniPCMultistepScheduler implements FlowScheduler {
     double hPhi1 = r(StrictMath.expm1(hh));
     double bh = config.solverType() == SolverType.BH2 ? hPhi1 : hh;
     double[] rhos =
-        order == 1 ? new double[] {0.5} : solve(vandermonde(rks, order), bVector(hh, hPhi1, bh, order));
+        order == 1
+            ? new double[] {0.5}
+            : solve(vandermonde(rks, order), bVector(hh, hPhi1, bh, order), true);
 
-    Tensor xt =
-        Coefficients.mul(prevSample, r(sT / s0)).sub(Coefficients.mul(m0, r(aT * hPhi1)));
+    Tensor xt = Coefficients.mul(prevSample, r(sT / s0)).sub(Coefficients.mul(m0, r(aT * hPhi1)));
     Tensor d1t = mT.sub(m0);
     Tensor corr = Coefficients.mul(d1t, rhos[order - 1]);
     if (!d1s.isEmpty()) corr = weightedSum(rhos, d1s, d1s.size()).add(corr);
@@ -550,16 +564,21 @@ public final class UniPCMultistepScheduler implements FlowScheduler {
 
   /**
    * Solves {@code a·x = b} the way {@code torch.linalg.solve} reaches LAPACK, every operation
-   * rounded to the σ precision: PyTorch hands the row-major matrix over as its transpose, so
-   * LAPACK factors {@code aᵀ = Pᵀ·L·U} (partial pivoting, {@code getrf}) and solves with {@code
-   * trans='T'} ({@code getrs}: {@code Uᵀ·z = b}, {@code Lᵀ·w = z}, {@code x = Pᵀ·w}). The same
-   * order of operations gives the same float32 ρ as diffusers (another elimination order differs
-   * in the last bit for about half of the steps).
+   * rounded to the σ precision. PyTorch hands a contiguous matrix over as its transpose ({@code
+   * transposed}: the corrector's full matrix): LAPACK factors {@code aᵀ = Pᵀ·L·U} ({@code getrf},
+   * partial pivoting) and solves with {@code trans='T'} ({@code Uᵀ·z = b}, {@code Lᵀ·w = z}, {@code
+   * x = Pᵀ·w}). A sliced, non-contiguous matrix (the predictor's {@code R[:-1, :-1]}) is factored
+   * as is, {@code P·a = L·U}, and solved with {@code trans='N'}. With that order the float32 ρ of
+   * solver order 2 equal diffusers' bit for bit (another order differs in the last bit for about
+   * half of the steps); larger systems can still differ in the last bit, as OpenBLAS's blocked
+   * kernels order their sums differently.
    */
-  private double[] solve(double[][] a, double[] b) {
+  private double[] solve(double[][] a, double[] b, boolean transposed) {
     int n = b.length;
-    double[][] m = new double[n][n]; // aᵀ, factored in place into L (unit, below) and U
-    for (int i = 0; i < n; i++) for (int k = 0; k < n; k++) m[i][k] = a[k][i];
+    double[][] m = new double[n][n]; // factored in place into L (unit, below) and U
+    for (int i = 0; i < n; i++) {
+      for (int k = 0; k < n; k++) m[i][k] = transposed ? a[k][i] : a[i][k];
+    }
     int[] perm = new int[n];
     for (int i = 0; i < n; i++) perm[i] = i;
     for (int c = 0; c < n; c++) {
@@ -580,19 +599,30 @@ public final class UniPCMultistepScheduler implements FlowScheduler {
         for (int k = c + 1; k < n; k++) m[i][k] = r(m[i][k] - r(m[i][c] * m[c][k]));
       }
     }
-    double[] z = new double[n]; // Uᵀ·z = b (forward)
-    for (int i = 0; i < n; i++) {
-      double t = b[i];
-      for (int k = 0; k < i; k++) t = r(t - r(m[k][i] * z[k]));
-      z[i] = r(t / m[i][i]);
+    double[] x = new double[n];
+    if (transposed) {
+      double[] z = new double[n]; // Uᵀ·z = b (forward)
+      for (int i = 0; i < n; i++) {
+        double t = b[i];
+        for (int k = 0; k < i; k++) t = r(t - r(m[k][i] * z[k]));
+        z[i] = r(t / m[i][i]);
+      }
+      for (int i = n - 1; i >= 0; i--) { // Lᵀ·w = z (backward, unit diagonal)
+        double t = z[i];
+        for (int k = i + 1; k < n; k++) t = r(t - r(m[k][i] * z[k]));
+        z[i] = t;
+      }
+      for (int i = 0; i < n; i++) x[perm[i]] = z[i]; // x = Pᵀ·w
+    } else {
+      for (int i = 0; i < n; i++) x[i] = b[perm[i]]; // P·b
+      for (int k = 0; k < n; k++) { // L·y = P·b (column by column, as strsm)
+        for (int i = k + 1; i < n; i++) x[i] = r(x[i] - r(x[k] * m[i][k]));
+      }
+      for (int k = n - 1; k >= 0; k--) { // U·x = y
+        x[k] = r(x[k] / m[k][k]);
+        for (int i = 0; i < k; i++) x[i] = r(x[i] - r(x[k] * m[i][k]));
+      }
     }
-    for (int i = n - 1; i >= 0; i--) { // Lᵀ·w = z (backward, unit diagonal)
-      double t = z[i];
-      for (int k = i + 1; k < n; k++) t = r(t - r(m[k][i] * z[k]));
-      z[i] = t;
-    }
-    double[] x = new double[n]; // undo the row interchanges of aᵀ: x = Pᵀ·w
-    for (int i = 0; i < n; i++) x[perm[i]] = z[i];
     return x;
   }
 
@@ -628,7 +658,12 @@ public final class UniPCMultistepScheduler implements FlowScheduler {
 
   @Override
   public String toString() {
-    return "UniPCMultistepScheduler(" + config + ", sigmas " + sigmaDType + ", steps="
-        + (timesteps == null ? "unset" : timesteps.length) + ")";
+    return "UniPCMultistepScheduler("
+        + config
+        + ", sigmas "
+        + sigmaDType
+        + ", steps="
+        + (timesteps == null ? "unset" : timesteps.length)
+        + ")";
   }
 }

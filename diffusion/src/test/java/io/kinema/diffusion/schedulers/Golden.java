@@ -10,14 +10,19 @@ import java.nio.file.Path;
 final class Golden {
   private Golden() {}
 
-  /** The golden folder, or a skipped test (assumption) when this checkout has no shared/ beside it. */
+  /**
+   * The golden folder, or a skipped test (assumption) when this checkout has no shared/ beside it.
+   */
   static Path folder(String name) {
     Path root = repoRoot();
-    assumeTrue(root != null, "no Maven reactor root (pom.xml with <modules>) above the working dir");
+    assumeTrue(
+        root != null, "no Maven reactor root (pom.xml with <modules>) above the working dir");
     Path dir = root.resolve("../shared/golden").resolve(name).normalize();
     assumeTrue(
         Files.isDirectory(dir),
-        "golden tensors not available: " + dir + " is absent (shared/ is not beside this checkout)");
+        "golden tensors not available: "
+            + dir
+            + " is absent (shared/ is not beside this checkout)");
     return dir;
   }
 
@@ -47,7 +52,8 @@ final class Golden {
   static double relElementwise(double[] expected, double[] actual, double floor) {
     double err = 0;
     for (int i = 0; i < expected.length; i++) {
-      err = Math.max(err, Math.abs(actual[i] - expected[i]) / Math.max(Math.abs(expected[i]), floor));
+      err =
+          Math.max(err, Math.abs(actual[i] - expected[i]) / Math.max(Math.abs(expected[i]), floor));
     }
     return err;
   }

@@ -15,11 +15,10 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
- * Parity with the tensors diffusers' own schedulers produced ({@code
- * ../shared/golden/schedulers}, see its README): schedules, and every intermediate of the 20-step
- * WanPipeline loop with the README's toy model — run free (our toy model, our samples) and
- * teacher-forced (the golden model output and sample fed into each step, isolating the
- * scheduler).
+ * Parity with the tensors diffusers' own schedulers produced ({@code ../shared/golden/schedulers},
+ * see its README): schedules, and every intermediate of the 20-step WanPipeline loop with the
+ * README's toy model — run free (our toy model, our samples) and teacher-forced (the golden model
+ * output and sample fed into each step, isolating the scheduler).
  */
 class SchedulerGoldenTest {
   /** Relative to each tensor's scale; the f32 loops mirror diffusers' float32 arithmetic. */
@@ -66,7 +65,8 @@ class SchedulerGoldenTest {
             dir.resolve("flow_match_euler_shift" + shift + ".scheduler_config.json"));
     assertEquals(FlowMatchEulerDiscreteScheduler.Config.of(shift), config);
     try (var s = Scope.open();
-        var f = SafetensorsFile.open(dir.resolve("flow_match_euler_shift" + shift + ".safetensors"))) {
+        var f =
+            SafetensorsFile.open(dir.resolve("flow_match_euler_shift" + shift + ".safetensors"))) {
       var sched = new FlowMatchEulerDiscreteScheduler(config);
       for (String prefix : new String[] {"set_timesteps_50", "loop20"}) {
         int n = prefix.equals("loop20") ? 20 : 50;
@@ -82,7 +82,8 @@ class SchedulerGoldenTest {
   @ValueSource(ints = {3, 5})
   void eulerLoop20(int shift) throws Exception {
     String name = "flow_match_euler_shift" + shift;
-    try (var s = Scope.open(); var f = SafetensorsFile.open(dir.resolve(name + ".safetensors"))) {
+    try (var s = Scope.open();
+        var f = SafetensorsFile.open(dir.resolve(name + ".safetensors"))) {
       Tensor init = f.get("loop20.latent_init");
       Tensor outs = f.get("loop20.model_outputs");
       Tensor samples = f.get("loop20.samples");
@@ -101,7 +102,11 @@ class SchedulerGoldenTest {
         check(name + " free step " + i + " sample", d(samples.select(0, i)), d(x), TOL_F32);
       }
       System.out.printf(
-          Locale.ROOT, "%s free: worst model output %.3e, worst sample %.3e%n", name, worstV, worstX);
+          Locale.ROOT,
+          "%s free: worst model output %.3e, worst sample %.3e%n",
+          name,
+          worstV,
+          worstX);
       // teacher-forced: golden inputs, one step at a time
       sched.setTimesteps(20);
       sched.setBeginIndex(0);
@@ -129,7 +134,8 @@ class SchedulerGoldenTest {
       for (String prefix : new String[] {"set_timesteps_50", "loop20", "loop20_f64"}) {
         int n = prefix.equals("set_timesteps_50") ? 50 : 20;
         sched.setTimesteps(n);
-        assertArrayEquals(f.get(prefix + ".timesteps").toLongArray(), sched.timestepsLong(), prefix);
+        assertArrayEquals(
+            f.get(prefix + ".timesteps").toLongArray(), sched.timestepsLong(), prefix);
         assertArrayEquals(d(f.get(prefix + ".sigmas")), sched.sigmas(), 0.0, prefix);
       }
     }
@@ -190,7 +196,11 @@ class SchedulerGoldenTest {
           worst = Math.max(worst, Golden.relToScale(d(samples.select(0, i)), d(x)));
         }
         System.out.printf(
-            Locale.ROOT, "%s %s: worst sample error %.3e%n", name, forced ? "forced" : "free", worst);
+            Locale.ROOT,
+            "%s %s: worst sample error %.3e%n",
+            name,
+            forced ? "forced" : "free",
+            worst);
       }
     }
   }
