@@ -64,7 +64,7 @@ public final class TimestepSampler {
           u = n.toFloatArray();
         }
         float m = (float) mean, sd = (float) std;
-        // torch.normal(mean, std): mean + std·z in float32, then sigmoid in float32.
+        // torch.normal(mean, std) then sigmoid; the values are float32 as in the reference.
         for (int i = 0; i < batch; i++) u[i] = sigmoidF32(m + sd * u[i]);
       }
       case WeightingScheme.Mode(double scale) -> {
