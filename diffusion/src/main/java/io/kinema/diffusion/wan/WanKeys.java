@@ -76,7 +76,10 @@ public final class WanKeys {
           rule("img_emb.proj.3", "condition_embedder.image_embedder.ff.net.2"),
           rule("img_emb.proj.4", "condition_embedder.image_embedder.norm2"));
 
-  /** The diffusers name of an original Wan parameter name (unknown names are returned as is). */
+  /**
+   * The diffusers name of an original Wan parameter name (unknown names are returned as is). Only
+   * for names in the original layout: the norm2/norm3 swap makes it wrong on diffusers names.
+   */
   public static String toDiffusers(String original) {
     String bare = BARE_TO_DIFFUSERS.get(original);
     if (bare != null) return bare;

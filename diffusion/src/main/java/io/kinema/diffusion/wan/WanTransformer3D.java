@@ -41,6 +41,8 @@ import java.util.Map;
  * scale_shift_table} and {@code norm2} in F32 ({@code _keep_in_fp32_modules}) and computes the
  * timestep features, the modulation, every LayerNorm and the gated residual sums in F32; an F32
  * model computes in F32 throughout and an F64 model in F64 throughout (the "exact f64" reference).
+ * {@link #to(DType)} converts every parameter, as PyTorch's {@code .to} does (the forward then
+ * still computes those islands in F32, from the converted values).
  *
  * <p>Loading: {@link #fromPretrained(Path, DType)} reads a diffusers folder ({@code config.json}
  * and {@code diffusion_pytorch_model.safetensors} or a sharded index) or one in the original Wan
