@@ -80,7 +80,13 @@ public final class Engine implements GradEngine {
     while (!ready.isEmpty()) {
       Node n = ready.pop();
       Tensor g = grads.remove(n);
-      Tensor[] inputGrads = n.backward.apply(n, g);
+      // Each rule's temporaries are freed as soon as it has run (not at the end of backward):
+      // only the gradients it returns leave its scope.
+      Tensor[] inputGrads;
+      try (var ruleScope = Scope.open()) {
+        inputGrads = n.backward.apply(n, g);
+        for (Tensor gi : inputGrads) if (gi != null) ruleScope.keep(gi);
+      }
       // Rules may pass g on unchanged or return one tensor for several inputs (add): give every
       // edge its own handle, since each is closed independently once consumed.
       Map<Tensor, Boolean> handedOut = new IdentityHashMap<>();
@@ -112,7 +118,10 @@ public final class Engine implements GradEngine {
             }
           }
           case Node.ToLeaf(Tensor leaf) -> {
-            if (gi != null) accumulateLeaf(leaf, gi);
+            if (gi != null) {
+              accumulateLeaf(leaf, gi);
+              gi.close(); // the leaf holds its own handle (or copy): free a copied one now
+            }
           }
           case Node.Nowhere() -> {
             if (gi != null) gi.close();
@@ -177,6 +186,7 @@ public final class Engine implements GradEngine {
     } else {
       leaf.grad().addInPlace(gc);
     }
+    if (gc != g) gc.close();
   }
 
   /** True when {@code t} is the only reference to its storage and fills most of it. */

@@ -1,0 +1,151 @@
+package io.kinema.diffusion.wan;
+
+import io.kinema.nn.Attention;
+import io.kinema.nn.FeedForward;
+import io.kinema.nn.Identity;
+import io.kinema.nn.Init;
+import io.kinema.nn.Layer;
+import io.kinema.nn.LayerNorm;
+import io.kinema.nn.Module;
+import io.kinema.nn.Parameter;
+import io.kinema.tensor.AttentionMask;
+import io.kinema.tensor.DType;
+import io.kinema.tensor.Generator;
+import io.kinema.tensor.Scope;
+import io.kinema.tensor.Tensor;
+import java.util.List;
+
+/**
+ * One Wan DiT block (diffusers' {@code WanTransformerBlock}), with its parameter names: {@code
+ * scale_shift_table [1, 6, D]}, {@code norm1} (LayerNorm, no affine), {@code attn1}
+ * (self-attention: q/k RMSNorm across heads, 3-d RoPE), {@code attn2} (cross-attention to the
+ * text), {@code norm2} (affine LayerNorm before cross-attention, or identity), {@code ffn} (tanh
+ * GELU MLP), {@code norm3} (LayerNorm, no affine):
+ *
+ * <pre>
+ * (shift, scale, gate, c_shift, c_scale, c_gate) = scale_shift_table + timestep_proj   (6 rows)
+ * x = x + attn1(norm1(x) * (1 + scale) + shift) * gate
+ * x = x + attn2(norm2(x), context)
+ * x = x + ffn(norm3(x) * (1 + c_scale) + c_shift) * c_gate
+ * </pre>
+ *
+ * <p>Precision as diffusers (written for bf16 weights): the modulation, the three norms and the two
+ * gated residual sums are computed in F32 ({@code hidden_states.float()}) and rounded back to the
+ * activation dtype; the cross-attention residual is summed in the activation dtype. For F32 and F64
+ * models these casts are no-ops (an F64 model computes everything in F64).
+ */
+public final class WanTransformerBlock extends Module {
+  private final Parameter scaleShiftTable;
+  private final long dim;
+  private final double eps;
+
+  WanTransformerBlock(WanConfig c, DType dtype, DType keepDtype, Generator gen) {
+    long d = c.innerDim();
+    this.dim = d;
+    this.eps = c.eps();
+    long[] shape = {d};
+    scaleShiftTable = registerParameter("scale_shift_table", Tensor.zeros(keepDtype, 1, 6, d));
+    if (gen != null) Init.normal(scaleShiftTable.data(), 0, 1 / Math.sqrt(d), gen);
+    registerModule("norm1", new LayerNorm(shape, eps, false, false, dtype));
+    Attention.QkNorm qk = Attention.QkNorm.RMS_ACROSS_HEADS;
+    int heads = c.numAttentionHeads();
+    long hd = c.attentionHeadDim();
+    registerModule("attn1", new Attention(d, d, heads, hd, qk, eps, true, dtype, gen));
+    registerModule("attn2", new Attention(d, d, heads, hd, qk, eps, true, dtype, gen));
+    registerModule(
+        "norm2",
+        c.crossAttnNorm() ? new LayerNorm(shape, eps, true, true, keepDtype) : new Identity());
+    registerModule(
+        "ffn",
+        new FeedForward(d, c.ffnDim(), FeedForward.Activation.GELU_TANH, 0, true, dtype, gen));
+    registerModule("norm3", new LayerNorm(shape, eps, false, false, dtype));
+  }
+
+  /** The block's {@code scale_shift_table} slot ({@code [1, 6, D]}). */
+  public Parameter scaleShiftTable() {
+    return scaleShiftTable;
+  }
+
+  /**
+   * Runs the block, through {@link Module#checkpoint} (recomputed in backward) when gradient
+   * checkpointing is on.
+   *
+   * @param x tokens {@code [B, L, D]} in the activation dtype
+   * @param context text tokens {@code [B, S, D]} (the text embedder's output)
+   * @param timestepProj {@code [B, 6, D]}
+   * @param cos rotary table {@code [L, 1, headDim/2]} (see {@link WanRope})
+   * @param sin rotary table, same shape
+   * @param trace records intermediates under {@code prefix} (null: none)
+   */
+  public Tensor forward(
+      Tensor x,
+      Tensor context,
+      Tensor timestepProj,
+      Tensor cos,
+      Tensor sin,
+      WanTransformer3D.Trace trace,
+      String prefix) {
+    // the tables are inputs (not captured) so a checkpoint keeps its own handles on them
+    return checkpoint(
+        in -> body(in.get(0), in.get(1), in.get(2), in.get(3), in.get(4), trace, prefix),
+        List.of(x, context, timestepProj, cos, sin));
+  }
+
+  private Tensor body(
+      Tensor x,
+      Tensor context,
+      Tensor timestepProj,
+      Tensor cos,
+      Tensor sin,
+      WanTransformer3D.Trace trace,
+      String prefix) {
+    try (var s = Scope.open()) {
+      DType act = x.dtype(), up = WanTransformer3D.upcast(act);
+      List<Tensor> mod = scaleShiftTable.data().add(timestepProj.to(up)).chunk(6, 1);
+      Tensor shift = mod.get(0), scale = mod.get(1), gate = mod.get(2);
+      Tensor cShift = mod.get(3), cScale = mod.get(4), cGate = mod.get(5);
+
+      // 1. self-attention
+      Tensor h = modulate(norm("norm1", x.to(up), up), shift, scale).to(act);
+      WanTransformer3D.record(trace, prefix + "attn1.in", h);
+      Attention attn1 = (Attention) getSubmodule("attn1");
+      Tensor a = attn1.forward(h, AttentionMask.NONE, Attention.Rotary.of(cos, sin, true));
+      WanTransformer3D.record(trace, prefix + "attn1.out", a);
+      x = x.to(up).add(a.mul(gate)).to(act);
+
+      // 2. cross-attention
+      h = getSubmodule("norm2") instanceof LayerNorm ? norm("norm2", x.to(up), up).to(act) : x;
+      WanTransformer3D.record(trace, prefix + "attn2.in", h);
+      Tensor c = ((Attention) getSubmodule("attn2")).forward(h, context);
+      WanTransformer3D.record(trace, prefix + "attn2.out", c);
+      x = x.add(c);
+
+      // 3. feed-forward
+      h = modulate(norm("norm3", x.to(up), up), cShift, cScale).to(act);
+      WanTransformer3D.record(trace, prefix + "ffn.in", h);
+      Tensor f = ((Layer) getSubmodule("ffn")).forward(h);
+      WanTransformer3D.record(trace, prefix + "ffn.out", f);
+      x = x.to(up).add(f.to(up).mul(cGate)).to(act);
+      WanTransformer3D.record(trace, prefix + "out", x);
+      return s.keep(x);
+    }
+  }
+
+  /** {@code n * (1 + scale) + shift}. */
+  static Tensor modulate(Tensor n, Tensor shift, Tensor scale) {
+    return n.mul(scale.add(1)).add(shift);
+  }
+
+  /** diffusers' {@code FP32LayerNorm}: the input and the affine parameters in {@code up}. */
+  private Tensor norm(String name, Tensor x, DType up) {
+    LayerNorm ln = (LayerNorm) getSubmodule(name);
+    Tensor w = ln.weight() == null ? null : ln.weight().data().to(up);
+    Tensor b = ln.bias() == null ? null : ln.bias().data().to(up);
+    return x.layerNorm(new long[] {dim}, w, b, ln.eps());
+  }
+
+  @Override
+  public String toString() {
+    return "WanTransformerBlock(dim=" + dim + ", eps=" + eps + ")";
+  }
+}
