@@ -2,11 +2,13 @@
 """PyTorch (CPU) figures for the kernels in Kinema's JMH benchmarks, same shapes, same machine.
 
 Run with Debian's python3-torch (never a build or test dependency):
-    OMP_NUM_THREADS=2 /usr/bin/python3 bench/python/torch_peer.py
+    OMP_NUM_THREADS=2 /usr/bin/python3 bench/python/torch_peer.py [matmul|norms|attention|train ...]
 Prints one Markdown row per case: best and median time over repeats, and GFLOP/s or GB/s.
+With arguments, only those sections run.
 """
 import math
 import statistics
+import sys
 import time
 
 import torch
@@ -39,7 +41,9 @@ print(f"torch {torch.__version__}, threads {torch.get_num_threads()}")
 print("| kernel | shape | best ms | median ms | rate |")
 print("|---|---|---|---|---|")
 
-for n in (256, 512, 1024, 2048, 4096):
+SECTIONS = set(sys.argv[1:]) or {"matmul", "norms", "attention", "train"}
+
+for n in (256, 512, 1024, 2048, 4096) if "matmul" in SECTIONS else ():
     for dt in (torch.float32, torch.bfloat16):
         a = torch.randn(n, n).to(dt)
         b = torch.randn(n, n).to(dt)
@@ -47,7 +51,7 @@ for n in (256, 512, 1024, 2048, 4096):
         best, med = bench(lambda: torch.matmul(a, b), repeats=reps)
         row(f"matmul {str(dt)[6:]}", f"{n}^3", best, med, 2 * n**3, "GFLOP/s")
 
-for rows, cols in ((8192, 1536), (2048, 5120)):
+for rows, cols in ((8192, 1536), (2048, 5120)) if "norms" in SECTIONS else ():
     x = torch.randn(rows, cols)
     w = torch.randn(cols)
     bias = torch.randn(cols)
@@ -63,7 +67,7 @@ for rows, cols in ((8192, 1536), (2048, 5120)):
     row("copy", f"{rows}x{cols}", best, med, moved, "GB/s")
 
 # torch 1.13 has no fused scaled_dot_product_attention: the math path materialises S x S.
-for s in (1024, 4096):
+for s in (1024, 4096) if "attention" in SECTIONS else ():
     for d in (64, 128):
         for causal in (False, True):
             h = 12
@@ -119,7 +123,8 @@ def forward_only():
         model(inp).square().mean().item()
 
 
-best, med = bench(train_step, repeats=5)
-row("train step (fwd+bwd+AdamW)", f"{BLOCKS}x{DIM}, {TOKENS} tok", best, med, flops, "GFLOP/s")
-best, med = bench(forward_only, repeats=5)
-row("forward", f"{BLOCKS}x{DIM}, {TOKENS} tok", best, med, flops / 3, "GFLOP/s")
+if "train" in SECTIONS:
+    best, med = bench(train_step, repeats=5)
+    row("train step (fwd+bwd+AdamW)", f"{BLOCKS}x{DIM}, {TOKENS} tok", best, med, flops, "GFLOP/s")
+    best, med = bench(forward_only, repeats=5)
+    row("forward", f"{BLOCKS}x{DIM}, {TOKENS} tok", best, med, flops / 3, "GFLOP/s")
