@@ -1,6 +1,7 @@
 package io.kinema.tensor;
 
 import io.kinema.tensor.cpu.Elements;
+import io.kinema.tensor.grad.GradMode;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
@@ -55,8 +56,17 @@ final class HostArrays {
     return t;
   }
 
-  /** A contiguous CPU tensor of {@code dtype} with t's values (t itself when it already is one). */
+  /**
+   * A contiguous CPU tensor of {@code dtype} with t's values (a view of t when it already is one).
+   * Reading values is never part of a graph, so nothing here is recorded.
+   */
   private static Tensor hostContiguous(Tensor t, DType dtype) {
+    try (var ng = GradMode.noGrad()) {
+      return hostContiguousNoGrad(t, dtype);
+    }
+  }
+
+  private static Tensor hostContiguousNoGrad(Tensor t, DType dtype) {
     Tensor host = t.to(Device.CPU);
     if (host.dtype() == dtype && host.isContiguous()) return host;
     try (host) {
