@@ -37,10 +37,29 @@ public final class WanRope {
    */
   public static Tensor[] tables(
       int headDim, long frames, long height, long width, int maxSeqLen, DType dtype) {
-    if (frames > maxSeqLen || height > maxSeqLen || width > maxSeqLen) {
+    return tables(headDim, 0, frames, height, width, maxSeqLen, dtype);
+  }
+
+  /**
+   * The tables for frames {@code startFrame ... startFrame + frames - 1} (rows and columns from 0):
+   * a chunk of a longer video, as the causal model's streaming calls rope it (absolute positions).
+   */
+  public static Tensor[] tables(
+      int headDim,
+      long startFrame,
+      long frames,
+      long height,
+      long width,
+      int maxSeqLen,
+      DType dtype) {
+    if (startFrame < 0) {
+      throw new IllegalArgumentException("WanRope: negative start frame " + startFrame);
+    }
+    if (startFrame + frames > maxSeqLen || height > maxSeqLen || width > maxSeqLen) {
       throw new IllegalArgumentException(
           "WanRope: post-patch grid "
               + frames
+              + (startFrame == 0 ? "" : " (from frame " + startFrame + ")")
               + "x"
               + height
               + "x"
@@ -73,7 +92,7 @@ public final class WanRope {
     for (long f = 0; f < frames; f++) {
       for (long h = 0; h < height; h++) {
         for (long w = 0; w < width; w++) {
-          pos[0] = f;
+          pos[0] = startFrame + f;
           pos[1] = h;
           pos[2] = w;
           for (int k = 0; k < half; k++, n++) {

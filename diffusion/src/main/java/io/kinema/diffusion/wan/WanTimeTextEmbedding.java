@@ -43,8 +43,25 @@ public final class WanTimeTextEmbedding extends Module {
    * @param up the dtype of the float32 islands (F64 for an F64 model, else F32)
    */
   Output forward(Tensor timestep, Tensor text, DType act, DType up, WanTransformer3D.Trace trace) {
+    return forward(timestep, text, act, up, false, trace);
+  }
+
+  /**
+   * @param timestep any shape (flattened: one row of features per value), any numeric dtype
+   * @param f64Features compute the sinusoid in double and round it once to {@code up}, as the
+   *     original Wan code ({@code sinusoidal_embedding_1d}, float64) does; otherwise diffusers'
+   *     float32 arithmetic
+   */
+  Output forward(
+      Tensor timestep,
+      Tensor text,
+      DType act,
+      DType up,
+      boolean f64Features,
+      WanTransformer3D.Trace trace) {
     try (var s = Scope.open()) {
-      Tensor features = timestepFeatures(timestep.toDoubleArray(), freqDim, up);
+      Tensor features =
+          timestepFeatures(timestep.toDoubleArray(), freqDim, f64Features ? DType.F64 : up).to(up);
       WanTransformer3D.record(trace, "condition_embedder.timesteps_proj.out", features);
       EmbeddingMlp timeEmbedder = (EmbeddingMlp) getSubmodule("time_embedder");
       Tensor temb = timeEmbedder.forward(features.to(timeEmbedder.weightDtype())).to(act);

@@ -188,10 +188,7 @@ public final class WanTransformer3D extends Module {
       record(trace, "rope.cos", rope[0]);
       record(trace, "rope.sin", rope[1]);
 
-      Tensor pe = ((Layer) getSubmodule("patch_embedding")).forward(hiddenStates.to(act));
-      record(trace, "patch_embedding.out", pe);
-      Tensor x = pe.flatten(2, 4).transpose(1, 2); // [B, L, D]
-      record(trace, "tokens.before_block0", x);
+      Tensor x = embedPatches(hiddenStates, trace); // [B, L, D]
 
       WanTimeTextEmbedding.Output cond =
           ((WanTimeTextEmbedding) getSubmodule("condition_embedder"))
@@ -206,22 +203,54 @@ public final class WanTransformer3D extends Module {
                 .forward(
                     x, cond.context(), timestepProj, rope[0], rope[1], trace, "blocks." + i + ".");
       }
-
-      // output norm, modulated by the time embedding (before time_proj), projection
-      List<Tensor> ss = scaleShiftTable.data().add(cond.temb().unsqueeze(1)).chunk(2, 1);
-      Tensor n = x.to(up).layerNorm(new long[] {d}, null, null, c.eps());
-      record(trace, "norm_out.out", n);
-      Tensor h = WanTransformerBlock.modulate(n, ss.get(0), ss.get(1)).to(act);
-      Tensor o = ((Layer) getSubmodule("proj_out")).forward(h); // [B, L, pt*ph*pw*C]
-      record(trace, "proj_out.out", o);
-
-      // unpatchify: token (f, h, w), last dim (a, e1, e2, ch) -> [B, C, F, H, W]
-      Tensor out =
-          o.view(b, fp, hp, wp, p.t(), p.h(), p.w(), c.outChannels())
-              .permute(0, 7, 1, 4, 2, 5, 3, 6)
-              .reshape(b, c.outChannels(), fp * p.t(), hp * p.h(), wp * p.w());
+      Tensor o = head(x, cond.temb().unsqueeze(1), trace);
+      Tensor out = unpatchify(o, b, fp, hp, wp);
       return s.keep(out);
     }
+  }
+
+  /** Patch embedding: {@code [B, C_in, F, H, W]} to frame-major tokens {@code [B, L, D]}. */
+  Tensor embedPatches(Tensor hiddenStates, Trace trace) {
+    try (var s = Scope.open()) {
+      Tensor pe = ((Layer) getSubmodule("patch_embedding")).forward(hiddenStates.to(dtype()));
+      record(trace, "patch_embedding.out", pe);
+      Tensor x = pe.flatten(2, 4).transpose(1, 2); // [B, L, D]
+      record(trace, "tokens.before_block0", x);
+      return s.keep(x);
+    }
+  }
+
+  /**
+   * The output norm modulated by the time embedding (before time_proj), then {@code proj_out}.
+   *
+   * @param x tokens {@code [B, L, D]}
+   * @param temb {@code [B, F, D]}: one time embedding per frame of L/F tokens (F = 1: one for all)
+   * @return {@code [B, L, pt*ph*pw*C_out]} in the activation dtype
+   */
+  Tensor head(Tensor x, Tensor temb, Trace trace) {
+    try (var s = Scope.open()) {
+      DType act = dtype(), up = upcast(act);
+      long b = x.size(0), l = x.size(1), d = config.innerDim(), frames = temb.size(1);
+      List<Tensor> ss = scaleShiftTable.data().add(temb.unsqueeze(2)).chunk(2, 2); // [B,F,1,D]
+      Tensor n = x.to(up).layerNorm(new long[] {d}, null, null, config.eps());
+      record(trace, "norm_out.out", n);
+      Tensor h =
+          WanTransformerBlock.modulate(n.reshape(b, frames, l / frames, d), ss.get(0), ss.get(1))
+              .reshape(b, l, d)
+              .to(act);
+      Tensor o = ((Layer) getSubmodule("proj_out")).forward(h); // [B, L, pt*ph*pw*C]
+      record(trace, "proj_out.out", o);
+      return s.keep(o);
+    }
+  }
+
+  /** Token (f, h, w) with last dim (a, e1, e2, ch) back to {@code [B, C_out, F, H, W]}. */
+  Tensor unpatchify(Tensor o, long b, long fp, long hp, long wp) {
+    WanConfig.PatchSize p = config.patchSize();
+    int c = config.outChannels();
+    return o.view(b, fp, hp, wp, p.t(), p.h(), p.w(), c)
+        .permute(0, 7, 1, 4, 2, 5, 3, 6)
+        .reshape(b, c, fp * p.t(), hp * p.h(), wp * p.w());
   }
 
   private void checkInputs(Tensor hs, Tensor t, Tensor ehs) {

@@ -67,12 +67,23 @@ public final class WanTransformerBlock extends Module {
   }
 
   /**
+   * How one of the block's attentions is run on its normalized input {@code h [B, L, D]}: the
+   * default calls the {@link Attention} module; the causal model's streaming path uses its KV cache
+   * instead.
+   */
+  @FunctionalInterface
+  interface AttentionCall {
+    Tensor apply(Attention attention, Tensor h);
+  }
+
+  /**
    * Runs the block, through {@link Module#checkpoint} (recomputed in backward) when gradient
    * checkpointing is on.
    *
    * @param x tokens {@code [B, L, D]} in the activation dtype
    * @param context text tokens {@code [B, S, D]} (the text embedder's output)
-   * @param timestepProj {@code [B, 6, D]}
+   * @param timestepProj {@code [B, 6, D]}, or {@code [B, F, 6, D]} for one modulation per frame
+   *     (the L tokens are then F frames of L/F tokens, frame-major)
    * @param cos rotary table {@code [L, 1, headDim/2]} (see {@link WanRope})
    * @param sin rotary table, same shape
    * @param trace records intermediates under {@code prefix} (null: none)
@@ -85,47 +96,86 @@ public final class WanTransformerBlock extends Module {
       Tensor sin,
       WanTransformer3D.Trace trace,
       String prefix) {
-    // the tables are inputs (not captured) so a checkpoint keeps its own handles on them
-    return checkpoint(
-        in -> body(in.get(0), in.get(1), in.get(2), in.get(3), in.get(4), trace, prefix),
-        List.of(x, context, timestepProj, cos, sin));
+    return forward(x, context, timestepProj, cos, sin, AttentionMask.NONE, trace, prefix);
   }
 
-  private Tensor body(
+  /**
+   * As {@link #forward(Tensor, Tensor, Tensor, Tensor, Tensor, WanTransformer3D.Trace, String)}
+   * with a self-attention mask (the causal model's block-causal mask).
+   */
+  Tensor forward(
       Tensor x,
       Tensor context,
       Tensor timestepProj,
       Tensor cos,
       Tensor sin,
+      AttentionMask mask,
+      WanTransformer3D.Trace trace,
+      String prefix) {
+    // the tables are inputs (not captured) so a checkpoint keeps its own handles on them
+    return checkpoint(
+        in -> {
+          Tensor ctx = in.get(1);
+          Attention.Rotary rotary = Attention.Rotary.of(in.get(3), in.get(4), true);
+          return body(
+              in.get(0),
+              in.get(2),
+              (a, h) -> a.forward(h, mask, rotary),
+              (a, h) -> a.forward(h, ctx),
+              trace,
+              prefix);
+        },
+        List.of(x, context, timestepProj, cos, sin));
+  }
+
+  /**
+   * The block with caller-supplied attentions (no checkpointing): {@code selfAttention} receives
+   * {@code attn1} and the modulated {@code norm1(x)}, {@code crossAttention} receives {@code attn2}
+   * and {@code norm2(x)}.
+   */
+  Tensor body(
+      Tensor x,
+      Tensor timestepProj,
+      AttentionCall selfAttention,
+      AttentionCall crossAttention,
       WanTransformer3D.Trace trace,
       String prefix) {
     try (var s = Scope.open()) {
       DType act = x.dtype(), up = WanTransformer3D.upcast(act);
-      List<Tensor> mod = scaleShiftTable.data().add(timestepProj.to(up)).chunk(6, 1);
+      // per-frame modulation [B, F, 6, D] (F = 1: one for the whole sequence)
+      Tensor tp = timestepProj.dim() == 3 ? timestepProj.unsqueeze(1) : timestepProj;
+      long b = x.size(0), l = x.size(1), frames = tp.size(1);
+      long[] framed = {b, frames, l / frames, dim};
+      List<Tensor> mod = scaleShiftTable.data().add(tp.to(up)).chunk(6, 2);
       Tensor shift = mod.get(0), scale = mod.get(1), gate = mod.get(2);
       Tensor cShift = mod.get(3), cScale = mod.get(4), cGate = mod.get(5);
 
       // 1. self-attention
-      Tensor h = modulate(norm("norm1", x.to(up), up), shift, scale).to(act);
+      Tensor h =
+          modulate(norm("norm1", x.to(up), up).reshape(framed), shift, scale)
+              .reshape(b, l, dim)
+              .to(act);
       WanTransformer3D.record(trace, prefix + "attn1.in", h);
-      Attention attn1 = (Attention) getSubmodule("attn1");
-      Tensor a = attn1.forward(h, AttentionMask.NONE, Attention.Rotary.of(cos, sin, true));
+      Tensor a = selfAttention.apply((Attention) getSubmodule("attn1"), h);
       WanTransformer3D.record(trace, prefix + "attn1.out", a);
-      x = x.to(up).add(a.mul(gate)).to(act);
+      x = x.to(up).add(a.reshape(framed).mul(gate).reshape(b, l, dim)).to(act);
 
       // 2. cross-attention
       h = getSubmodule("norm2") instanceof LayerNorm ? norm("norm2", x.to(up), up).to(act) : x;
       WanTransformer3D.record(trace, prefix + "attn2.in", h);
-      Tensor c = ((Attention) getSubmodule("attn2")).forward(h, context);
+      Tensor c = crossAttention.apply((Attention) getSubmodule("attn2"), h);
       WanTransformer3D.record(trace, prefix + "attn2.out", c);
       x = x.add(c);
 
       // 3. feed-forward
-      h = modulate(norm("norm3", x.to(up), up), cShift, cScale).to(act);
+      h =
+          modulate(norm("norm3", x.to(up), up).reshape(framed), cShift, cScale)
+              .reshape(b, l, dim)
+              .to(act);
       WanTransformer3D.record(trace, prefix + "ffn.in", h);
       Tensor f = ((Layer) getSubmodule("ffn")).forward(h);
       WanTransformer3D.record(trace, prefix + "ffn.out", f);
-      x = x.to(up).add(f.to(up).mul(cGate)).to(act);
+      x = x.to(up).add(f.to(up).reshape(framed).mul(cGate).reshape(b, l, dim)).to(act);
       WanTransformer3D.record(trace, prefix + "out", x);
       return s.keep(x);
     }
