@@ -554,9 +554,7 @@ final class Derivatives {
             (node, g0) -> {
               Tensor q = node.saved(qo), k = node.saved(ko), v = node.saved(vo);
               AttentionMask mask =
-                  allowedO == null
-                      ? structured
-                      : new AttentionMask.Explicit(node.saved(allowedO));
+                  allowedO == null ? structured : new AttentionMask.Explicit(node.saved(allowedO));
               Tensor g = g0.dtype() == q.dtype() ? g0 : g0.to(q.dtype());
               Attention.Forward f = Attention.forward(q, k, v, mask, scale);
               Attention.Grads gr = Attention.backward(q, k, v, f.out(), f.lse(), g, mask, scale);

@@ -20,8 +20,7 @@ public final class Attention {
   /**
    * Gradients with respect to q, k and v, shaped like them after broadcasting the leading dims:
    * {@code [..., Sq, D]}, {@code [..., Sk, D]}, {@code [..., Sk, Dv]} (sum over the broadcast dims
-   * to get an input's own shape). F64 for F64 inputs, F32 otherwise (BF16/F16 are computed in
-   * f32).
+   * to get an input's own shape). F64 for F64 inputs, F32 otherwise (BF16/F16 are computed in f32).
    */
   public record Grads(Tensor q, Tensor k, Tensor v) {}
 

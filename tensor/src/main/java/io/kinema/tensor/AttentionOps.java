@@ -130,8 +130,7 @@ final class AttentionOps {
             Tensor gk4 = as4d(gk, batch, sh.sk(), sh.d());
             Tensor gv4 = as4d(gv, batch, sh.sk(), sh.dv())) {
           AttentionMask m = m4 == null ? mask : new AttentionMask.Explicit(m4);
-          Backends.of(device)
-              .attentionBackward(q4, k4, v4, o4, l4, g4, m, scale, gq4, gk4, gv4);
+          Backends.of(device).attentionBackward(q4, k4, v4, o4, l4, g4, m, scale, gq4, gk4, gv4);
         }
       }
     } catch (RuntimeException | Error ex) {

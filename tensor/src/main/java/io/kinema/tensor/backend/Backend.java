@@ -105,8 +105,8 @@ public interface Backend {
    * Gradients of {@link #attention}, computed blockwise (FlashAttention-2) so no Sq x Sk matrix is
    * stored: q, k, v, mask and scale as in the forward call; {@code out} [B,H,Sq,Dv] and {@code lse}
    * [B,H,Sq] (F32/F64) are that call's results (a row with lse = -inf saw no key); {@code gradOut}
-   * has out's shape and dtype. {@code gradQ}/{@code gradK}/{@code gradV} are contiguous, of q's/k's/
-   * v's 4-d shapes, F64 for F64 inputs and F32 otherwise, and are written fully.
+   * has out's shape and dtype. {@code gradQ}/{@code gradK}/{@code gradV} are contiguous, of
+   * q's/k's/ v's 4-d shapes, F64 for F64 inputs and F32 otherwise, and are written fully.
    */
   void attentionBackward(
       Tensor q,

@@ -197,9 +197,11 @@ final class AttentionBackwardF32 implements AttentionBackward.Worker {
     if (a.dtype == DType.F32 && sd == 1) {
       MemorySegment.copy(seg, ValueLayout.JAVA_FLOAT, at * 4, dst, to, width);
     } else if (a.dtype == DType.F32) {
-      for (int c = 0; c < width; c++) dst[to + c] = seg.getAtIndex(ValueLayout.JAVA_FLOAT, at + c * sd);
+      for (int c = 0; c < width; c++)
+        dst[to + c] = seg.getAtIndex(ValueLayout.JAVA_FLOAT, at + c * sd);
     } else {
-      for (int c = 0; c < width; c++) dst[to + c] = (float) Elements.getDouble(seg, a.dtype, at + c * sd);
+      for (int c = 0; c < width; c++)
+        dst[to + c] = (float) Elements.getDouble(seg, a.dtype, at + c * sd);
     }
   }
 
