@@ -1,5 +1,6 @@
 package io.kinema.autograd;
 
+import io.kinema.tensor.Attention;
 import io.kinema.tensor.AttentionMask;
 import io.kinema.tensor.DType;
 import io.kinema.tensor.Shapes;
@@ -534,9 +535,16 @@ final class Derivatives {
 
   // ---------------------------------------------------------------- attention
 
+  /**
+   * The blockwise (FlashAttention-2) backward of {@link Attention}: q, k and v are saved; backward
+   * reruns the fused forward once for the output and its log-sum-exp (never stored as an Sq x Sk
+   * matrix either), then the fused backward. Gradients come back in the broadcast shapes and are
+   * summed to the inputs'.
+   */
   private static Node attention(OpCall.Attention c, Tensor out) {
     Tensor qo = c.q(), ko = c.k(), vo = c.v();
-    AttentionMask mask = c.mask();
+    Tensor allowedO = c.mask() instanceof AttentionMask.Explicit(Tensor allowed) ? allowed : null;
+    AttentionMask structured = c.mask();
     double scale = c.scale();
     Node n =
         make(
@@ -544,56 +552,20 @@ final class Derivatives {
             c,
             out,
             (node, g0) -> {
-              Tensor g = wide(g0);
-              Tensor q = wide(node.saved(qo)), k = wide(node.saved(ko)), v = wide(node.saved(vo));
-              long sq = q.size(-2), sk = k.size(-2);
-              Tensor s = q.matmul(k.mT()).mul(scale);
-              Tensor allowed = allowedMask(mask, node, sq, sk, q.device());
-              if (allowed != null) {
-                s =
-                    Tensor.where(
-                        allowed, s, Tensor.full(Double.NEGATIVE_INFINITY, s.dtype(), s.device()));
-              }
-              Tensor p = s.softmax(-1);
-              if (allowed != null) {
-                // Rows with no visible key output 0 in forward: their softmax (NaN) contributes 0.
-                Tensor anyKey = allowed.to(p.dtype()).amax(-1, true).gt(0);
-                p = Tensor.where(anyKey, p, Tensor.zerosLike(p));
-              }
-              Tensor gv = p.mT().matmul(g);
-              Tensor gp = g.matmul(v.mT());
-              Tensor gs = p.mul(gp.sub(gp.mul(p).sum(-1, true))).mul(scale);
-              Tensor gq = gs.matmul(k);
-              Tensor gk = gs.mT().matmul(q);
-              return grads(sumTo(gq, qo.shape()), sumTo(gk, ko.shape()), sumTo(gv, vo.shape()));
+              Tensor q = node.saved(qo), k = node.saved(ko), v = node.saved(vo);
+              AttentionMask mask =
+                  allowedO == null ? structured : new AttentionMask.Explicit(node.saved(allowedO));
+              Tensor g = g0.dtype() == q.dtype() ? g0 : g0.to(q.dtype());
+              Attention.Forward f = Attention.forward(q, k, v, mask, scale);
+              Attention.Grads gr = Attention.backward(q, k, v, f.out(), f.lse(), g, mask, scale);
+              return grads(
+                  sumTo(gr.q(), qo.shape()), sumTo(gr.k(), ko.shape()), sumTo(gr.v(), vo.shape()));
             });
     n.save(qo);
     n.save(ko);
     n.save(vo);
-    if (mask instanceof AttentionMask.Explicit(Tensor allowed)) n.save(allowed);
+    n.save(allowedO);
     return n;
-  }
-
-  /** The mask as a BOOL [Sq, Sk] (or the caller's broadcastable tensor), null for none. */
-  private static Tensor allowedMask(
-      AttentionMask mask, Node node, long sq, long sk, io.kinema.tensor.Device device) {
-    return switch (mask) {
-      case AttentionMask.None none -> null;
-      case AttentionMask.Explicit(Tensor allowed) -> node.saved(allowed);
-      case AttentionMask.Causal causal -> structuredMask(sq, sk, 1, device);
-      case AttentionMask.BlockCausal(long block) -> structuredMask(sq, sk, block, device);
-    };
-  }
-
-  private static Tensor structuredMask(
-      long sq, long sk, long block, io.kinema.tensor.Device device) {
-    boolean[] m = new boolean[Math.toIntExact(sq * sk)];
-    long shift = sk - sq;
-    for (long i = 0; i < sq; i++) {
-      long qBlock = Math.floorDiv(i + shift, block);
-      for (long j = 0; j < sk; j++) m[(int) (i * sk + j)] = j / block <= qBlock;
-    }
-    return Tensor.of(m, sq, sk).to(device);
   }
 
   // ---------------------------------------------------------------- indexing and joining

@@ -17,6 +17,133 @@ final class AttentionOps {
   private AttentionOps() {}
 
   static Tensor sdpa(Tensor q, Tensor k, Tensor v, AttentionMask mask, double scale) {
+    return forward(q, k, v, mask, scale, false)[0];
+  }
+
+  /** The checked operands of one call: broadcast batch dims and the sizes. */
+  private record Shape(Device device, long[] batch, long sq, long sk, long d, long dv) {}
+
+  /** {@code {out, lse or null}}; lse is [..., Sq], F64 for F64 inputs and F32 otherwise. */
+  static Tensor[] forward(
+      Tensor q, Tensor k, Tensor v, AttentionMask mask, double scale, boolean withLse) {
+    if (mask == null) mask = AttentionMask.NONE;
+    Shape sh = check(OP, q, k, v, mask, scale);
+    long[] batch = sh.batch();
+    Tensor allowed = mask instanceof AttentionMask.Explicit e ? e.allowed() : null;
+    Tensor out = Tensor.empty(q.dtype(), sh.device(), concat(batch, sh.sq(), sh.dv()));
+    Tensor lse = null;
+    try {
+      if (withLse) {
+        long[] ls = Arrays.copyOf(batch, batch.length + 1);
+        ls[batch.length] = sh.sq();
+        lse = Tensor.empty(gradType(q), sh.device(), ls);
+      }
+      if (out.numel() == 0 && (lse == null || lse.numel() == 0)) return new Tensor[] {out, lse};
+      try (Tensor q4 = as4d(q, batch, sh.sq(), sh.d());
+          Tensor k4 = as4d(k, batch, sh.sk(), sh.d());
+          Tensor v4 = as4d(v, batch, sh.sk(), sh.dv());
+          Tensor m4 = allowed == null ? null : as4d(allowed, batch, sh.sq(), sh.sk());
+          Tensor o4 = as4d(out, batch, sh.sq(), sh.dv());
+          Tensor l4 = lse == null ? null : lse4d(lse, batch, sh.sq())) {
+        AttentionMask m = m4 == null ? mask : new AttentionMask.Explicit(m4);
+        Backends.of(sh.device()).attention(q4, k4, v4, m, scale, o4, l4);
+      }
+    } catch (RuntimeException | Error ex) {
+      out.close();
+      if (lse != null) lse.close();
+      throw ex;
+    }
+    return new Tensor[] {out, lse};
+  }
+
+  /** F64 for F64 inputs, F32 otherwise: the dtype of lse and of the gradients. */
+  static DType gradType(Tensor q) {
+    return q.dtype() == DType.F64 ? DType.F64 : DType.F32;
+  }
+
+  /** [..., Sq] seen as [B, H, Sq, 1] (the kernels read the first three strides). */
+  private static Tensor lse4d(Tensor lse, long[] batch, long sq) {
+    try (Tensor u = lse.unsqueeze(-1)) {
+      return as4d(u, batch, sq, 1);
+    }
+  }
+
+  /**
+   * {@code {dq, dk, dv}} of {@link #forward}, shaped {@code batch + [Sq, D]}, {@code batch + [Sk,
+   * D]}, {@code batch + [Sk, Dv]} (the broadcast leading dims: the caller sums them back to its
+   * inputs' shapes), F64 for F64 inputs and F32 otherwise.
+   */
+  static Tensor[] backward(
+      Tensor q,
+      Tensor k,
+      Tensor v,
+      Tensor out,
+      Tensor lse,
+      Tensor gradOut,
+      AttentionMask mask,
+      double scale) {
+    String op = "scaledDotProductAttention backward";
+    if (mask == null) mask = AttentionMask.NONE;
+    Shape sh = check(op, q, k, v, mask, scale);
+    long[] batch = sh.batch();
+    long[] os = concat(batch, sh.sq(), sh.dv());
+    long[] ls = Arrays.copyOf(batch, batch.length + 1);
+    ls[batch.length] = sh.sq();
+    Ops.sameDevice(op, q, out, lse, gradOut);
+    for (Tensor t : new Tensor[] {out, gradOut}) {
+      if (t == null || t.dtype() != q.dtype() || !Arrays.equals(t.shape(), os)) {
+        throw new IllegalArgumentException(
+            op
+                + ": out and gradOut must be "
+                + q.dtype()
+                + Shapes.str(os)
+                + " (q's dtype, [..., Sq, Dv]), got "
+                + (t == null ? "null" : t.describe()));
+      }
+    }
+    if (lse == null || lse.dtype() != gradType(q) || !Arrays.equals(lse.shape(), ls)) {
+      throw new IllegalArgumentException(
+          op
+              + ": lse must be "
+              + gradType(q)
+              + Shapes.str(ls)
+              + " (the forward's log-sum-exp, [..., Sq]), got "
+              + (lse == null ? "null" : lse.describe()));
+    }
+    DType gt = gradType(q);
+    Device device = sh.device();
+    Tensor gq = Tensor.empty(gt, device, concat(batch, sh.sq(), sh.d()));
+    Tensor gk = null, gv = null;
+    try {
+      gk = Tensor.empty(gt, device, concat(batch, sh.sk(), sh.d()));
+      gv = Tensor.empty(gt, device, concat(batch, sh.sk(), sh.dv()));
+      if (gq.numel() + gk.numel() + gv.numel() > 0) {
+        Tensor allowed = mask instanceof AttentionMask.Explicit e ? e.allowed() : null;
+        try (Tensor q4 = as4d(q, batch, sh.sq(), sh.d());
+            Tensor k4 = as4d(k, batch, sh.sk(), sh.d());
+            Tensor v4 = as4d(v, batch, sh.sk(), sh.dv());
+            Tensor m4 = allowed == null ? null : as4d(allowed, batch, sh.sq(), sh.sk());
+            Tensor o4 = as4d(out, batch, sh.sq(), sh.dv());
+            Tensor g4 = as4d(gradOut, batch, sh.sq(), sh.dv());
+            Tensor l4 = lse4d(lse, batch, sh.sq());
+            Tensor gq4 = as4d(gq, batch, sh.sq(), sh.d());
+            Tensor gk4 = as4d(gk, batch, sh.sk(), sh.d());
+            Tensor gv4 = as4d(gv, batch, sh.sk(), sh.dv())) {
+          AttentionMask m = m4 == null ? mask : new AttentionMask.Explicit(m4);
+          Backends.of(device).attentionBackward(q4, k4, v4, o4, l4, g4, m, scale, gq4, gk4, gv4);
+        }
+      }
+    } catch (RuntimeException | Error ex) {
+      gq.close();
+      if (gk != null) gk.close();
+      if (gv != null) gv.close();
+      throw ex;
+    }
+    return new Tensor[] {gq, gk, gv};
+  }
+
+  private static Shape check(
+      String OP, Tensor q, Tensor k, Tensor v, AttentionMask mask, double scale) {
     if (q == null || k == null || v == null) {
       throw new IllegalArgumentException(OP + ": q, k and v must not be null");
     }
@@ -108,21 +235,7 @@ final class AttentionOps {
                 + " ([..., Sq, Sk])");
       }
     }
-
-    Tensor out = Tensor.empty(q.dtype(), device, concat(batch, sq, dv));
-    if (out.numel() == 0) return out;
-    try (Tensor q4 = as4d(q, batch, sq, d);
-        Tensor k4 = as4d(k, batch, sk, d);
-        Tensor v4 = as4d(v, batch, sk, dv);
-        Tensor m4 = allowed == null ? null : as4d(allowed, batch, sq, sk);
-        Tensor o4 = as4d(out, batch, sq, dv)) {
-      AttentionMask m = m4 == null ? mask : new AttentionMask.Explicit(m4);
-      Backends.of(device).attention(q4, k4, v4, m, scale, o4, null);
-    } catch (RuntimeException | Error ex) {
-      out.close();
-      throw ex;
-    }
-    return out;
+    return new Shape(device, batch, sq, sk, d, dv);
   }
 
   /** The dims before the last two. */

@@ -101,6 +101,26 @@ public interface Backend {
   void attention(
       Tensor q, Tensor k, Tensor v, AttentionMask mask, double scale, Tensor out, Tensor lseOut);
 
+  /**
+   * Gradients of {@link #attention}, computed blockwise (FlashAttention-2) so no Sq x Sk matrix is
+   * stored: q, k, v, mask and scale as in the forward call; {@code out} [B,H,Sq,Dv] and {@code lse}
+   * [B,H,Sq] (F32/F64) are that call's results (a row with lse = -inf saw no key); {@code gradOut}
+   * has out's shape and dtype. {@code gradQ}/{@code gradK}/{@code gradV} are contiguous, of
+   * q's/k's/ v's 4-d shapes, F64 for F64 inputs and F32 otherwise, and are written fully.
+   */
+  void attentionBackward(
+      Tensor q,
+      Tensor k,
+      Tensor v,
+      Tensor out,
+      Tensor lse,
+      Tensor gradOut,
+      AttentionMask mask,
+      double scale,
+      Tensor gradQ,
+      Tensor gradK,
+      Tensor gradV);
+
   /** {@code out = x.index_select(dim, index)}; index is 1-d I64/I32. */
   void indexSelect(Tensor x, int dim, Tensor index, Tensor out);
 

@@ -128,6 +128,22 @@ public final class CpuBackend implements Backend {
   }
 
   @Override
+  public void attentionBackward(
+      Tensor q,
+      Tensor k,
+      Tensor v,
+      Tensor out,
+      Tensor lse,
+      Tensor gradOut,
+      AttentionMask mask,
+      double scale,
+      Tensor gradQ,
+      Tensor gradK,
+      Tensor gradV) {
+    AttentionBackward.run(q, k, v, out, lse, gradOut, mask, scale, gradQ, gradK, gradV);
+  }
+
+  @Override
   public void indexSelect(Tensor x, int dim, Tensor index, Tensor out) {
     CpuIndex.indexSelect(x, dim, index, out);
   }
