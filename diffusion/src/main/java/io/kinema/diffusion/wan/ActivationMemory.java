@@ -25,10 +25,11 @@ import java.util.Locale;
  *   <li><b>Global</b> {@code = N D (2u + e) + 3 N C_out P e + N_t (text_dim + 3 D) e}: output norm
  *       input and output, {@code proj_out} input, the output before and after unpatchify, the text
  *       MLP's saved tensors and its output (read by every block).
- *   <li><b>Attention backward</b> {@code = 8 B h L^2 w}: our attention backward materializes the
- *       score matrix and about seven more tensors of that shape (scores, scaled scores,
- *       probabilities, dP, dP*P, dS...) for one attention at a time. At video sizes this term
- *       dominates everything (a flash-style backward would remove it).
+ *   <li><b>Attention backward</b> {@code = 5 N D w + B h L w (+ 3 N D (w + e) for BF16/F16)}: the
+ *       blockwise (flash-style) backward never builds an L x L matrix; for one attention at a time
+ *       it holds the recomputed output and its log-sum-exp, the incoming gradient in the compute
+ *       type, and dq, dk, dv; half-precision inputs add their f32 copies and the gradients
+ *       converted back.
  *   <li><b>Gradient working set</b> {@code = 4 N D u + 2 N F_ff u}: the residual-stream gradient
  *       and the gradients of one layer's inputs while it runs backward.
  *   <li><b>With gradient checkpointing</b> each block keeps only its input ({@code N D e}); in
@@ -41,9 +42,9 @@ import java.util.Locale;
  * gradients are as large as the trainable weights, in their dtype). Weights, optimizer state and
  * the allocator's cache are not included.
  *
- * <p>It is a mild upper bound: it adds the saved activations, the attention scratch and all
+ * <p>It is an estimate, not a bound: it adds the saved activations, the attention scratch and all
  * parameter gradients, while in reality saved tensors are freed as backward proceeds and the
- * gradients grow; on small models the measured peak is 0.75 - 0.9 of the estimate.
+ * gradients grow; on the small test models the measured peak is 0.72 - 1.08 of the estimate.
  */
 public final class ActivationMemory {
   private ActivationMemory() {}
@@ -116,7 +117,8 @@ public final class ActivationMemory {
             + 3 * n * config.outChannels() * p.volume() * e
             + nt * (config.textDim() + 3 * d) * e;
     long saved = checkpointing ? global + layers * n * d * e : global + layers * perBlock;
-    long attention = 8 * batch * heads * l * Math.max(l, textLen) * w;
+    long attention =
+        5 * n * d * w + batch * heads * l * w + (dtype.isHalf() ? 3 * n * d * (w + e) : 0);
     long working = 4 * n * d * u + 2 * n * ff * u;
     if (checkpointing) working += perBlock + 6 * n * d * u;
     long params = config.parameterCount();

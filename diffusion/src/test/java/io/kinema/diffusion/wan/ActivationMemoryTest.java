@@ -85,7 +85,7 @@ class ActivationMemoryTest {
               ActivationMemory.human(est.peak()),
               ratio,
               est);
-          // an upper bound that is not loose: measured 0.74 - 0.91 of it on these shapes
+          // close in both directions: measured 0.72 - 1.08 of it on these shapes
           assertTrue(ratio > 0.6 && ratio < 1.1, dt + " ckpt=" + ckpt + ": ratio " + ratio);
         }
         m.zeroGrad();
