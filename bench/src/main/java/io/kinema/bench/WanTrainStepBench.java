@@ -45,8 +45,19 @@ public class WanTrainStepBench {
   @Param({"false", "true"})
   public boolean checkpointing;
 
-  static WanConfig config() {
+  /**
+   * {@code issue-8L}: the configuration above; {@code issue-1L}: one of its blocks; {@code
+   * wan1.3B-1L}: one block of the public 1.3B model (dim 1536, FFN 8960, 12 heads, text_dim 4096)
+   * with 512 text tokens, same 2,048 video tokens.
+   */
+  @Param({"issue-8L", "issue-1L", "wan1.3B-1L"})
+  public String model;
+
+  static WanConfig config(String model) {
+    if (model.equals("wan1.3B-1L")) return WanConfig.t2v1_3B().withNumLayers(1);
+    if (!model.startsWith("issue-")) throw new IllegalArgumentException("unknown model " + model);
     WanConfig t = WanConfig.tiny();
+    int layers = model.equals("issue-8L") ? 8 : 1;
     return new WanConfig(
         t.patchSize(),
         8,
@@ -56,7 +67,7 @@ public class WanTrainStepBench {
         256,
         256,
         2048,
-        8,
+        layers,
         true,
         WanConfig.RMS_NORM_ACROSS_HEADS,
         1e-6,
@@ -66,7 +77,7 @@ public class WanTrainStepBench {
         null);
   }
 
-  private WanTransformer3D model;
+  private WanTransformer3D net;
   private AdamW opt;
   private Tensor x, t, ctx, target;
   private long peak;
@@ -74,12 +85,14 @@ public class WanTrainStepBench {
   @Setup(Level.Trial)
   public void setUp() {
     Generator g = new Generator(3);
-    model = new WanTransformer3D(config(), DType.F32, g);
-    model.gradientCheckpointing(checkpointing);
-    opt = new AdamW(model.trainableParameters(), Adam.config().lr(1e-5));
+    WanConfig config = config(model);
+    net = new WanTransformer3D(config, DType.F32, g);
+    net.gradientCheckpointing(checkpointing);
+    opt = new AdamW(net.trainableParameters(), Adam.config().lr(1e-5));
     x = Tensor.randn(g, DType.F32, Device.CPU, 1, 16, 8, 32, 32);
     target = Tensor.randn(g, DType.F32, Device.CPU, 1, 16, 8, 32, 32);
-    ctx = Tensor.randn(g, DType.F32, Device.CPU, 1, 64, 256);
+    int textTokens = model.startsWith("wan1.3B") ? 512 : 64;
+    ctx = Tensor.randn(g, DType.F32, Device.CPU, 1, textTokens, config.textDim());
     t = Tensor.full(500, DType.F32, Device.CPU, 1);
   }
 
@@ -87,7 +100,7 @@ public class WanTrainStepBench {
   public double step() {
     CpuAllocator.get().resetPeak();
     try (var s = Scope.open()) {
-      Tensor loss = model.forward(x, t, ctx).sub(target).square().mean();
+      Tensor loss = net.forward(x, t, ctx).sub(target).square().mean();
       loss.backward();
       opt.step();
       opt.zeroGrad();
@@ -100,7 +113,7 @@ public class WanTrainStepBench {
   public double forward() {
     try (var s = Scope.open();
         var ng = GradMode.noGrad()) {
-      return model.forward(x, t, ctx).sum().item();
+      return net.forward(x, t, ctx).sum().item();
     }
   }
 
@@ -109,13 +122,14 @@ public class WanTrainStepBench {
     if (peak > 0) { // only the step benchmark measures it
       System.out.printf(
           Locale.ROOT,
-          "%n[Wan train step] checkpointing=%s: allocator peak %.0f MiB (parameters %d)%n",
+          "%n[Wan train step] %s checkpointing=%s: allocator peak %.0f MiB (parameters %d)%n",
+          model,
           checkpointing,
           peak / 1048576.0,
-          model.parameterCount(false));
+          net.parameterCount(false));
     }
     for (Tensor u : new Tensor[] {x, t, ctx, target}) u.close();
     opt.close();
-    model.close();
+    net.close();
   }
 }
