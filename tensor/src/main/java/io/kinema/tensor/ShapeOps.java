@@ -4,7 +4,10 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 
-/** Joining and splitting: cat and stack copy into one output; split and chunk return views. */
+/**
+ * Joining and splitting: cat copies into one output (stack is cat of unsqueezed views, in {@link
+ * Tensor#stack}); split and chunk return views.
+ */
 final class ShapeOps {
   private ShapeOps() {}
 
@@ -66,32 +69,6 @@ final class ShapeOps {
       at += n;
     }
     return out;
-  }
-
-  static Tensor stack(List<Tensor> tensors, int dim) {
-    if (tensors.isEmpty())
-      throw new IllegalArgumentException("stack: expected at least one tensor");
-    long[] shape0 = tensors.get(0).shape();
-    int d = Shapes.normalizeDim("stack", dim, shape0.length + 1);
-    List<Tensor> views = new ArrayList<>(tensors.size());
-    try {
-      for (int i = 0; i < tensors.size(); i++) {
-        Tensor t = tensors.get(i);
-        if (!Arrays.equals(t.shape(), shape0)) {
-          throw new IllegalArgumentException(
-              "stack: tensor "
-                  + i
-                  + " "
-                  + t.describe()
-                  + " differs in shape from tensor 0 "
-                  + tensors.get(0).describe());
-        }
-        views.add(t.unsqueeze(d));
-      }
-      return cat(views, d);
-    } finally {
-      for (Tensor v : views) v.close();
-    }
   }
 
   static List<Tensor> split(Tensor x, long splitSize, int dim) {

@@ -201,8 +201,8 @@ final class AttentionBackward {
       double[] dk = acc1, dvAcc = acc2;
       java.util.Arrays.fill(dk, 0, bk * d, 0);
       java.util.Arrays.fill(dvAcc, 0, bk * dv, 0);
-      load(a.ks, a.kOff, a.kSt, b, h, k0, bk, d, kb);
-      load(a.vs, a.vOff, a.vSt, b, h, k0, bk, dv, vb);
+      AttentionF64.load(a.ks, a.kOff, a.kSt, b, h, k0, bk, d, kb);
+      AttentionF64.load(a.vs, a.vOff, a.vSt, b, h, k0, bk, dv, vb);
       for (int q0 = p.firstRowSeeing(k0) / BQ * BQ; q0 < a.sq; q0 += BQ) {
         int rows = Math.min(BQ, a.sq - q0);
         loadQueries(b, h, q0, rows);
@@ -233,8 +233,8 @@ final class AttentionBackward {
       long kEnd = a.keyLimit(q0 + rows - 1);
       for (int k0 = 0; k0 < kEnd; k0 += BK) {
         int bk = (int) Math.min(BK, kEnd - k0);
-        load(a.ks, a.kOff, a.kSt, b, h, k0, bk, d, kb);
-        load(a.vs, a.vOff, a.vSt, b, h, k0, bk, dv, vb);
+        AttentionF64.load(a.ks, a.kOff, a.kSt, b, h, k0, bk, d, kb);
+        AttentionF64.load(a.vs, a.vOff, a.vSt, b, h, k0, bk, dv, vb);
         for (int i = 0; i < rows; i++) {
           for (int j = 0; j < bk; j++) {
             double pij = prob(b, h, q0 + i, k0 + j, i, j);
@@ -260,8 +260,8 @@ final class AttentionBackward {
 
     /** Q, dO, lse and D = rowsum(dO * O) of rows {@code [q0, q0 + rows)}. */
     private void loadQueries(int b, int h, int q0, int rows) {
-      load(a.qs, a.qOff, a.qSt, b, h, q0, rows, d, qb);
-      load(p.gos, p.goOff, p.goSt, b, h, q0, rows, dv, dob);
+      AttentionF64.load(a.qs, a.qOff, a.qSt, b, h, q0, rows, d, qb);
+      AttentionF64.load(p.gos, p.goOff, p.goSt, b, h, q0, rows, dv, dob);
       for (int i = 0; i < rows; i++) {
         lse[i] = p.lse(b, h, q0 + i);
         long o = a.oOff + b * a.oSt[0] + h * a.oSt[1] + (long) (q0 + i) * a.oSt[2];
@@ -270,25 +270,6 @@ final class AttentionBackward {
           s += dob[i * dv + c] * a.os.getAtIndex(ValueLayout.JAVA_DOUBLE, o + c * a.oSt[3]);
         }
         dd[i] = s;
-      }
-    }
-
-    private static void load(
-        MemorySegment seg,
-        long off,
-        long[] st,
-        int b,
-        int h,
-        int r0,
-        int n,
-        int width,
-        double[] dst) {
-      long base = off + b * st[0] + h * st[1] + (long) r0 * st[2];
-      for (int j = 0; j < n; j++) {
-        long r = base + j * st[2];
-        for (int c = 0; c < width; c++) {
-          dst[j * width + c] = seg.getAtIndex(ValueLayout.JAVA_DOUBLE, r + c * st[3]);
-        }
       }
     }
 

@@ -1,6 +1,5 @@
 package io.kinema.tensor.cpu;
 
-import io.kinema.tensor.DType;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
@@ -192,17 +191,8 @@ final class AttentionBackwardF32 implements AttentionBackward.Worker {
     for (int j = 0; j < n; j++) loadRow(seg, base + j * st[2], st[3], dst, j * ld, width);
   }
 
-  /** {@code width} elements at element index {@code at}, stride {@code sd}, as f32 into dst. */
   private void loadRow(MemorySegment seg, long at, long sd, float[] dst, int to, int width) {
-    if (a.dtype == DType.F32 && sd == 1) {
-      MemorySegment.copy(seg, ValueLayout.JAVA_FLOAT, at * 4, dst, to, width);
-    } else if (a.dtype == DType.F32) {
-      for (int c = 0; c < width; c++)
-        dst[to + c] = seg.getAtIndex(ValueLayout.JAVA_FLOAT, at + c * sd);
-    } else {
-      for (int c = 0; c < width; c++)
-        dst[to + c] = (float) Elements.getDouble(seg, a.dtype, at + c * sd);
-    }
+    AttentionF32.loadRow(a.dtype, seg, at, sd, dst, to, width);
   }
 
   /** Rows {@code [r0, r0 + n)} of an F32 gradient from {@code src[j * ld]}. */

@@ -1,5 +1,6 @@
 package io.kinema.tensor.cpu;
 
+import io.kinema.tensor.DType;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
@@ -136,9 +137,18 @@ final class AttentionF32 implements CpuAttention.Worker {
     for (int j = 0; j < n; j++) loadRow(seg, base + j * sj, sd, dst, j * ld, width);
   }
 
-  /** {@code width} elements at element index {@code at}, stride {@code sd}, as f32 into dst. */
   private void loadRow(MemorySegment seg, long at, long sd, float[] dst, int to, int width) {
-    switch (p.dtype) {
+    loadRow(p.dtype, seg, at, sd, dst, to, width);
+  }
+
+  /**
+   * {@code width} elements of {@code dtype} (F32, BF16 or F16) at element index {@code at}, stride
+   * {@code sd}, as f32 into dst; contiguous 16-bit rows are widened L at a time. Shared with the
+   * backward kernel.
+   */
+  static void loadRow(
+      DType dtype, MemorySegment seg, long at, long sd, float[] dst, int to, int width) {
+    switch (dtype) {
       case F32 -> {
         if (sd == 1) {
           MemorySegment.copy(seg, ValueLayout.JAVA_FLOAT, at * 4, dst, to, width);

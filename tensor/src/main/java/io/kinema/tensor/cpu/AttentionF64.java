@@ -88,8 +88,11 @@ final class AttentionF64 implements CpuAttention.Worker {
     }
   }
 
-  /** Rows {@code [r0, r0 + n)} of one (b, h) of an F64 operand into {@code dst[j * width]}. */
-  private static void load(
+  /**
+   * Rows {@code [r0, r0 + n)} of one (b, h) of an F64 operand into {@code dst[j * width]}. Shared
+   * with the backward kernel.
+   */
+  static void load(
       java.lang.foreign.MemorySegment seg,
       long off,
       long[] st,
