@@ -1,0 +1,98 @@
+package io.kinema.train.method;
+
+import io.kinema.diffusion.flow.FlowMatching;
+import io.kinema.diffusion.flow.TimestepSampler;
+import io.kinema.diffusion.flow.WeightingScheme;
+import io.kinema.nn.optim.LRScheduler;
+import io.kinema.nn.optim.Optimizer;
+import io.kinema.tensor.DType;
+import io.kinema.tensor.Generator;
+import io.kinema.tensor.Tensor;
+import io.kinema.train.model.RoleModel;
+import java.util.Map;
+
+/**
+ * Supervised flow-matching fine-tuning (FastVideo's {@code FineTuneMethod}, methods.md §1): noise
+ * the clean latents at one timestep per sample drawn from the weighting scheme, and regress the
+ * student's velocity onto {@code ε − x0} (or, with {@code precondition_outputs}, its implied
+ * {@code x0} onto the clean latents). Full fine-tuning and LoRA differ only in which parameters
+ * are trainable.
+ */
+public final class FineTuneMethod implements TrainingMethod {
+  private final RoleModel student;
+  private final TimestepSampler sampler;
+  private final boolean preconditionOutputs;
+  private final Generator gen;
+  private final Optimizer optimizer;
+  private final LRScheduler scheduler;
+
+  /**
+   * @param student the trainable role
+   * @param scheme the density of training timesteps ({@code training.model.weighting_scheme})
+   * @param seed the seed of the noise and timestep stream
+   */
+  public FineTuneMethod(
+      RoleModel student,
+      WeightingScheme scheme,
+      boolean preconditionOutputs,
+      OptimizerSpec optim,
+      long seed) {
+    if (!student.trainable()) {
+      throw new IllegalArgumentException("FineTuneMethod: the student role must be trainable");
+    }
+    this.student = student;
+    this.sampler = new TimestepSampler(student.table(), scheme);
+    this.preconditionOutputs = preconditionOutputs;
+    this.gen = new Generator(seed);
+    this.optimizer = optim.optimizer(student.trainableParameters());
+    this.scheduler = optim.lrScheduler(optimizer);
+  }
+
+  @Override
+  public String name() {
+    return "FineTuneMethod";
+  }
+
+  @Override
+  public Map<String, RoleModel> roles() {
+    return Map.of("student", student);
+  }
+
+  @Override
+  public StepLosses singleTrainStep(TrainBatch batch, long step) {
+    Tensor x0 = batch.latents();
+    int b = Math.toIntExact(batch.batchSize());
+    // Draw order as FastVideo's: the noise, then the timesteps.
+    Tensor noise = Tensor.randn(gen, DType.F32, x0.device(), x0.shape());
+    TimestepSampler.Draw draw = sampler.sample(b, gen);
+    Tensor sigma = Tensor.of(draw.sigmas(), b).to(x0.device());
+    Tensor t = Tensor.of(draw.timesteps(), b).to(x0.device());
+    Tensor noisy = FlowMatching.addNoise(x0, noise, sigma);
+    DType dt = student.model().dtype();
+    Tensor v = student.predict(noisy.to(dt), t, batch.context().to(dt)).to(DType.F32);
+    Tensor loss = FlowLosses.mse(v, noisy, noise, x0, sigma, preconditionOutputs).mean();
+    double meanT = 0;
+    for (float ti : draw.timesteps()) meanT += ti;
+    return new StepLosses(loss, Map.of("timestep_mean", meanT / b));
+  }
+
+  @Override
+  public Map<String, Optimizer> optimizers() {
+    return Map.of("student", optimizer);
+  }
+
+  @Override
+  public Map<String, LRScheduler> schedulers() {
+    return Map.of("student", scheduler);
+  }
+
+  @Override
+  public Generator generator() {
+    return gen;
+  }
+
+  @Override
+  public void close() {
+    optimizer.close();
+  }
+}
