@@ -1,0 +1,119 @@
+package io.kinema.train.validation;
+
+import io.kinema.tensor.Device;
+import io.kinema.tensor.Scope;
+import io.kinema.tensor.Tensor;
+import io.kinema.train.config.CallbackConfig;
+import io.kinema.train.config.PipelineConfig;
+import io.kinema.train.config.RunConfig;
+import io.kinema.train.data.ParquetLatentDataset;
+import io.kinema.train.data.Sample;
+import io.kinema.train.data.synthetic.CaptionEmbedder;
+import io.kinema.train.data.synthetic.DemoLatentMap;
+import io.kinema.train.model.LatentNormalization;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Builds the {@link ValidationCallback} of a run: which text encoder and which latent decoder
+ * stand in for UMT5 and the Wan VAE, neither of which Kinema has.
+ *
+ * <ul>
+ *   <li>{@code pipeline.decoder: demo} — the synthetic demo: captions embedded by its fixed word
+ *       embedder, latents turned into pixels by its invertible map.
+ *   <li>{@code pipeline.decoder: none} — real latents: each validation caption must be a caption
+ *       of the training data (its stored embedding is used), and the video shows latent channels
+ *       0–2 as colour, scaled per video, as a preview.
+ * </ul>
+ */
+public final class Validations {
+  private Validations() {}
+
+  public static ValidationCallback create(
+      CallbackConfig.Validation v,
+      RunConfig config,
+      ParquetLatentDataset dataset,
+      LatentNormalization norm,
+      Device device)
+      throws IOException {
+    List<String> captions = ValidationPrompts.read(v.datasetFile());
+    Sample first = dataset.get(0);
+    long[] shape = first.latentShape().clone();
+    int t = config.training().data().numLatentT();
+    if (t > 0 && t < shape[1]) shape[1] = t;
+    boolean demo = config.pipeline().decoder() == PipelineConfig.Decoder.DEMO;
+    TextEncoder encoder = demo ? demoEncoder((int) first.textShape()[1]) : lookup(dataset, captions, v);
+    LatentDecoder decoder = demo ? Validations::demoDecode : latents -> preview(latents, norm);
+    Path out =
+        v.outputDir() != null
+            ? v.outputDir()
+            : config.training().checkpoint().outputDir().resolve("validation");
+    return new ValidationCallback(
+        v,
+        out,
+        captions,
+        encoder,
+        decoder,
+        shape,
+        config.training().data().textLen(),
+        config.pipeline().flowShift(),
+        device);
+  }
+
+  private static TextEncoder demoEncoder(int dim) {
+    CaptionEmbedder embedder = new CaptionEmbedder(dim);
+    return caption -> {
+      long[] s = embedder.shape(caption);
+      return new TextEncoder.Embedding(embedder.embed(caption), (int) s[0], (int) s[1]);
+    };
+  }
+
+  private static Tensor demoDecode(Tensor latent) {
+    long[] shape = latent.shape();
+    float[] pixels = DemoLatentMap.decode(latent.toFloatArray(), shape);
+    long frames = shape[1], h = shape[2] * DemoLatentMap.PATCH, w = shape[3] * DemoLatentMap.PATCH;
+    return Tensor.of(pixels, 3, frames, h, w).permute(1, 2, 3, 0);
+  }
+
+  /** Latent channels 0–2 as RGB, denormalized and min-max scaled over the video. */
+  private static Tensor preview(Tensor latent, LatentNormalization norm) {
+    try (var s = Scope.open()) {
+      Tensor z = norm.denormalize(latent.unsqueeze(0)).squeeze(0).narrow(0, 0, 3);
+      double lo = z.min().item(), hi = z.max().item();
+      Tensor rgb = z.sub(lo).div(Math.max(hi - lo, 1e-6)).permute(1, 2, 3, 0).contiguous();
+      return s.keep(rgb);
+    }
+  }
+
+  /** Finds each caption's stored embedding in the training data (one pass over the rows). */
+  private static TextEncoder lookup(
+      ParquetLatentDataset dataset, List<String> captions, CallbackConfig.Validation v) {
+    Set<String> wanted = new HashSet<>(captions);
+    Map<String, TextEncoder.Embedding> found = new HashMap<>();
+    for (long row = 0; row < dataset.size() && found.size() < wanted.size(); row++) {
+      var sample = dataset.tryGet(row);
+      if (sample.isEmpty() || !wanted.contains(sample.get().caption())) continue;
+      Sample s = sample.get();
+      found.putIfAbsent(
+          s.caption(),
+          new TextEncoder.Embedding(
+              s.textEmbedding(), (int) s.textShape()[0], (int) s.textShape()[1]));
+    }
+    for (String c : captions) {
+      if (!found.containsKey(c)) {
+        throw new IllegalArgumentException(
+            v.datasetFile()
+                + ": caption '"
+                + c
+                + "' is not in the training data; without a text encoder (pipeline.decoder: none)"
+                + " validation captions must be captions of the data set");
+      }
+    }
+    return found::get;
+  }
+}
