@@ -1,0 +1,46 @@
+package io.kinema.train.media;
+
+import java.io.IOException;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+
+/**
+ * Writes a file so that readers see either the old content or the complete new one, never a half
+ * written file (a crash or kill mid-write leaves at most a stray temp file): the content goes to a
+ * temp file in the target's folder, which is then renamed over the target.
+ */
+public final class AtomicFiles {
+  private AtomicFiles() {}
+
+  /** Writes the content of a file, given the path of the (temp) file to write. */
+  @FunctionalInterface
+  public interface Body {
+    void writeTo(Path file) throws IOException;
+  }
+
+  /**
+   * Lets {@code body} write a temp file beside {@code target}, then moves it onto {@code target}
+   * (replacing it). Creates missing parent folders. On failure the temp file is deleted and the
+   * target is left as it was.
+   */
+  public static void write(Path target, Body body) throws IOException {
+    Path absolute = target.toAbsolutePath();
+    Path folder = absolute.getParent();
+    Files.createDirectories(folder);
+    Path temp = Files.createTempFile(folder, "." + absolute.getFileName() + ".", ".tmp");
+    try {
+      body.writeTo(temp);
+      try {
+        Files.move(
+            temp, absolute, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+      } catch (AtomicMoveNotSupportedException e) {
+        // Some file systems (e.g. certain network mounts) cannot rename atomically.
+        Files.move(temp, absolute, StandardCopyOption.REPLACE_EXISTING);
+      }
+    } finally {
+      Files.deleteIfExists(temp);
+    }
+  }
+}
