@@ -17,7 +17,9 @@ final class CallbacksSection {
 
   private static final String NO_EFFECT = "a FastVideo validation option with no effect in Kinema";
 
-  /** @param dataSeed {@code training.data.seed}: the default validation seed */
+  /**
+   * @param dataSeed {@code training.data.seed}: the default validation seed
+   */
   static CallbacksConfig parse(Keys c, long dataSeed) {
     List<CallbackConfig> out = new ArrayList<>();
     for (String name : c.presentKeys()) {
@@ -94,10 +96,14 @@ final class CallbacksSection {
     if (timesteps != null) {
       k.check(!timesteps.isEmpty(), "sampling_timesteps", "must not be empty (or null)");
       for (double t : timesteps) {
-        k.check(t >= 0 && t <= 1000, "sampling_timesteps", "each entry must be in [0, 1000], got " + timesteps);
+        k.check(
+            t >= 0 && t <= 1000,
+            "sampling_timesteps",
+            "each entry must be in [0, 1000], got " + timesteps);
       }
     }
-    Validation.Sampler sampler = k.enumValue("sampler", Validation.Sampler.UNIPC, Validation.Sampler.class);
+    Validation.Sampler sampler =
+        k.enumValue("sampler", Validation.Sampler.UNIPC, Validation.Sampler.class);
     long seed = k.longInteger("seed", dataSeed);
     int fps = k.integer("fps", 8);
     k.check(fps > 0, "fps", "must be > 0, got " + fps);
@@ -113,20 +119,8 @@ final class CallbacksSection {
     }
     k.finish();
     return new Validation(
-        pipeline,
-        dataset,
-        every,
-        atStart,
-        steps,
-        guidance,
-        frames,
-        perPrompt,
-        outputDir,
-        timesteps,
-        sampler,
-        seed,
-        fps,
-        formats);
+        pipeline, dataset, every, atStart, steps, guidance, frames, perPrompt, outputDir, timesteps,
+        sampler, seed, fps, formats);
   }
 
   private static List<Validation.Format> formats(Keys k) {

@@ -12,9 +12,9 @@ import java.util.regex.Pattern;
  * Command-line overrides of a configuration, FastVideo style: {@code --a.b.c VALUE} or {@code
  * --a.b.c=VALUE} sets key {@code c} of map {@code b} of section {@code a} in the raw tree before it
  * is validated, creating missing maps. Values are cast as FastVideo does: {@code true}/{@code
- * false} to booleans, {@code none}/{@code null} to null, integers, floats, {@code [..]} (and
- * {@code {..}}) as YAML, anything else stays a string. A relative path given this way resolves
- * against the YAML file's folder like the file's own values.
+ * false} to booleans, {@code none}/{@code null} to null, integers, floats, {@code [..]} (and {@code
+ * {..}}) as YAML, anything else stays a string. A relative path given this way resolves against the
+ * YAML file's folder like the file's own values.
  *
  * <p>The command line's aliases {@code --resume-from-checkpoint} and {@code --override-output-dir}
  * map to {@link #resumeFromCheckpoint} and {@link #overrideOutputDir}.
@@ -35,8 +35,8 @@ public final class ConfigOverrides {
   /**
    * A deep copy of {@code raw} with the overrides in {@code args} applied in order.
    *
-   * @throws ConfigException listing every malformed argument (no value, not {@code --dotted.key},
-   *     a key below a value that is not a map)
+   * @throws ConfigException listing every malformed argument (no value, not {@code --dotted.key}, a
+   *     key below a value that is not a map)
    */
   public static Map<String, Object> apply(Map<String, ?> raw, List<String> args) {
     Map<String, Object> out = deepCopy(raw);
@@ -46,7 +46,9 @@ public final class ConfigOverrides {
       if (!arg.startsWith("--") || arg.length() == 2) {
         errors.add(
             new ConfigError(
-                SOURCE, "", "unexpected argument '" + arg + "' (overrides look like --a.b.c VALUE)"));
+                SOURCE,
+                "",
+                "unexpected argument '" + arg + "' (overrides look like --a.b.c VALUE)"));
         continue;
       }
       String key = arg.substring(2);

@@ -233,7 +233,9 @@ final class Keys {
         if (l == null) return listTypeError(key, expected, v, dflt);
         out.add(l.intValue());
       }
-    } else if (allowScalar && v != null && integral(v, Integer.MIN_VALUE, Integer.MAX_VALUE) != null) {
+    } else if (allowScalar
+        && v != null
+        && integral(v, Integer.MIN_VALUE, Integer.MAX_VALUE) != null) {
       out = List.of(integral(v, Integer.MIN_VALUE, Integer.MAX_VALUE).intValue());
     } else if (v != null) {
       typeError(key, expected, v);

@@ -12,8 +12,8 @@ import java.nio.file.Path;
  *     Targets#WAN_CAUSAL_TRANSFORMER} (FastVideo's {@code WanModel} / {@code WanCausalModel} map to
  *     them)
  * @param initFrom {@code init_from}: a preset or a pretrained diffusers model on disk
- * @param config the architecture: the preset's or the checkpoint's {@code config.json}, with
- *     {@code arch} applied
+ * @param config the architecture: the preset's or the checkpoint's {@code config.json}, with {@code
+ *     arch} applied
  * @param arch {@code arch}: the overrides applied to get {@link #config}
  * @param trainable {@code trainable} (true); a frozen role gets no gradients and is not saved
  * @param flowShift {@code flow_shift} (3.0, > 0): shift of this role's 1000-entry sigma table
@@ -23,8 +23,8 @@ import java.nio.file.Path;
  *     frames per causal chunk
  * @param localAttnSize {@code local_attn_size} (causal only): attention window in frames, -1 =
  *     global; falls back to {@code pipeline.dit_config.local_attn_size}, then -1
- * @param sinkSize {@code sink_size} (causal only): frames never evicted from a local window;
- *     falls back to {@code pipeline.dit_config.sink_size}, then 0
+ * @param sinkSize {@code sink_size} (causal only): frames never evicted from a local window; falls
+ *     back to {@code pipeline.dit_config.sink_size}, then 0
  * @param disableCustomInitWeights {@code disable_custom_init_weights} (false)
  * @param transformerOverrideSafetensor {@code transformer_override_safetensor}: weights loaded over
  *     the {@code init_from} ones; null for none

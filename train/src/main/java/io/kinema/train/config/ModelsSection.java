@@ -7,7 +7,6 @@ import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -64,7 +63,10 @@ final class ModelsSection {
     int sink = sinkGiven != null ? sinkGiven : ditSink != null ? ditSink : 0;
     if (target != null && !causal) {
       for (String key : List.of("num_frames_per_block", "local_attn_size", "sink_size")) {
-        m.check(!m.has(key), key, "only applies to the causal model (" + Targets.WAN_CAUSAL_TRANSFORMER + ")");
+        m.check(
+            !m.has(key),
+            key,
+            "only applies to the causal model (" + Targets.WAN_CAUSAL_TRANSFORMER + ")");
       }
     } else if (causal) {
       m.check(frames >= 1, "num_frames_per_block", "must be >= 1, got " + frames);
@@ -231,7 +233,7 @@ final class ModelsSection {
   }
 
   private static String qkNorm(Keys a) {
-    return a.choice("qk_norm", null, Arrays.asList(WanConfig.RMS_NORM_ACROSS_HEADS));
+    return a.choice("qk_norm", null, List.of(WanConfig.RMS_NORM_ACROSS_HEADS));
   }
 
   /** The base architecture with {@code arch} applied, or null (reported) when it is invalid. */

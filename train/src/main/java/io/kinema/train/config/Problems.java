@@ -1,6 +1,7 @@
 package io.kinema.train.config;
 
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
@@ -55,8 +56,14 @@ final class Problems {
     return List.copyOf(warnings);
   }
 
-  /** Throws a {@link ConfigException} with every error, if there is any. */
-  void throwIfAny() {
-    if (!errors.isEmpty()) throw new ConfigException(errors);
+  /**
+   * Throws a {@link ConfigException} with every error, if there is any, ordered by section as
+   * {@code sections} lists them (errors outside them first); within a section, in the order found.
+   */
+  void throwIfAny(List<String> sections) {
+    if (errors.isEmpty()) return;
+    List<ConfigError> sorted = new ArrayList<>(errors);
+    sorted.sort(Comparator.comparingInt(e -> sections.indexOf(e.path().split("\\.", 2)[0])));
+    throw new ConfigException(sorted);
   }
 }

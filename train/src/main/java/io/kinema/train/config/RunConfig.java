@@ -1,6 +1,8 @@
 package io.kinema.train.config;
 
 import java.nio.file.Path;
+import java.util.Collections;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -37,7 +39,7 @@ public record RunConfig(
     List<String> warnings) {
 
   public RunConfig {
-    models = java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(models));
+    models = Collections.unmodifiableMap(new LinkedHashMap<>(models));
     warnings = List.copyOf(warnings);
   }
 

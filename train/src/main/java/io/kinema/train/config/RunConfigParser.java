@@ -54,7 +54,7 @@ final class RunConfigParser {
     MethodConfig method = method(methodKeys, training, models);
     CallbacksConfig callbacks = CallbacksSection.parse(callbacksKeys, training.data().seed());
 
-    problems.throwIfAny();
+    problems.throwIfAny(root.presentKeys());
     return new RunConfig(
         source,
         baseDir,
@@ -105,9 +105,7 @@ final class RunConfigParser {
     double hi = m.number("max_timestep_ratio", 1.0);
     m.check(hi >= 0 && hi <= 1, "max_timestep_ratio", "must be in [0, 1], got " + hi);
     m.check(
-        hi >= lo,
-        "max_timestep_ratio",
-        "must be >= min_timestep_ratio (" + lo + "), got " + hi);
+        hi >= lo, "max_timestep_ratio", "must be >= min_timestep_ratio (" + lo + "), got " + hi);
     return new MethodConfig.DiffusionForcingSft(chunk, lo, hi);
   }
 
@@ -179,9 +177,7 @@ final class RunConfigParser {
     Boolean causal = p.optBool("is_causal");
     PipelineConfig.Decoder decoder =
         p.enumValue("decoder", PipelineConfig.Decoder.NONE, PipelineConfig.Decoder.class);
-    p.ignored(
-        "negative_prompt",
-        "Kinema does not encode text; the unconditional branch uses the data set's embeddings");
+    p.ignored("negative_prompt", "Kinema has no text encoder to encode it");
     p.finish();
     return new PipelineConfig(shift, local, sink, causal != null && causal, decoder);
   }

@@ -117,9 +117,10 @@ public final class Targets {
   /** Every accepted name of a kind (canonical names and aliases). */
   public static List<String> acceptedNames(Kind kind) {
     List<String> out = new ArrayList<>();
-    ACCEPTED.forEach((name, e) -> {
-      if (e.kind == kind) out.add(name);
-    });
+    ACCEPTED.forEach(
+        (name, e) -> {
+          if (e.kind == kind) out.add(name);
+        });
     return out;
   }
 

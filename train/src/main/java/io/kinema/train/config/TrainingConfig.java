@@ -11,10 +11,10 @@ import java.util.List;
  * {@code false}, or {@code ""}) is honoured where it is legal instead of falling back to the
  * default.
  *
- * <p>Keys of Kinema's own, beyond FastVideo's schema: {@code training.device} ({@code cpu} |
- * {@code cuda:N}, default {@code cpu}), {@code training.data.text_len}, {@code
- * training.data.on_bad_row}, {@code training.data.shuffle}, {@code training.data.drop_last},
- * {@code training.loop.log_every_steps} and {@code training.optimizer.lr_step_rules}.
+ * <p>Keys of Kinema's own, beyond FastVideo's schema: {@code training.device} ({@code cpu} | {@code
+ * cuda:N}, default {@code cpu}), {@code training.data.text_len}, {@code training.data.on_bad_row},
+ * {@code training.data.shuffle}, {@code training.data.drop_last}, {@code
+ * training.loop.log_every_steps} and {@code training.optimizer.lr_step_rules}.
  *
  * @param modelPath {@code model_path}: defaults to the student's {@code init_from} (as written,
  *     made absolute when a path)
@@ -36,8 +36,8 @@ public record TrainingConfig(
     Device device) {
 
   /**
-   * {@code training.distributed}. Accepted for FastVideo compatibility; Kinema trains on one device,
-   * so {@code num_gpus} must be 1 (and the parallel sizes 1).
+   * {@code training.distributed}. Accepted for FastVideo compatibility; Kinema trains on one
+   * device, so {@code num_gpus} must be 1 (and the parallel sizes 1).
    */
   public record Distributed(
       int numGpus,
@@ -51,7 +51,8 @@ public record TrainingConfig(
    * {@code training.data}.
    *
    * @param dataPath {@code data_path} (required): folders of preprocessed Parquet files, each with
-   *     a repeat count (FastVideo accepts a path, a list, {@code "a:2,b"} or {@code {path: repeat}})
+   *     a repeat count (FastVideo accepts a path, a list, {@code "a:2,b"} or {@code {path:
+   *     repeat}})
    * @param preprocessedDataType {@code t2v} (default) | {@code t2va} | {@code text_only}
    * @param trainBatchSize {@code train_batch_size} (1, >= 1)
    * @param dataloaderNumWorkers {@code dataloader_num_workers} (0, >= 0)

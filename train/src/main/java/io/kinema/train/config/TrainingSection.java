@@ -74,13 +74,18 @@ final class TrainingSection {
   private static TrainingConfig.Distributed distributed(Keys d) {
     int numGpus = d.integer("num_gpus", 1);
     d.check(numGpus >= 1, "num_gpus", "must be >= 1, got " + numGpus);
-    d.check(numGpus <= 1, "num_gpus", "multi-GPU training is not supported yet (got " + numGpus + ")");
+    d.check(
+        numGpus <= 1, "num_gpus", "multi-GPU training is not supported yet (got " + numGpus + ")");
     int tp = d.integer("tp_size", 1);
-    d.check(tp == 1, "tp_size", "tensor parallelism is not supported yet (must be 1, got " + tp + ")");
+    d.check(
+        tp == 1, "tp_size", "tensor parallelism is not supported yet (must be 1, got " + tp + ")");
     // FastVideo: sp_size and hsdp_shard_dim default to num_gpus (-1 = num_gpus for the shard dim)
     Integer sp = d.optInteger("sp_size");
     if (sp == null) d.setResolved("sp_size", sp = numGpus);
-    d.check(sp == 1, "sp_size", "sequence parallelism is not supported yet (must be 1, got " + sp + ")");
+    d.check(
+        sp == 1,
+        "sp_size",
+        "sequence parallelism is not supported yet (must be 1, got " + sp + ")");
     int replicate = d.integer("hsdp_replicate_dim", 1);
     d.check(replicate == 1, "hsdp_replicate_dim", "must be 1 on one device, got " + replicate);
     Integer shard = d.optInteger("hsdp_shard_dim");
@@ -121,20 +126,8 @@ final class TrainingSection {
     boolean dropLast = d.bool("drop_last", true);
     d.finish();
     return new TrainingConfig.Data(
-        sources,
-        type,
-        batch,
-        workers,
-        cfgRate,
-        seed,
-        height,
-        width,
-        latentT,
-        frames,
-        textLen,
-        onBadRow,
-        shuffle,
-        dropLast);
+        sources, type, batch, workers, cfgRate, seed, height, width, latentT, frames, textLen,
+        onBadRow, shuffle, dropLast);
   }
 
   private static int nonNegative(Keys k, String key) {
@@ -164,7 +157,8 @@ final class TrainingSection {
     } else if (v instanceof Map<?, ?> m) {
       m.forEach((p, r) -> entries.put(String.valueOf(p), r));
     } else if (v != null) {
-      d.error(key, "expected a path, a list of paths or a map {path: repeat}, got " + Keys.describe(v));
+      d.error(
+          key, "expected a path, a list of paths or a map {path: repeat}, got " + Keys.describe(v));
       return List.of();
     }
     entries.remove("");
@@ -177,7 +171,12 @@ final class TrainingSection {
     entries.forEach(
         (text, repeat) -> {
           if (!(repeat instanceof Integer r) || r < 1) {
-            d.error(key, "repeat count of '" + text + "' must be an integer >= 1, got " + Keys.describe(repeat));
+            d.error(
+                key,
+                "repeat count of '"
+                    + text
+                    + "' must be an integer >= 1, got "
+                    + Keys.describe(repeat));
             return;
           }
           Path p = d.resolvePath(key, text);
@@ -226,11 +225,15 @@ final class TrainingSection {
     o.check(cycles >= 0, "lr_num_cycles", "must be >= 0, got " + cycles);
     double power = o.number("lr_power", 0.0);
     double minLrRatio = o.number("min_lr_ratio", 0.5);
-    o.check(minLrRatio >= 0 && minLrRatio <= 1, "min_lr_ratio", "must be in [0, 1], got " + minLrRatio);
+    o.check(
+        minLrRatio >= 0 && minLrRatio <= 1, "min_lr_ratio", "must be in [0, 1], got " + minLrRatio);
     String rules = o.string("lr_step_rules", null);
     if ("piecewise_constant".equals(scheduler)) {
       if (rules == null || rules.isBlank()) {
-        o.check(false, "lr_step_rules", "required by lr_scheduler piecewise_constant (e.g. \"1:100,0.1:200,0.01\")");
+        o.check(
+            false,
+            "lr_step_rules",
+            "required by lr_scheduler piecewise_constant (e.g. \"1:100,0.1:200,0.01\")");
       } else {
         String bad = stepRulesProblem(rules);
         if (bad != null) o.error("lr_step_rules", bad);
@@ -252,7 +255,10 @@ final class TrainingSection {
       String[] parts = s.split(",");
       try {
         if (parts.length != 2) throw new NumberFormatException();
-        b = new double[] {Double.parseDouble(parts[0].strip()), Double.parseDouble(parts[1].strip())};
+        b =
+            new double[] {
+              Double.parseDouble(parts[0].strip()), Double.parseDouble(parts[1].strip())
+            };
       } catch (NumberFormatException e) {
         o.error(key, expected + Keys.describe(v));
       }
@@ -266,7 +272,8 @@ final class TrainingSection {
       o.error(key, expected + Keys.describe(v));
     }
     for (double x : b) {
-      o.check(x >= 0 && x < 1, key, "each beta must be in [0, 1), got [" + b[0] + ", " + b[1] + "]");
+      o.check(
+          x >= 0 && x < 1, key, "each beta must be in [0, 1), got [" + b[0] + ", " + b[1] + "]");
     }
     o.setResolved(key, List.of(b[0], b[1]));
     return b;
@@ -278,7 +285,8 @@ final class TrainingSection {
     try {
       for (int i = 0; i < parts.length - 1; i++) {
         String[] vs = parts[i].split(":");
-        if (vs.length != 2) return "'" + parts[i] + "' is not value:step (rules look like \"1:100,0.1:200,0.01\")";
+        if (vs.length != 2)
+          return "'" + parts[i] + "' is not value:step (rules look like \"1:100,0.1:200,0.01\")";
         Double.parseDouble(vs[0].strip());
         Long.parseLong(vs[1].strip());
       }
@@ -334,7 +342,9 @@ final class TrainingSection {
       t.problems()
           .warn(
               t.pathOf("trackers"),
-              "ignored: Kinema has no '" + name + "' tracker; metrics are written to the output folder");
+              "ignored: Kinema has no '"
+                  + name
+                  + "' tracker; metrics are written to the output folder");
     }
     String entity = t.string("entity", "");
     String project = t.string("project_name", "fastvideo");
@@ -345,14 +355,18 @@ final class TrainingSection {
 
   private static TrainingConfig.Vsa vsa(Keys v) {
     double sparsity = v.number("sparsity", 0.0);
-    v.check(sparsity == 0, "sparsity", "video sparse attention is not supported (must be 0, got " + sparsity + ")");
+    v.check(
+        sparsity == 0,
+        "sparsity",
+        "video sparse attention is not supported (must be 0, got " + sparsity + ")");
     boolean cache = v.bool("cache_tile_buf", false);
     v.finish();
     return new TrainingConfig.Vsa(sparsity, cache);
   }
 
   private static TrainingConfig.Model model(Keys m) {
-    String scheme = m.choice("weighting_scheme", "uniform", List.of("uniform", "logit_normal", "mode"));
+    String scheme =
+        m.choice("weighting_scheme", "uniform", List.of("uniform", "logit_normal", "mode"));
     double mean = m.number("logit_mean", 0.0);
     double std = m.number("logit_std", 1.0);
     m.check(std >= 0, "logit_std", "must be >= 0, got " + std);
@@ -371,7 +385,6 @@ final class TrainingSection {
 
   /** {@code enable_gradient_checkpointing_type}: null (off) or {@code full}. */
   static boolean gradientCheckpointing(Keys k) {
-    List<String> allowed = java.util.Arrays.asList("full");
-    return "full".equals(k.choice("enable_gradient_checkpointing_type", null, allowed));
+    return "full".equals(k.choice("enable_gradient_checkpointing_type", null, List.of("full")));
   }
 }

@@ -4,8 +4,8 @@ import io.kinema.diffusion.wan.WanConfig;
 
 /**
  * Overrides of a model's architecture ({@code models.<role>.arch}), by diffusers' {@code
- * config.json} names; a null field keeps the base value (from the preset or the checkpoint's
- * {@code config.json}).
+ * config.json} names; a null field keeps the base value (from the preset or the checkpoint's {@code
+ * config.json}).
  */
 public record WanArch(
     Integer numLayers,

@@ -18,8 +18,8 @@ import org.snakeyaml.engine.v2.exceptions.YamlEngineException;
 import org.snakeyaml.engine.v2.schema.CoreSchema;
 
 /**
- * YAML in and out (snakeyaml-engine, YAML 1.2 core schema: {@code 3e-4} is a number, {@code off}
- * a string, duplicate keys an error).
+ * YAML in and out (snakeyaml-engine, YAML 1.2 core schema: {@code 3e-4} is a number, {@code off} a
+ * string, duplicate keys an error).
  */
 final class YamlIo {
   private YamlIo() {}

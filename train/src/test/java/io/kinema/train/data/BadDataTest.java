@@ -187,7 +187,8 @@ class BadDataTest {
     assertFalse(s.hasLatent());
     assertEquals(24, s.textEmbedding().length);
     ParquetFixtures.writeDataset(tmp.resolve("t2v"), 2, 2, 1);
-    Sample t = ParquetLatentDataset.open(List.of(new DataSource(tmp.resolve("t2v"))), textOnly).get(1);
+    Sample t =
+        ParquetLatentDataset.open(List.of(new DataSource(tmp.resolve("t2v"))), textOnly).get(1);
     assertFalse(t.hasLatent());
   }
 
@@ -212,7 +213,8 @@ class BadDataTest {
     ParquetFixtures.writeRows(file, flatShape, List.of());
     DataException e = assertThrows(DataException.class, () -> ParquetLatentDataset.open(dir));
     assertEquals(
-        file + ": column vae_latent_shape is optional int64 vae_latent_shape, expected a"
+        file
+            + ": column vae_latent_shape is optional int64 vae_latent_shape, expected a"
             + " list<int64> shape",
         e.getMessage());
   }
@@ -223,12 +225,14 @@ class BadDataTest {
     DataException empty = assertThrows(DataException.class, () -> ParquetLatentDataset.open(dir));
     assertEquals("data_path " + dir + " holds no .parquet files", empty.getMessage());
     Path missing = tmp.resolve("nope");
-    DataException none = assertThrows(DataException.class, () -> ParquetLatentDataset.open(missing));
+    DataException none =
+        assertThrows(DataException.class, () -> ParquetLatentDataset.open(missing));
     assertEquals("data_path " + missing + ": no such file or folder", none.getMessage());
     Path junk = dir.resolve("junk.parquet");
     Files.writeString(junk, "this is not parquet");
     DataException bad = assertThrows(DataException.class, () -> ParquetLatentDataset.open(dir));
-    assertTrue(bad.getMessage().startsWith(junk + ": not a readable Parquet file"), bad.getMessage());
+    assertTrue(
+        bad.getMessage().startsWith(junk + ": not a readable Parquet file"), bad.getMessage());
   }
 
   @Test

@@ -105,7 +105,9 @@ class LatentLoaderTest {
       assertEquals(5, loader.batchesPerEpoch());
       List<Batch> epoch = take(loader, 5);
       assertEquals(new LoaderState(1, 0), loader.state());
-      assertEquals(20, epoch.stream().mapToLong(b -> Arrays.stream(b.rowIndices()).distinct().count()).sum());
+      assertEquals(
+          20,
+          epoch.stream().mapToLong(b -> Arrays.stream(b.rowIndices()).distinct().count()).sum());
     }
     var tooBig = LoaderConfig.of(24, 1);
     DataException e = assertThrows(DataException.class, () -> new LatentLoader(data, tooBig));
@@ -178,7 +180,8 @@ class LatentLoaderTest {
     long seed = 1234;
     CfgDropout reference = new CfgDropout(rate);
     int dropped = 0;
-    try (var loader = new LatentLoader(ds, LoaderConfig.of(50, seed).withCfgRate(rate).withTextLen(2))) {
+    try (var loader =
+        new LatentLoader(ds, LoaderConfig.of(50, seed).withCfgRate(rate).withTextLen(2))) {
       for (int b = 0; b < 40; b++) {
         Batch batch = loader.next();
         for (int i = 0; i < 50; i++) {
@@ -220,7 +223,8 @@ class LatentLoaderTest {
     try (var loader = new LatentLoader(ds, LoaderConfig.of(4, 0).withNumWorkers(2))) {
       DataException e = assertThrows(DataException.class, () -> take(loader, 3));
       assertEquals(
-          file + " row 7: vae_latent_bytes has 12 bytes, shape [4,2,2,2] needs 128", e.getMessage());
+          file + " row 7: vae_latent_bytes has 12 bytes, shape [4,2,2,2] needs 128",
+          e.getMessage());
       assertThrows(IllegalStateException.class, loader::next);
     }
   }

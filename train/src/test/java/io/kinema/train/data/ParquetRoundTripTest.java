@@ -147,8 +147,7 @@ class ParquetRoundTripTest {
     Path a = tmp.resolve("a"), b = tmp.resolve("b");
     writeRecords(a, 3, 2);
     writeRecords(b, 2, 2);
-    ParquetLatentDataset ds =
-        ParquetLatentDataset.open(a + ":2," + b, DatasetOptions.defaults());
+    ParquetLatentDataset ds = ParquetLatentDataset.open(a + ":2," + b, DatasetOptions.defaults());
     assertEquals(8, ds.size());
     assertEquals(List.of(0, 1, 2, 0, 1, 2, 0, 1), ids(ds));
     assertArrayEquals(ds.get(0).latent(), ds.get(3).latent());
