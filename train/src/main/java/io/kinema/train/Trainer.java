@@ -48,6 +48,7 @@ import io.kinema.train.tracking.MetricsLog;
 import io.kinema.train.tracking.ProgressReporter;
 import io.kinema.train.tracking.TensorBoardWriter;
 import io.kinema.train.validation.ValidationCallback;
+import io.kinema.train.validation.Validations;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
@@ -354,16 +355,17 @@ public final class Trainer implements AutoCloseable {
     checkpoints.removeLeftovers();
     long start = 0;
     LoaderState loaderState = LoaderState.START;
-    Optional<Path> resume = checkpoints.resolve(tc.checkpoint().resumeFromCheckpoint());
+    String resumeSpec = tc.checkpoint().resumeFromCheckpoint();
+    Optional<Path> resume = checkpoints.resolve(resumeSpec);
     if (resume.isPresent()) {
       TrainingCheckpoint.TrainerState s = restore(resume.get());
       start = s.step();
       loaderState = s.loader();
       out.println("resumed from " + resume.get() + " at step " + start);
-    } else if (!tc.checkpoint().resumeFromCheckpoint().isEmpty()) {
+    } else if (resumeSpec != null && !resumeSpec.isEmpty()) {
       out.println("no checkpoint under " + outDir + " yet: starting from step 0");
     }
-    AtomicFiles.write(outDir.resolve("config.yaml"), o -> o.write(config.toYaml().getBytes()));
+    AtomicFiles.write(outDir.resolve("config.yaml"), p -> Files.writeString(p, config.toYaml()));
 
     long max = tc.loop().maxTrainSteps();
     int accum = tc.loop().gradientAccumulationSteps();
@@ -479,7 +481,10 @@ public final class Trainer implements AutoCloseable {
       Tensor latents = normalization.normalize(raw);
       Tensor context = Tensor.of(b.textEmbeddings(), b.textShape()).to(device);
       Tensor mask = Tensor.of(b.textMask(), b.textShape()[0], b.textShape()[1]).to(device);
-      return s.keep(new TrainBatch(latents, context, mask, b.rowIndices()));
+      s.keep(latents);
+      s.keep(context);
+      s.keep(mask);
+      return new TrainBatch(latents, context, mask, b.rowIndices());
     }
   }
 

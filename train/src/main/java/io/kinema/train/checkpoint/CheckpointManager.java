@@ -1,7 +1,6 @@
 package io.kinema.train.checkpoint;
 
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.FileVisitResult;
 import java.nio.file.Files;
@@ -87,6 +86,7 @@ public final class CheckpointManager {
     if (Files.exists(tmp)) deleteRecursively(tmp);
     Files.createDirectory(tmp);
     contents.writeTo(tmp);
+    pauseForFaultInjection();
     Path marker = tmp.resolve(COMPLETE_MARKER);
     Files.writeString(marker, metadataJson);
     syncTree(tmp);
@@ -95,6 +95,21 @@ public final class CheckpointManager {
     move(tmp, target);
     prune();
     return target;
+  }
+
+  /**
+   * Sleeps {@code -Dkinema.checkpoint.pauseMillis} milliseconds (default 0) between writing a
+   * checkpoint's contents and publishing it: a fault-injection hook that lets the end-to-end tests
+   * kill a run while a checkpoint is half written.
+   */
+  private static void pauseForFaultInjection() {
+    long ms = Long.getLong("kinema.checkpoint.pauseMillis", 0);
+    if (ms <= 0) return;
+    try {
+      Thread.sleep(ms);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
   }
 
   /** Complete checkpoints, oldest first (by step). */
@@ -203,9 +218,5 @@ public final class CheckpointManager {
             return FileVisitResult.CONTINUE;
           }
         });
-  }
-
-  static UncheckedIOException unchecked(IOException e) {
-    return new UncheckedIOException(e);
   }
 }

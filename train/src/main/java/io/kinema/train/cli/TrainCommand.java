@@ -75,9 +75,11 @@ public final class TrainCommand implements Callable<Integer> {
     try (Trainer trainer = Trainer.create(cfg, out)) {
       if (dryRun) {
         out.print(trainer.plan());
+        out.flush();
         return 0;
       }
       out.print(trainer.plan());
+      out.flush();
       Trainer.Summary s = trainer.train();
       out.printf(
           java.util.Locale.ROOT,
