@@ -1,7 +1,6 @@
 package io.kinema.tensor.cpu;
 
 import java.util.concurrent.ForkJoinPool;
-import java.util.concurrent.ForkJoinWorkerThread;
 import java.util.concurrent.RecursiveAction;
 
 /**
@@ -22,9 +21,25 @@ public final class Parallel {
 
   private Parallel() {}
 
-  /** Nested parallel calls run sequentially on the worker that makes them. */
-  private static boolean insidePool() {
-    return Thread.currentThread() instanceof ForkJoinWorkerThread w && w.getPool() == POOL;
+  /**
+   * True on a thread that is running a chunk of some {@link #forRange} call. Nested parallel calls
+   * run sequentially there. The mark is per chunk, not per pool thread: a chunk may run on a pool
+   * worker or, when the caller's {@code join} finds it not yet started, on the caller itself. If
+   * only pool workers ran nested calls sequentially, a nested kernel would split its work (and
+   * round its partial sums) differently depending on thread timing, and results would differ in
+   * the last bits from run to run.
+   */
+  private static final ThreadLocal<boolean[]> IN_CHUNK = ThreadLocal.withInitial(() -> new boolean[1]);
+
+  private static void runChunk(RangeBody body, long start, long end) {
+    boolean[] mark = IN_CHUNK.get();
+    boolean outer = mark[0];
+    mark[0] = true;
+    try {
+      body.run(start, end);
+    } finally {
+      mark[0] = outer;
+    }
   }
 
   /** Threads kernels may use. */
@@ -39,7 +54,7 @@ public final class Parallel {
   public static void forRange(long n, long grain, RangeBody body) {
     if (n <= 0) return;
     int chunks = (int) Math.min(THREADS, Math.max(1, n / Math.max(1, grain)));
-    if (chunks <= 1 || POOL == null || insidePool()) {
+    if (chunks <= 1 || POOL == null || IN_CHUNK.get()[0]) {
       body.run(0, n);
       return;
     }
@@ -50,14 +65,14 @@ public final class Parallel {
           new RecursiveAction() {
             @Override
             protected void compute() {
-              body.run(s, e);
+              runChunk(body, s, e);
             }
           };
       POOL.execute(tasks[c - 1]);
     }
     Throwable failure = null;
     try {
-      body.run(0, n / chunks);
+      runChunk(body, 0, n / chunks);
     } catch (Throwable t) {
       failure = t;
     }
