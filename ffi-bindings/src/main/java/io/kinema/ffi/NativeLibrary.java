@@ -257,7 +257,11 @@ public final class NativeLibrary {
       }
       List<Path> dirs = FolderPatterns.expand(patterns, env);
       if (dirs.isEmpty()) {
-        log.lines.add("Python site-packages: no " + String.join(" or ", sitePackages) + " found");
+        List<Path> sites = FolderPatterns.expand(SITE_PACKAGES, env);
+        log.lines.add(
+            "Python site-packages: no "
+                + String.join(" or ", sitePackages)
+                + (sites.isEmpty() ? " (no site-packages folder found)" : " in " + sites));
       }
       for (Path dir : dirs) {
         Result r = tryFolder(dir, log);
