@@ -19,7 +19,8 @@ import java.util.regex.Pattern;
  * @param parameterTypes the normalized parameter types
  */
 public record CFunction(String name, String returnType, List<String> parameterTypes) {
-  private static final Pattern TOKEN = Pattern.compile("\\s*([A-Za-z_][A-Za-z0-9_]*|\\*|\\[[^]]*]|\\S)");
+  private static final Pattern TOKEN =
+      Pattern.compile("\\s*([A-Za-z_][A-Za-z0-9_]*|\\*|\\[[^]]*]|\\S)");
   private static final Set<String> DROPPED = Set.of("const", "volatile", "struct", "enum");
   private static final Set<String> TYPE_WORDS =
       Set.of("void", "char", "short", "int", "long", "signed", "unsigned", "float", "double");

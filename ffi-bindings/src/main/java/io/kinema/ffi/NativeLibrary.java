@@ -34,9 +34,9 @@ import java.util.function.Function;
  *   <li>the folders of {@code LD_LIBRARY_PATH} ({@code DYLD_LIBRARY_PATH} on macOS).
  *   <li>if the library names {@linkplain Builder#sitePackages folders inside Python packages}
  *       (NVIDIA's wheels keep theirs in {@code site-packages/nvidia/<package>/lib}): those folders
- *       in every Python site-packages folder found, in the order of {@link #SITE_PACKAGES}:
- *       {@code $VIRTUAL_ENV}, {@code $CONDA_PREFIX}, the user's {@code ~/.local}, pyenv's
- *       versions, {@code /usr/local/lib/python3.*}, then the distribution's own.
+ *       in every Python site-packages folder found, in the order of {@link #SITE_PACKAGES}: {@code
+ *       $VIRTUAL_ENV}, {@code $CONDA_PREFIX}, the user's {@code ~/.local}, pyenv's versions, {@code
+ *       /usr/local/lib/python3.*}, then the distribution's own.
  *   <li>the library's {@linkplain Builder#toolkitFolders toolkit folders} (e.g. {@code
  *       /usr/local/cuda/lib64}, then {@code /usr/local/cuda-*}{@code /lib64} newest version first).
  *   <li>the standard folders ({@code /usr/lib/<multiarch>}, {@code /lib/<multiarch>}, {@code
@@ -232,7 +232,9 @@ public final class NativeLibrary {
       String setting = source + "=" + explicit;
       return failure(
           "not loaded: " + setting + " is set, so nothing else was searched.",
-          setting + ": " + (log.problems.isEmpty() ? "none of " + names + " there" : log.problems.get(0)),
+          setting
+              + ": "
+              + (log.problems.isEmpty() ? "none of " + names + " there" : log.problems.get(0)),
           log);
     }
     log.lines.add(
@@ -478,9 +480,9 @@ public final class NativeLibrary {
     }
 
     /**
-     * Folders inside each Python site-packages folder to search, after LD_LIBRARY_PATH (e.g.
-     * {@code "nvidia/*}{@code /lib"}, where NVIDIA's wheels keep their libraries). Patterns as in
-     * the class comment.
+     * Folders inside each Python site-packages folder to search, after LD_LIBRARY_PATH (e.g. {@code
+     * "nvidia/*}{@code /lib"}, where NVIDIA's wheels keep their libraries). Patterns as in the
+     * class comment.
      */
     public Builder sitePackages(String... relativeFolders) {
       for (String f : relativeFolders) {
@@ -494,8 +496,8 @@ public final class NativeLibrary {
 
     /**
      * Folder patterns searched after the Python packages and before the standard folders (e.g.
-     * {@code "$CUDA_HOME/lib64"}, {@code "/usr/local/cuda/lib64"}, {@code
-     * "/usr/local/cuda-*}{@code /lib64"}). Patterns as in the class comment.
+     * {@code "$CUDA_HOME/lib64"}, {@code "/usr/local/cuda/lib64"}, {@code "/usr/local/cuda-*}{@code
+     * /lib64"}). Patterns as in the class comment.
      */
     public Builder toolkitFolders(String... patterns) {
       toolkitFolders.addAll(List.of(patterns));

@@ -32,16 +32,24 @@ class CFunctionTest {
                 + " **pStr, unsigned int, long long int strideA, int* returnAlgoCount)");
     assertEquals(
         List.of(
-            "cudnnTensorDescriptor_t", "int *", "char **", "unsigned int", "long long int", "int *"),
+            "cudnnTensorDescriptor_t",
+            "int *",
+            "char **",
+            "unsigned int",
+            "long long int",
+            "int *"),
         h.parameterTypes());
     assertEquals(List.of(), CFunction.parse("size_t cudnnGetVersion(void)").parameterTypes());
     assertEquals(List.of(), CFunction.parse("ncclResult_t ncclGroupStart()").parameterTypes());
-    assertEquals("ncclResult_t ncclGroupStart()", CFunction.parse("ncclResult_t ncclGroupStart()").toString());
+    assertEquals(
+        "ncclResult_t ncclGroupStart()",
+        CFunction.parse("ncclResult_t ncclGroupStart()").toString());
   }
 
   @Test
   void rejectsWhatIsNotAPrototype() {
-    for (String bad : new String[] {"int x", "f(int a)", "int f(int a", "int f(int a) {", "int f(,)"}) {
+    for (String bad :
+        new String[] {"int x", "f(int a)", "int f(int a", "int f(int a) {", "int f(,)"}) {
       var e = assertThrows(IllegalArgumentException.class, () -> CFunction.parse(bad), bad);
       assertTrue(e.getMessage().contains(bad), e.getMessage());
     }
@@ -56,9 +64,11 @@ class CFunctionTest {
                 "CUresult f(CUdeviceptr p, unsigned char b, size_t n, CUstream s, int64_t x,"
                     + " void **q)"));
     assertEquals(
-        FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_BYTE, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS),
+        FunctionDescriptor.of(
+            JAVA_INT, JAVA_LONG, JAVA_BYTE, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS),
         d);
-    assertEquals(FunctionDescriptor.ofVoid(ADDRESS), c.descriptor(CFunction.parse("void f(char *m)")));
+    assertEquals(
+        FunctionDescriptor.ofVoid(ADDRESS), c.descriptor(CFunction.parse("void f(char *m)")));
     MemoryLayout id = MemoryLayout.structLayout(MemoryLayout.sequenceLayout(128, JAVA_BYTE));
     assertEquals(id, CTypes.standard().struct("ncclUniqueId", id).layout("ncclUniqueId"));
 

@@ -36,14 +36,16 @@ class FolderPatternsTest {
         FolderPatterns.expand(tmp + "/a/python3*/x", Map.<String, String>of()::get));
     assertEquals(
         List.of(tmp.resolve("b/x"), tmp.resolve("a/python3.12/x"), tmp.resolve("a/python3.9/x")),
-        FolderPatterns.expand(List.of(tmp + "/b/*", tmp + "/a/*/x"), Map.<String, String>of()::get));
+        FolderPatterns.expand(
+            List.of(tmp + "/b/*", tmp + "/a/*/x"), Map.<String, String>of()::get));
   }
 
   @Test
   void aLeadingVariableComesFromTheEnvironmentAndUnsetNamesNothing() throws IOException {
     Files.createDirectories(tmp.resolve("env/lib64"));
     var env = Map.of("ROOT_DIR", tmp.resolve("env").toString());
-    assertEquals(List.of(tmp.resolve("env/lib64")), FolderPatterns.expand("$ROOT_DIR/lib64", env::get));
+    assertEquals(
+        List.of(tmp.resolve("env/lib64")), FolderPatterns.expand("$ROOT_DIR/lib64", env::get));
     assertEquals(List.of(), FolderPatterns.expand("$NOT_SET/lib64", env::get));
     assertEquals(List.of(), FolderPatterns.expand(tmp + "/missing/*", env::get));
   }

@@ -284,7 +284,8 @@ class NativeLibraryTest {
     Path junk = Files.writeString(tmp.resolve(FAKE), "not an ELF file");
     NativeLibrary bad = isolated("bad", Map.of("KINEMA_BAD_PATH", junk.toString())).build();
     assertTrue(
-        bad.shortReason().startsWith("KINEMA_BAD_PATH=" + junk + ": " + junk + ": cannot be loaded"),
+        bad.shortReason()
+            .startsWith("KINEMA_BAD_PATH=" + junk + ": " + junk + ": cannot be loaded"),
         bad.shortReason());
     assertNull(OpenBlas.isAvailable() ? OpenBlas.library().shortReason() : null);
   }

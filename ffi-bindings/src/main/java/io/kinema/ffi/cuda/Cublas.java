@@ -109,7 +109,8 @@ public final class Cublas {
     return LIBRARY.downcall(C, prototype);
   }
 
-  private static final Downcall CREATE = fn("cublasStatus_t cublasCreate_v2(cublasHandle_t* handle)");
+  private static final Downcall CREATE =
+      fn("cublasStatus_t cublasCreate_v2(cublasHandle_t* handle)");
   private static final Downcall DESTROY =
       fn("cublasStatus_t cublasDestroy_v2(cublasHandle_t handle)");
   private static final Downcall GET_PROPERTY =
@@ -175,8 +176,8 @@ public final class Cublas {
   }
 
   /**
-   * {@code cublasCreate_v2}: a handle bound to the current context's device (creating one is
-   * slow: keep it). Needs a current CUDA context.
+   * {@code cublasCreate_v2}: a handle bound to the current context's device (creating one is slow:
+   * keep it). Needs a current CUDA context.
    */
   public static MemorySegment create() {
     MethodHandle h = CREATE.handle();

@@ -217,8 +217,8 @@ public final class CublasLt {
 
   /**
    * One algorithm {@link #matmulAlgoGetHeuristic} proposes: the opaque algorithm ({@value
-   * #ALGO_BYTES} bytes, for {@link #matmul}), the workspace it needs, and its estimated waves
-   * (1.0: fills the GPU once).
+   * #ALGO_BYTES} bytes, for {@link #matmul}), the workspace it needs, and its estimated waves (1.0:
+   * fills the GPU once).
    */
   public record Heuristic(MemorySegment algo, long workspaceSize, float wavesCount) {}
 
@@ -382,8 +382,7 @@ public final class CublasLt {
    * {@code cublasLtMatrixLayoutCreate}: a {@code rows x cols} matrix of {@code type} with leading
    * dimension {@code ld} (column-major by default).
    */
-  public static MemorySegment matrixLayoutCreate(
-      CudaDataType type, long rows, long cols, long ld) {
+  public static MemorySegment matrixLayoutCreate(CudaDataType type, long rows, long cols, long ld) {
     String call = "cublasLtMatrixLayoutCreate(" + type + ", " + rows + " x " + cols + ", ld " + ld;
     if (rows < 0 || cols < 0 || ld < 0) {
       throw new IllegalArgumentException(call + "): negative size");
@@ -444,8 +443,8 @@ public final class CublasLt {
   // -------------------------------------------------------------------------------- matmul
 
   /**
-   * {@code cublasLtMatmulAlgoGetHeuristic}: up to {@code requested} algorithms for the matmul,
-   * best first, each algorithm copied into {@code arena}. Empty when none supports it.
+   * {@code cublasLtMatmulAlgoGetHeuristic}: up to {@code requested} algorithms for the matmul, best
+   * first, each algorithm copied into {@code arena}. Empty when none supports it.
    */
   public static List<Heuristic> matmulAlgoGetHeuristic(
       MemorySegment handle,
@@ -484,7 +483,9 @@ public final class CublasLt {
         MemorySegment r = results.asSlice(i * size, size);
         if (r.get(JAVA_INT, RESULT_STATE) != 0) continue; // not CUBLAS_STATUS_SUCCESS
         MemorySegment algo = arena.allocate(ALGO_BYTES, 8).copyFrom(r.asSlice(0, ALGO_BYTES));
-        out.add(new Heuristic(algo, r.get(JAVA_LONG, RESULT_WORKSPACE), r.get(JAVA_FLOAT, RESULT_WAVES)));
+        out.add(
+            new Heuristic(
+                algo, r.get(JAVA_LONG, RESULT_WORKSPACE), r.get(JAVA_FLOAT, RESULT_WAVES)));
       }
       return out;
     } catch (Throwable t) {

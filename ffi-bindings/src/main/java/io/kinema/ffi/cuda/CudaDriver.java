@@ -125,7 +125,8 @@ public final class CudaDriver {
   private static final Downcall DRIVER_GET_VERSION =
       fn("CUresult cuDriverGetVersion(int *driverVersion)");
   private static final Downcall DEVICE_GET_COUNT = fn("CUresult cuDeviceGetCount(int *count)");
-  private static final Downcall DEVICE_GET = fn("CUresult cuDeviceGet(CUdevice *device, int ordinal)");
+  private static final Downcall DEVICE_GET =
+      fn("CUresult cuDeviceGet(CUdevice *device, int ordinal)");
   private static final Downcall DEVICE_GET_NAME =
       fn("CUresult cuDeviceGetName(char *name, int len, CUdevice dev)");
   private static final Downcall DEVICE_GET_ATTRIBUTE =
@@ -169,7 +170,8 @@ public final class CudaDriver {
               + " CUstream hStream)");
   private static final Downcall STREAM_CREATE =
       fn("CUresult cuStreamCreate(CUstream *phStream, unsigned int Flags)");
-  private static final Downcall STREAM_DESTROY = fn("CUresult cuStreamDestroy_v2(CUstream hStream)");
+  private static final Downcall STREAM_DESTROY =
+      fn("CUresult cuStreamDestroy_v2(CUstream hStream)");
   private static final Downcall STREAM_SYNCHRONIZE =
       fn("CUresult cuStreamSynchronize(CUstream hStream)");
   private static final Downcall STREAM_WAIT_EVENT =
@@ -312,8 +314,8 @@ public final class CudaDriver {
   // ------------------------------------------------------------------------------ contexts
 
   /**
-   * {@code cuDevicePrimaryCtxRetain}: the device's primary context (the one the runtime, cuBLAS
-   * and cuDNN use), retained until {@link #devicePrimaryCtxRelease}.
+   * {@code cuDevicePrimaryCtxRetain}: the device's primary context (the one the runtime, cuBLAS and
+   * cuDNN use), retained until {@link #devicePrimaryCtxRelease}.
    */
   public static MemorySegment devicePrimaryCtxRetain(int device) {
     MethodHandle h = DEVICE_PRIMARY_CTX_RETAIN.handle();
@@ -418,9 +420,9 @@ public final class CudaDriver {
   }
 
   /**
-   * {@code cuMemAllocHost_v2}: {@code bytes} of page-locked host memory (fast, asynchronous copies),
-   * as a segment of that size. Free it with {@link #memFreeHost}; the segment is not bounded by an
-   * arena, so it must not be used after that.
+   * {@code cuMemAllocHost_v2}: {@code bytes} of page-locked host memory (fast, asynchronous
+   * copies), as a segment of that size. Free it with {@link #memFreeHost}; the segment is not
+   * bounded by an arena, so it must not be used after that.
    */
   public static MemorySegment memAllocHost(long bytes) {
     Ffi.nonNegative("cuMemAllocHost_v2", "byte count", bytes);
@@ -451,7 +453,8 @@ public final class CudaDriver {
    * in stream order. Asynchronous only from page-locked memory; {@code src} must stay valid until
    * the stream reaches the copy.
    */
-  public static void memcpyHtoDAsync(long dst, MemorySegment src, long bytes, MemorySegment stream) {
+  public static void memcpyHtoDAsync(
+      long dst, MemorySegment src, long bytes, MemorySegment stream) {
     String call = "cuMemcpyHtoDAsync_v2";
     Ffi.nonNegative(call, "byte count", bytes);
     Ffi.hostBuffer(call, "source", src, bytes);
@@ -465,8 +468,11 @@ public final class CudaDriver {
     if (status != 0) throw error(status, call + "(" + bytes + " bytes)");
   }
 
-  /** {@code cuMemcpyDtoHAsync_v2}: copies {@code bytes} from device {@code src} to host {@code dst}. */
-  public static void memcpyDtoHAsync(MemorySegment dst, long src, long bytes, MemorySegment stream) {
+  /**
+   * {@code cuMemcpyDtoHAsync_v2}: copies {@code bytes} from device {@code src} to host {@code dst}.
+   */
+  public static void memcpyDtoHAsync(
+      MemorySegment dst, long src, long bytes, MemorySegment stream) {
     String call = "cuMemcpyDtoHAsync_v2";
     Ffi.nonNegative(call, "byte count", bytes);
     Ffi.hostBuffer(call, "destination", dst, bytes);
@@ -696,7 +702,8 @@ public final class CudaDriver {
    * {@code cuFuncSetAttribute}, e.g. {@link FunctionAttribute#MAX_DYNAMIC_SHARED_SIZE_BYTES} before
    * launching with more than 48 KiB of dynamic shared memory.
    */
-  public static void funcSetAttribute(MemorySegment function, FunctionAttribute attribute, int value) {
+  public static void funcSetAttribute(
+      MemorySegment function, FunctionAttribute attribute, int value) {
     Ffi.handle("cuFuncSetAttribute", "function", function);
     MethodHandle h = FUNC_SET_ATTRIBUTE.handle();
     int status;

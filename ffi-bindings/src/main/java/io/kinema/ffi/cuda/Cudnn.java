@@ -29,9 +29,9 @@ import java.util.List;
  * throws {@link UnsupportedOperationException} with the reason. A non-zero {@code cudnnStatus_t}
  * throws {@link CudnnException}.
  *
- * <p>Descriptors are host objects (create once per shape, keep); data are device addresses;
- * {@code alpha} and {@code beta} are host values ({@code float} for half, bfloat16 and float
- * tensors, {@code double} for double tensors). Calls run in the handle's stream.
+ * <p>Descriptors are host objects (create once per shape, keep); data are device addresses; {@code
+ * alpha} and {@code beta} are host values ({@code float} for half, bfloat16 and float tensors,
+ * {@code double} for double tensors). Calls run in the handle's stream.
  */
 public final class Cudnn {
   private Cudnn() {}
@@ -120,8 +120,8 @@ public final class Cudnn {
   }
 
   /**
-   * One algorithm of a convolution search ({@code cudnnConvolution*AlgoPerf_t}): the algorithm
-   * code for the convolution call, its measured (Find) or estimated time, the workspace it needs,
+   * One algorithm of a convolution search ({@code cudnnConvolution*AlgoPerf_t}): the algorithm code
+   * for the convolution call, its measured (Find) or estimated time, the workspace it needs,
    * whether its results are reproducible, and the math type it used.
    */
   public record AlgoPerf(
@@ -429,7 +429,13 @@ public final class Cudnn {
   public static void setFilterNdDescriptor(
       MemorySegment desc, DataType type, TensorFormat format, int[] dims) {
     String call =
-        "cudnnSetFilterNdDescriptor(" + type + ", " + format + ", dims " + Arrays.toString(dims) + ")";
+        "cudnnSetFilterNdDescriptor("
+            + type
+            + ", "
+            + format
+            + ", dims "
+            + Arrays.toString(dims)
+            + ")";
     Ffi.handle(call, "descriptor", desc);
     MethodHandle h = SET_FILTER_ND_DESCRIPTOR.handle();
     try (Arena a = Arena.ofConfined()) {
@@ -641,7 +647,9 @@ public final class Cudnn {
 
   // ----------------------------------------------------------------------- backward data
 
-  /** {@code cudnnFindConvolutionBackwardDataAlgorithm}: measured, working algorithms, fastest first. */
+  /**
+   * {@code cudnnFindConvolutionBackwardDataAlgorithm}: measured, working algorithms, fastest first.
+   */
   public static List<AlgoPerf> findConvolutionBackwardDataAlgorithm(
       MemorySegment handle,
       MemorySegment w,
@@ -977,7 +985,8 @@ public final class Cudnn {
     } catch (Throwable t) {
       throw Ffi.rethrow(t);
     }
-    if (status != 0) throw error(status, call + "(algo " + algo + ", workspace " + workspaceBytes + " bytes)");
+    if (status != 0)
+      throw error(status, call + "(algo " + algo + ", workspace " + workspaceBytes + " bytes)");
   }
 
   private static void check(int status, String call) {

@@ -142,7 +142,8 @@ public final class Nccl {
   private static final Downcall GET_ERROR_STRING =
       fn("const char* ncclGetErrorString(ncclResult_t result)");
   // NCCL 2.13 and later.
-  private static final Downcall GET_LAST_ERROR = fn("const char* ncclGetLastError(ncclComm_t comm)");
+  private static final Downcall GET_LAST_ERROR =
+      fn("const char* ncclGetLastError(ncclComm_t comm)");
 
   /** The library description (search order, where it was loaded from). */
   public static NativeLibrary library() {
@@ -301,7 +302,12 @@ public final class Nccl {
    * sendCount} elements each), rank i's at element {@code i * sendCount}.
    */
   public static void allGather(
-      long send, long recv, long sendCount, DataType type, MemorySegment comm, MemorySegment stream) {
+      long send,
+      long recv,
+      long sendCount,
+      DataType type,
+      MemorySegment comm,
+      MemorySegment stream) {
     String call = "ncclAllGather";
     collective(call, comm, sendCount);
     MethodHandle h = ALL_GATHER.handle();
@@ -309,7 +315,8 @@ public final class Nccl {
     try {
       status =
           (int)
-              h.invokeExact(Ffi.device(send), Ffi.device(recv), sendCount, type.code(), comm, stream);
+              h.invokeExact(
+                  Ffi.device(send), Ffi.device(recv), sendCount, type.code(), comm, stream);
     } catch (Throwable t) {
       throw Ffi.rethrow(t);
     }

@@ -53,7 +53,8 @@ class CallSiteTypesTest {
       Set<String> used = new HashSet<>();
       Map<String, List<String>> helperFields = new HashMap<>();
       for (HelperCall c : calls) {
-        if (c.field != null) helperFields.computeIfAbsent(c.helper, k -> new ArrayList<>()).add(c.field);
+        if (c.field != null)
+          helperFields.computeIfAbsent(c.helper, k -> new ArrayList<>()).add(c.field);
       }
       for (Site s : sites) {
         List<String> fields =
@@ -86,8 +87,7 @@ class CallSiteTypesTest {
   }
 
   /** Records the method's invokeExact sites and its calls of same-class static methods. */
-  private static void scan(
-      String owner, MethodModel m, List<Site> sites, List<HelperCall> calls) {
+  private static void scan(String owner, MethodModel m, List<Site> sites, List<HelperCall> calls) {
     String name = m.methodName().stringValue() + m.methodType().stringValue();
     m.code()
         .ifPresent(
@@ -106,7 +106,8 @@ class CallSiteTypesTest {
                     sites.add(new Site(name, last, i.typeSymbol().descriptorString()));
                     last = null;
                   } else if (target.equals(owner) && i.opcode() == Opcode.INVOKESTATIC) {
-                    calls.add(new HelperCall(i.name().stringValue() + i.type().stringValue(), last));
+                    calls.add(
+                        new HelperCall(i.name().stringValue() + i.type().stringValue(), last));
                   }
                 }
               }

@@ -54,8 +54,7 @@ class CudaBindingsTest {
         assertTrue(fn.library() == e.getValue().library(), where + " binds the wrong library");
         CFunction decl = fn.declaration().orElseThrow(() -> new AssertionError(where));
         assertEquals(fn.symbol(), decl.name());
-        assertTrue(
-            fn.symbol().startsWith(PREFIXES.get(e.getValue())), where + ": " + fn.symbol());
+        assertTrue(fn.symbol().startsWith(PREFIXES.get(e.getValue())), where + ": " + fn.symbol());
         assertTrue(symbols.add(fn.symbol()), "bound twice: " + fn.symbol());
         assertEquals(decl.parameterTypes().size(), fn.descriptor().argumentLayouts().size());
         total++;
@@ -149,7 +148,8 @@ class CudaBindingsTest {
         e.getMessage());
     assumeFalse(CudaLibrary.DRIVER.isAvailable(), "the CUDA driver is installed here");
     var d = assertThrows(UnsupportedOperationException.class, () -> CudaDriver.memAlloc(16));
-    assertTrue(d.getMessage().startsWith("cuMemAlloc_v2 is unavailable: cuda library"), d.getMessage());
+    assertTrue(
+        d.getMessage().startsWith("cuMemAlloc_v2 is unavailable: cuda library"), d.getMessage());
   }
 
   @Test
@@ -232,8 +232,25 @@ class CudaBindingsTest {
       MemorySegment beta,
       Cublas.ComputeType type) {
     Cublas.gemmEx(
-        handle, false, false, m, 2, 3, alpha, 0, CudaDataType.R_32F, 1, 0, CudaDataType.R_32F, 3,
-        beta, 0, CudaDataType.R_32F, 1, type, Cublas.GEMM_DEFAULT);
+        handle,
+        false,
+        false,
+        m,
+        2,
+        3,
+        alpha,
+        0,
+        CudaDataType.R_32F,
+        1,
+        0,
+        CudaDataType.R_32F,
+        3,
+        beta,
+        0,
+        CudaDataType.R_32F,
+        1,
+        type,
+        Cublas.GEMM_DEFAULT);
   }
 
   private static void rejects(String message, Executable call) {

@@ -27,8 +27,8 @@ import org.junit.jupiter.api.Test;
  * (symbol, return and parameter types) against the header's declaration, after the header's
  * renaming macros ({@code #define cuMemAlloc cuMemAlloc_v2}), and every Java enum constant against
  * the C enumerator of the same name. Headers are looked for in {@code -Dkinema.cuda.include} (a
- * path list), {@code $CUDA_HOME/include}, {@code /usr/local/cuda/include} and {@code
- * /usr/include}; a library whose header is absent is skipped.
+ * path list), {@code $CUDA_HOME/include}, {@code /usr/local/cuda/include} and {@code /usr/include};
+ * a library whose header is absent is skipped.
  */
 class CudaHeadersTest {
 
@@ -50,7 +50,9 @@ class CudaHeadersTest {
     return List.copyOf(dirs);
   }
 
-  /** The first include folder holding {@code file}, read with its siblings matching {@code glob}. */
+  /**
+   * The first include folder holding {@code file}, read with its siblings matching {@code glob}.
+   */
   private static Header header(String file, String siblings) throws IOException {
     for (Path dir : includeDirs()) {
       if (!Files.isRegularFile(dir.resolve(file))) continue;
@@ -282,53 +284,54 @@ class CudaHeadersTest {
     if (!tm.replaceAll("").isBlank()) return null; // characters this reader does not know
     String[] tokens = list.toArray(String[]::new);
     try {
-      var p = new Object() {
-        int at = 0;
+      var p =
+          new Object() {
+            int at = 0;
 
-        long or() {
-          long v = shift();
-          while (at < tokens.length && tokens[at].equals("|")) {
-            at++;
-            v |= shift();
-          }
-          return v;
-        }
+            long or() {
+              long v = shift();
+              while (at < tokens.length && tokens[at].equals("|")) {
+                at++;
+                v |= shift();
+              }
+              return v;
+            }
 
-        long shift() {
-          long v = sum();
-          while (at < tokens.length && tokens[at].equals("<<")) {
-            at++;
-            v <<= sum();
-          }
-          return v;
-        }
+            long shift() {
+              long v = sum();
+              while (at < tokens.length && tokens[at].equals("<<")) {
+                at++;
+                v <<= sum();
+              }
+              return v;
+            }
 
-        long sum() {
-          long v = atom();
-          while (at < tokens.length && (tokens[at].equals("+") || tokens[at].equals("-"))) {
-            boolean plus = tokens[at++].equals("+");
-            v = plus ? v + atom() : v - atom();
-          }
-          return v;
-        }
+            long sum() {
+              long v = atom();
+              while (at < tokens.length && (tokens[at].equals("+") || tokens[at].equals("-"))) {
+                boolean plus = tokens[at++].equals("+");
+                v = plus ? v + atom() : v - atom();
+              }
+              return v;
+            }
 
-        long atom() {
-          String t = tokens[at++].strip();
-          if (t.equals("(")) {
-            long v = or();
-            at++; // ")"
-            return v;
-          }
-          if (t.equals("-")) return -atom();
-          if (t.matches("0[xX][0-9a-fA-F]+[uUlL]*")) {
-            return Long.parseLong(t.replaceAll("[uUlL]", "").substring(2), 16);
-          }
-          if (t.matches("\\d+[uUlL]*")) return Long.parseLong(t.replaceAll("[uUlL]", ""));
-          Long v = known.get(t);
-          if (v == null) throw new IllegalArgumentException(t);
-          return v;
-        }
-      };
+            long atom() {
+              String t = tokens[at++].strip();
+              if (t.equals("(")) {
+                long v = or();
+                at++; // ")"
+                return v;
+              }
+              if (t.equals("-")) return -atom();
+              if (t.matches("0[xX][0-9a-fA-F]+[uUlL]*")) {
+                return Long.parseLong(t.replaceAll("[uUlL]", "").substring(2), 16);
+              }
+              if (t.matches("\\d+[uUlL]*")) return Long.parseLong(t.replaceAll("[uUlL]", ""));
+              Long v = known.get(t);
+              if (v == null) throw new IllegalArgumentException(t);
+              return v;
+            }
+          };
       long v = p.or();
       return p.at == tokens.length ? v : null;
     } catch (RuntimeException e) {
