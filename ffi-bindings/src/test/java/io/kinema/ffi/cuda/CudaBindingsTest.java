@@ -13,7 +13,9 @@ import static org.junit.jupiter.api.Assumptions.assumeFalse;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.kinema.ffi.CFunction;
+import io.kinema.ffi.CTypes;
 import io.kinema.ffi.Downcall;
+import io.kinema.ffi.NativeLibrary;
 import io.kinema.ffi.cuda.junit.CudaCondition;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
@@ -22,6 +24,7 @@ import java.lang.foreign.MemoryLayout.PathElement;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.StructLayout;
 import java.util.HashSet;
+import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.function.Executable;
@@ -293,5 +296,33 @@ class CudaBindingsTest {
     assertEquals("ncclInvalidArgument", n.statusName());
     assertEquals("ncclInvalidArgument", Nccl.resultName(4));
     assertEquals("ncclResult_t 42", Nccl.resultName(42));
+  }
+
+  /**
+   * The toolkit-folder search on a real CUDA install: the CUDA runtime (which Kinema does not bind,
+   * but toolkits ship) is found under {@code /usr/local/cuda*}{@code /lib64} and answers a call;
+   * without a driver it reports an error status instead of devices.
+   */
+  @Test
+  void toolkitFoldersFindTheInstalledCudaRuntime() throws Throwable {
+    NativeLibrary cudart =
+        NativeLibrary.builder("cudart-probe")
+            .names("libcudart.so.13", "libcudart.so.12")
+            .requiredSymbol("cudaGetDeviceCount")
+            .toolkitFolders("/usr/local/cuda/lib64", "/usr/local/cuda-*/lib64")
+            .standardFolders(List.of())
+            .environment(Map.<String, String>of()::get)
+            .loaderLookup(false)
+            .build();
+    assumeTrue(cudart.isAvailable(), cudart.shortReason());
+    assertTrue(cudart.location().orElseThrow().startsWith("/usr/local/cuda"));
+    Downcall count =
+        cudart.downcall(
+            CTypes.standard().ints("cudaError_t"), "cudaError_t cudaGetDeviceCount(int *count)");
+    try (Arena arena = Arena.ofConfined()) {
+      MemorySegment n = arena.allocate(JAVA_INT);
+      int status = (int) count.handle().invokeExact(n);
+      assertEquals(CudaDevices.available(), status == 0, "cudaGetDeviceCount returned " + status);
+    }
   }
 }
