@@ -15,6 +15,7 @@ public final class Downcall {
   private final NativeLibrary library;
   private final String symbol;
   private final FunctionDescriptor descriptor;
+  private final CFunction declaration;
   private final Linker.Option[] options;
 
   /** The bound handle, or null until bound; {@code failure} is set instead when binding failed. */
@@ -23,16 +24,36 @@ public final class Downcall {
   private volatile String failure;
 
   Downcall(
-      NativeLibrary library, String symbol, FunctionDescriptor descriptor, Linker.Option... opts) {
+      NativeLibrary library,
+      String symbol,
+      FunctionDescriptor descriptor,
+      CFunction declaration,
+      Linker.Option... opts) {
     this.library = library;
     this.symbol = symbol;
     this.descriptor = descriptor;
+    this.declaration = declaration;
     this.options = opts.clone();
   }
 
   /** The C symbol this downcall binds. */
   public String symbol() {
     return symbol;
+  }
+
+  /** The function's descriptor: the handle's type is {@code descriptor().toMethodType()}. */
+  public FunctionDescriptor descriptor() {
+    return descriptor;
+  }
+
+  /** The C prototype the downcall was declared with, if it was declared by one. */
+  public Optional<CFunction> declaration() {
+    return Optional.ofNullable(declaration);
+  }
+
+  /** The library the function belongs to. */
+  public NativeLibrary library() {
+    return library;
   }
 
   /** Whether the library is available and exports the symbol. */

@@ -1,6 +1,7 @@
 package io.kinema.ffi;
 
 import java.io.File;
+import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;
@@ -9,16 +10,19 @@ import java.lang.foreign.SymbolLookup;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Optional;
+import java.util.Set;
 import java.util.function.Function;
 
 /**
  * An optional native library, found and loaded once, lazily, on first use. A library that cannot be
- * found is not an error until something calls into it: {@link #isAvailable()} is false and {@link
- * #unavailableReason()} lists which file names were looked for where.
+ * found is not an error until something calls into it: {@link #isAvailable()} is false, {@link
+ * #unavailableReason()} lists which file names were looked for where and {@link #shortReason()}
+ * says the same in one line.
  *
  * <p>Search order, first hit wins (for a library with id {@code openblas}):
  *
@@ -28,6 +32,13 @@ import java.util.function.Function;
  *       names. When set, nothing else is tried, so a wrong setting is reported instead of being
  *       papered over by some other copy.
  *   <li>the folders of {@code LD_LIBRARY_PATH} ({@code DYLD_LIBRARY_PATH} on macOS).
+ *   <li>if the library names {@linkplain Builder#sitePackages folders inside Python packages}
+ *       (NVIDIA's wheels keep theirs in {@code site-packages/nvidia/<package>/lib}): those folders
+ *       in every Python site-packages folder found, in the order of {@link #SITE_PACKAGES}: {@code
+ *       $VIRTUAL_ENV}, {@code $CONDA_PREFIX}, the user's {@code ~/.local}, pyenv's versions, {@code
+ *       /usr/local/lib/python3.*}, then the distribution's own.
+ *   <li>the library's {@linkplain Builder#toolkitFolders toolkit folders} (e.g. {@code
+ *       /usr/local/cuda/lib64}, then {@code /usr/local/cuda-*}{@code /lib64} newest version first).
  *   <li>the standard folders ({@code /usr/lib/<multiarch>}, {@code /lib/<multiarch>}, {@code
  *       /usr/lib64}, {@code /usr/lib}, {@code /usr/local/lib}, ...), each also with the library's
  *       own subfolders (Debian keeps OpenBLAS in {@code
@@ -37,7 +48,13 @@ import java.util.function.Function;
  *       ld.so.cache}, {@code RUNPATH}, ...).
  * </ol>
  *
- * A candidate that loads but lacks the {@linkplain Builder#requiredSymbol required symbol} is
+ * Folder patterns (site-packages, toolkit folders) may use {@code *} for any one folder name, and
+ * matches are tried newest version first ({@code cuda-12.10} before {@code cuda-12.9}); a leading
+ * {@code $NAME} is an environment variable, and the pattern is skipped when it is unset. A folder
+ * reached twice (through a symbolic link) is searched once. Within a folder the candidate names are
+ * tried in the order given.
+ *
+ * <p>A candidate that loads but lacks the {@linkplain Builder#requiredSymbol required symbol} is
  * skipped (and named in the reason). The library is loaded into the global arena and never
  * unloaded.
  */
@@ -45,10 +62,29 @@ public final class NativeLibrary {
   /** Folders every library is looked for in, after the explicit setting and LD_LIBRARY_PATH. */
   public static final List<Path> STANDARD_FOLDERS = standardFolders();
 
+  /**
+   * Where Python keeps installed packages, as folder patterns (see the class comment), in search
+   * order: the active virtual or conda environment first, the system's last.
+   */
+  public static final List<String> SITE_PACKAGES =
+      List.of(
+          "$VIRTUAL_ENV/lib/python3*/site-packages",
+          "$CONDA_PREFIX/lib/python3*/site-packages",
+          "$HOME/.local/lib/python3*/site-packages",
+          "$PYENV_ROOT/versions/*/lib/python3*/site-packages",
+          "$HOME/.pyenv/versions/*/lib/python3*/site-packages",
+          "/usr/local/lib/python3*/dist-packages",
+          "/usr/local/lib/python3*/site-packages",
+          "/usr/lib/python3/dist-packages",
+          "/usr/lib/python3*/site-packages",
+          "/usr/lib64/python3*/site-packages");
+
   private final String id;
   private final List<String> names;
   private final List<String> subfolders;
   private final List<Path> extraFolders;
+  private final List<String> sitePackages;
+  private final List<String> toolkitFolders;
   private final String requiredSymbol;
   private final String hint;
   private final Function<String, String> env;
@@ -57,14 +93,19 @@ public final class NativeLibrary {
 
   private volatile Result result;
 
-  /** What the search found: a lookup and where it came from, or why there is none. */
-  private record Result(SymbolLookup lookup, String location, String reason) {}
+  /**
+   * What the search found: a lookup and where it came from, or why there is none (in full, and in
+   * one line).
+   */
+  private record Result(SymbolLookup lookup, String location, String reason, String shortReason) {}
 
   private NativeLibrary(Builder b) {
     this.id = b.id;
     this.names = List.copyOf(b.names);
     this.subfolders = List.copyOf(b.subfolders);
     this.extraFolders = List.copyOf(b.extraFolders);
+    this.sitePackages = List.copyOf(b.sitePackages);
+    this.toolkitFolders = List.copyOf(b.toolkitFolders);
     this.requiredSymbol = b.requiredSymbol;
     this.hint = b.hint;
     this.env = b.env;
@@ -106,6 +147,21 @@ public final class NativeLibrary {
     return load().reason;
   }
 
+  /**
+   * Why the library is unavailable in one line, for skip messages and logs: {@code "libcuda.so.1
+   * not found in [/usr/lib/x86_64-linux-gnu, ...] nor by the dynamic loader"}, or the first
+   * candidate that was found but could not be used, or the explicit setting that points nowhere.
+   * Null when the library is available.
+   */
+  public String shortReason() {
+    return load().shortReason;
+  }
+
+  /** The candidate file names, most preferred first. */
+  public List<String> names() {
+    return names;
+  }
+
   /** The file the library was loaded from (or the name the loader resolved), if available. */
   public Optional<String> location() {
     return Optional.ofNullable(load().location);
@@ -129,7 +185,18 @@ public final class NativeLibrary {
    * Downcall} loads nothing, so it can sit in a static final field of a binding class.
    */
   public Downcall downcall(String symbol, FunctionDescriptor descriptor, Linker.Option... options) {
-    return new Downcall(this, symbol, descriptor, options);
+    return new Downcall(this, symbol, descriptor, null, options);
+  }
+
+  /**
+   * A downcall written as the header's C prototype, e.g. {@code "CUresult cuMemFree_v2(CUdeviceptr
+   * dptr)"}: the symbol is the function's name and the descriptor follows from {@code types}.
+   * Parsing happens here, so a malformed prototype or an undeclared type fails when the binding
+   * class initializes, on any machine, library or not.
+   */
+  public Downcall downcall(CTypes types, String prototype, Linker.Option... options) {
+    CFunction f = CFunction.parse(prototype);
+    return new Downcall(this, f.name(), types.descriptor(f), f, options);
   }
 
   private Result load() {
@@ -159,11 +226,16 @@ public final class NativeLibrary {
       Result r = null;
       if (Files.isDirectory(p)) r = tryFolder(p, log);
       else if (Files.exists(p)) r = tryFile(p, log);
-      else log.lines.add(p + ": no such file or folder");
+      else log.problem(p + ": no such file or folder");
       if (r != null) return r;
       log.flushEmpty("");
+      String setting = source + "=" + explicit;
       return failure(
-          "not loaded: " + source + "=" + explicit + " is set, so nothing else was searched.", log);
+          "not loaded: " + setting + " is set, so nothing else was searched.",
+          setting
+              + ": "
+              + (log.problems.isEmpty() ? "none of " + names + " there" : log.problems.get(0)),
+          log);
     }
     log.lines.add(
         "explicit setting: neither -D" + propertyName() + " nor " + envName() + " is set");
@@ -178,6 +250,36 @@ public final class NativeLibrary {
         if (r != null) return r;
       }
       log.flushEmpty(pathVar + " folders");
+    }
+
+    if (!sitePackages.isEmpty()) {
+      var patterns = new ArrayList<String>();
+      for (String site : SITE_PACKAGES) {
+        for (String sub : sitePackages) patterns.add(site + "/" + sub);
+      }
+      List<Path> dirs = FolderPatterns.expand(patterns, env);
+      if (dirs.isEmpty()) {
+        List<Path> sites = FolderPatterns.expand(SITE_PACKAGES, env);
+        log.lines.add(
+            "Python site-packages: no "
+                + String.join(" or ", sitePackages)
+                + (sites.isEmpty() ? " (no site-packages folder found)" : " in " + sites));
+      }
+      for (Path dir : dirs) {
+        Result r = tryFolder(dir, log);
+        if (r != null) return r;
+      }
+      log.flushEmpty("Python package folders");
+    }
+
+    if (!toolkitFolders.isEmpty()) {
+      List<Path> dirs = FolderPatterns.expand(toolkitFolders, env);
+      if (dirs.isEmpty()) log.lines.add("toolkit folders: none of " + toolkitFolders + " exists");
+      for (Path dir : dirs) {
+        Result r = tryFolder(dir, log);
+        if (r != null) return r;
+      }
+      log.flushEmpty("toolkit folders");
     }
 
     var folders = new LinkedHashSet<Path>();
@@ -199,7 +301,9 @@ public final class NativeLibrary {
     if (!absent.isEmpty())
       log.lines.add("standard folders absent here: " + String.join(", ", absent));
 
+    String loader;
     if (loaderLookup) {
+      loader = " nor by the dynamic loader";
       for (String name : names) {
         try {
           SymbolLookup lookup = SymbolLookup.libraryLookup(name, Arena.global());
@@ -210,15 +314,43 @@ public final class NativeLibrary {
         }
       }
     } else {
+      loader = "";
       log.lines.add("dynamic loader: not asked (disabled)");
     }
-    return failure("not found.", log);
+    String summary =
+        log.problems.isEmpty()
+            ? String.join("/", names) + " not found in " + log.searched + loader
+            : log.problems.get(0);
+    return failure("not found.", summary, log);
   }
 
-  /** Lines for the reason; folders holding none of the names are listed together. */
+  /**
+   * What the search saw: lines for the reason, the folders searched (each once, by real path), the
+   * candidates that were there but unusable, and folders holding none of the names (listed
+   * together).
+   */
   private static final class Log {
     final List<String> lines = new ArrayList<>();
     final List<String> empty = new ArrayList<>();
+    final List<String> problems = new ArrayList<>();
+    final List<String> searched = new ArrayList<>();
+    final Set<Path> seen = new HashSet<>();
+
+    void problem(String line) {
+      lines.add(line);
+      problems.add(line);
+    }
+
+    /** Whether {@code dir} is new (true) or was searched already under another name. */
+    boolean firstVisit(Path dir) {
+      Path real;
+      try {
+        real = dir.toRealPath();
+      } catch (IOException e) {
+        real = dir.toAbsolutePath().normalize();
+      }
+      return seen.add(real);
+    }
 
     void flushEmpty(String what) {
       if (empty.isEmpty()) return;
@@ -230,6 +362,8 @@ public final class NativeLibrary {
 
   /** Tries each candidate name in {@code dir}; null if none is there and usable. */
   private Result tryFolder(Path dir, Log log) {
+    if (!log.firstVisit(dir)) return null;
+    if (Files.isDirectory(dir)) log.searched.add(dir.toString());
     boolean any = false;
     for (String name : names) {
       Path f = dir.resolve(name);
@@ -247,20 +381,20 @@ public final class NativeLibrary {
     try {
       return accept(SymbolLookup.libraryLookup(file, Arena.global()), file.toString(), log);
     } catch (IllegalArgumentException e) {
-      log.lines.add(file + ": cannot be loaded: " + e.getMessage());
+      log.problem(file + ": cannot be loaded: " + e.getMessage());
       return null;
     }
   }
 
   private Result accept(SymbolLookup lookup, String location, Log log) {
     if (requiredSymbol != null && lookup.find(requiredSymbol).isEmpty()) {
-      log.lines.add(location + ": loaded, but does not export " + requiredSymbol);
+      log.problem(location + ": loaded, but does not export " + requiredSymbol);
       return null;
     }
-    return new Result(lookup, location, null);
+    return new Result(lookup, location, null, null);
   }
 
-  private Result failure(String what, Log log) {
+  private Result failure(String what, String summary, Log log) {
     var sb = new StringBuilder();
     sb.append(id).append(" library ").append(what).append(" Looked for ").append(names);
     if (requiredSymbol != null) sb.append(" exporting ").append(requiredSymbol);
@@ -272,7 +406,7 @@ public final class NativeLibrary {
         .append(" or ")
         .append(envName())
         .append(" to the library file (or its folder) to choose one.");
-    return new Result(null, null, sb.toString());
+    return new Result(null, null, sb.toString(), summary.replace('\n', ' '));
   }
 
   private static String libraryPathVariable() {
@@ -312,6 +446,8 @@ public final class NativeLibrary {
     private final List<String> names = new ArrayList<>();
     private final List<String> subfolders = new ArrayList<>();
     private final List<Path> extraFolders = new ArrayList<>();
+    private final List<String> sitePackages = new ArrayList<>();
+    private final List<String> toolkitFolders = new ArrayList<>();
     private String requiredSymbol;
     private String hint;
     private Function<String, String> env = System::getenv;
@@ -340,6 +476,31 @@ public final class NativeLibrary {
     /** Absolute folders tried after the standard ones (e.g. {@code /usr/local/cuda/lib64}). */
     public Builder folders(String... folders) {
       for (String f : folders) extraFolders.add(Path.of(f));
+      return this;
+    }
+
+    /**
+     * Folders inside each Python site-packages folder to search, after LD_LIBRARY_PATH (e.g. {@code
+     * "nvidia/*}{@code /lib"}, where NVIDIA's wheels keep their libraries). Patterns as in the
+     * class comment.
+     */
+    public Builder sitePackages(String... relativeFolders) {
+      for (String f : relativeFolders) {
+        if (f.startsWith("/") || f.startsWith("$")) {
+          throw new IllegalArgumentException("site-packages folder must be relative: " + f);
+        }
+        sitePackages.add(f);
+      }
+      return this;
+    }
+
+    /**
+     * Folder patterns searched after the Python packages and before the standard folders (e.g.
+     * {@code "$CUDA_HOME/lib64"}, {@code "/usr/local/cuda/lib64"}, {@code "/usr/local/cuda-*}{@code
+     * /lib64"}). Patterns as in the class comment.
+     */
+    public Builder toolkitFolders(String... patterns) {
+      toolkitFolders.addAll(List.of(patterns));
       return this;
     }
 

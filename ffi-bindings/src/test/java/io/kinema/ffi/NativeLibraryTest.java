@@ -239,4 +239,60 @@ class NativeLibraryTest {
         "kinema_no_such_symbol is not exported by the dc library loaded from " + real,
         e.getMessage());
   }
+
+  @Test
+  void pythonPackagesComeAfterLibraryPathAndToolkitFoldersNewestFirst() throws IOException {
+    Path real = realLibrary();
+    Path venv = tmp.resolve("venv");
+    Path wheel = venv.resolve("lib/python3.12/site-packages/nvidia/cublas/lib");
+    linkIn(wheel, FAKE, real);
+    Path older = tmp.resolve("cuda-12.9/lib64"), newer = tmp.resolve("cuda-12.10/lib64");
+    linkIn(older, FAKE, real);
+    linkIn(newer, FAKE, real);
+    Path empty = Files.createDirectories(tmp.resolve("ld"));
+    var env = Map.of("VIRTUAL_ENV", venv.toString(), "LD_LIBRARY_PATH", empty.toString());
+    NativeLibrary lib =
+        isolated("wheels", env)
+            .sitePackages("nvidia/*/lib")
+            .toolkitFolders(tmp + "/cuda-*/lib64")
+            .build();
+    assertEquals(wheel.resolve(FAKE).toString(), lib.location().orElseThrow());
+
+    NativeLibrary toolkit =
+        isolated("toolkit", Map.of("MY_CUDA", tmp.toString()))
+            .sitePackages("nvidia/*/lib")
+            .toolkitFolders("$UNSET_CUDA_HOME/lib64", "$MY_CUDA/cuda-*/lib64")
+            .build();
+    assertEquals(newer.resolve(FAKE).toString(), toolkit.location().orElseThrow());
+  }
+
+  @Test
+  void shortReasonIsOneLineNamingTheFoldersSearchedOnce() throws IOException {
+    Path dir = Files.createDirectories(tmp.resolve("lib"));
+    Path alias = Files.createSymbolicLink(tmp.resolve("alias"), dir);
+    NativeLibrary lib =
+        isolated("short", Map.of("LD_LIBRARY_PATH", dir + ":" + alias))
+            .toolkitFolders(tmp + "/nothing-*")
+            .build();
+    assertFalse(lib.isAvailable());
+    assertEquals(
+        "libkinema-missing.so.0/" + FAKE + " not found in [" + dir + "]", lib.shortReason());
+    assertTrue(
+        lib.unavailableReason().contains("toolkit folders: none of [" + tmp + "/nothing-*] exists"),
+        lib.unavailableReason());
+
+    Path junk = Files.writeString(tmp.resolve(FAKE), "not an ELF file");
+    NativeLibrary bad = isolated("bad", Map.of("KINEMA_BAD_PATH", junk.toString())).build();
+    assertTrue(
+        bad.shortReason()
+            .startsWith("KINEMA_BAD_PATH=" + junk + ": " + junk + ": cannot be loaded"),
+        bad.shortReason());
+    assertNull(OpenBlas.isAvailable() ? OpenBlas.library().shortReason() : null);
+  }
+
+  @Test
+  void sitePackagesAreRelativeFolders() {
+    assertThrows(
+        IllegalArgumentException.class, () -> NativeLibrary.builder("x").sitePackages("/abs"));
+  }
 }
