@@ -24,7 +24,8 @@ final class TrainJar {
   static Path jar() {
     Path p = Path.of("..", "train", "target", "train.jar").toAbsolutePath().normalize();
     if (!Files.isRegularFile(p)) {
-      throw new IllegalStateException(p + " is missing: build the train module first (mvn package)");
+      throw new IllegalStateException(
+          p + " is missing: build the train module first (mvn package)");
     }
     return p;
   }

@@ -7,6 +7,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
+import io.kinema.tensor.Scope;
+import io.kinema.tensor.io.SafetensorsFile;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -119,7 +121,11 @@ class TrainJarTest {
     Path cfg = config("sft", SFT, WAN, callbacks);
     TrainJar.Result r =
         TrainJar.run(
-            work, "--config", cfg.toString(), "--training.checkpoint.training_state_checkpointing_steps", "3");
+            work,
+            "--config",
+            cfg.toString(),
+            "--training.checkpoint.training_state_checkpointing_steps",
+            "3");
     assertEquals(0, r.exitCode(), r.all());
     Path out = work.resolve("out-sft");
     assertEquals(6, losses(out.resolve("metrics.jsonl")).size());
@@ -137,6 +143,64 @@ class TrainJarTest {
     assertTrue(Files.isRegularFile(out.resolve("final/student/transformer_ema/config.json")));
     try (Stream<Path> s = Files.list(out.resolve("tensorboard"))) {
       assertTrue(s.anyMatch(p -> p.getFileName().toString().startsWith("events.out.tfevents")));
+    }
+    loraExtractAndMergeReproduceTheFineTune(
+        out.resolve("checkpoint-3/student/transformer"), out.resolve("final/student/transformer"));
+  }
+
+  /**
+   * {@code lora extract} at full rank (64 = the attention layers' width) followed by {@code lora
+   * merge} gives back the fine-tuned attention weights; the other weights stay the base's.
+   */
+  static void loraExtractAndMergeReproduceTheFineTune(Path base, Path tuned) throws Exception {
+    Path adapter = work.resolve("extracted.safetensors");
+    TrainJar.Result e =
+        TrainJar.run(
+            work,
+            "lora",
+            "extract",
+            "--base",
+            base.toString(),
+            "--tuned",
+            tuned.toString(),
+            "--rank",
+            "64",
+            "--output",
+            adapter.toString());
+    assertEquals(0, e.exitCode(), e.all());
+    Path merged = work.resolve("merged");
+    TrainJar.Result m =
+        TrainJar.run(
+            work,
+            "lora",
+            "merge",
+            "--base",
+            base.toString(),
+            "--adapter",
+            adapter.toString(),
+            "--output",
+            merged.toString());
+    assertEquals(0, m.exitCode(), m.all());
+    String file = "diffusion_pytorch_model.safetensors";
+    try (var t = SafetensorsFile.open(tuned.resolve(file));
+        var b = SafetensorsFile.open(base.resolve(file));
+        var g = SafetensorsFile.open(merged.resolve(file));
+        var s = Scope.open()) {
+      for (String key : List.of("blocks.0.attn1.to_q.weight", "blocks.1.attn2.to_out.0.weight")) {
+        double[] want = t.get(key).toDoubleArray(), got = g.get(key).toDoubleArray();
+        double[] before = b.get(key).toDoubleArray();
+        double moved = 0, err = 0;
+        for (int i = 0; i < want.length; i++) {
+          moved = Math.max(moved, Math.abs(want[i] - before[i]));
+          err = Math.max(err, Math.abs(want[i] - got[i]));
+        }
+        assertTrue(moved > 1e-4, key + " did not change in training");
+        assertTrue(err < 1e-5 * Math.max(1, moved) + 1e-6, key + ": merged differs by " + err);
+      }
+      assertArrayEquals(
+          b.get("blocks.0.ffn.net.2.weight").toDoubleArray(),
+          g.get("blocks.0.ffn.net.2.weight").toDoubleArray(),
+          "a weight outside the targets changed");
     }
   }
 
@@ -160,11 +224,10 @@ class TrainJarTest {
   @Test
   void diffusionForcingTrainsTheCausalModel() throws Exception {
     String method =
-        """
-          _target_: fastvideo.train.methods.fine_tuning.dfsft.DiffusionForcingSFTMethod
-          chunk_size: 2
-          min_timestep_ratio: 0.02
-          max_timestep_ratio: 0.98""";
+        "  _target_: fastvideo.train.methods.fine_tuning.dfsft.DiffusionForcingSFTMethod\n"
+            + "  chunk_size: 2\n"
+            + "  min_timestep_ratio: 0.02\n"
+            + "  max_timestep_ratio: 0.98";
     String student =
         "    _target_: fastvideo.train.models.wan.WanCausalModel\n    num_frames_per_block: 2";
     Path cfg = config("dfsft", method, student, "");
@@ -179,7 +242,8 @@ class TrainJarTest {
     Path cfg = config("dry", SFT, WAN, "");
     TrainJar.Result r = TrainJar.run(work, "--config", cfg.toString(), "--dry-run");
     assertEquals(0, r.exitCode(), r.all());
-    for (String part : List.of("FineTuneMethod", "parameters", "trainable", "memory", "steps       6")) {
+    for (String part :
+        List.of("FineTuneMethod", "parameters", "trainable", "memory", "steps       6")) {
       assertTrue(r.out().contains(part), "missing '" + part + "' in:\n" + r.out());
     }
     assertFalse(Files.exists(work.resolve("out-dry")));
@@ -197,7 +261,11 @@ class TrainJarTest {
 
     TrainJar.Result type =
         TrainJar.run(
-            work, "--config", config("bad2", SFT, WAN, "").toString(), "--training.loop.max_train_steps", "many");
+            work,
+            "--config",
+            config("bad2", SFT, WAN, "").toString(),
+            "--training.loop.max_train_steps",
+            "many");
     assertEquals(2, type.exitCode(), type.all());
     assertTrue(type.err().contains("training.loop.max_train_steps"), type.err());
 
@@ -210,7 +278,11 @@ class TrainJarTest {
     Path cfg = config("straight", SFT, WAN, "");
     TrainJar.Result a =
         TrainJar.run(
-            work, "--config", cfg.toString(), "--training.checkpoint.training_state_checkpointing_steps", "3");
+            work,
+            "--config",
+            cfg.toString(),
+            "--training.checkpoint.training_state_checkpointing_steps",
+            "3");
     assertEquals(0, a.exitCode(), a.all());
     Path straight = work.resolve("out-straight");
     Path resumedOut = work.resolve("out-resumed");
@@ -236,7 +308,10 @@ class TrainJarTest {
     Files.writeString(other, yaml);
     TrainJar.Result c =
         TrainJar.run(
-            work, "--config", other.toString(), "--resume-from-checkpoint",
+            work,
+            "--config",
+            other.toString(),
+            "--resume-from-checkpoint",
             straight.resolve("checkpoint-3").toString());
     assertEquals(2, c.exitCode(), c.all());
     assertTrue(c.err().contains("training.optimizer.learning_rate"), c.err());
@@ -270,8 +345,14 @@ class TrainJarTest {
     assertFalse(Files.exists(out.resolve("checkpoint-4")));
 
     TrainJar.Result r =
-        TrainJar.run(work, "--config", cfg.toString(), "--resume-from-checkpoint", "latest",
-            "--training.checkpoint.training_state_checkpointing_steps", "2");
+        TrainJar.run(
+            work,
+            "--config",
+            cfg.toString(),
+            "--resume-from-checkpoint",
+            "latest",
+            "--training.checkpoint.training_state_checkpointing_steps",
+            "2");
     assertEquals(0, r.exitCode(), r.all());
     assertTrue(r.out().contains("checkpoint-2 at step 2"), r.out());
     try (Stream<Path> s = Files.list(out)) {
@@ -283,6 +364,7 @@ class TrainJarTest {
     TrainJar.Result straight = TrainJar.run(work, "--config", cfg2.toString());
     assertEquals(0, straight.exitCode(), straight.all());
     assertArrayEquals(weights(work.resolve("out-nokill")), weights(out));
-    assertEquals(losses(work.resolve("out-nokill/metrics.jsonl")), losses(out.resolve("metrics.jsonl")));
+    assertEquals(
+        losses(work.resolve("out-nokill/metrics.jsonl")), losses(out.resolve("metrics.jsonl")));
   }
 }

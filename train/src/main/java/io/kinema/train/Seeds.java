@@ -2,8 +2,8 @@ package io.kinema.train;
 
 /**
  * Independent seeds derived from the run's one seed ({@code training.data.seed}) for each consumer
- * of randomness — model initialization, LoRA factors, noise and timesteps, data order — so that
- * no two counter-based streams start from the same key by accident.
+ * of randomness — model initialization, LoRA factors, noise and timesteps, data order — so that no
+ * two counter-based streams start from the same key by accident.
  */
 public final class Seeds {
   private Seeds() {}

@@ -6,7 +6,6 @@ import io.kinema.nn.lora.Lora;
 import io.kinema.nn.optim.LRScheduler;
 import io.kinema.nn.optim.Optimizer;
 import io.kinema.tensor.Backends;
-import io.kinema.tensor.DType;
 import io.kinema.tensor.Device;
 import io.kinema.tensor.Generator;
 import io.kinema.tensor.Scope;
@@ -290,8 +289,7 @@ public final class Trainer implements AutoCloseable {
             student.model().dtype(),
             student.model().gradientCheckpointing());
     // AdamW keeps two F32 moments per trainable value (plus an F32 master copy for 16-bit ones).
-    long optimizer =
-        trainable * 4L * (student.model().dtype().byteSize() < 4 ? 3 : 2);
+    long optimizer = trainable * 4L * (student.model().dtype().byteSize() < 4 ? 3 : 2);
     long total = weights + trainableBytes + optimizer + act.peak();
     sb.append(
         String.format(
@@ -452,7 +450,9 @@ public final class Trainer implements AutoCloseable {
     for (var e : method.optimizers().entrySet()) {
       Optimizer opt = e.getValue();
       LRScheduler sched = method.schedulers().get(e.getKey());
-      m.put(e.getKey().equals("student") ? "lr" : "lr/" + e.getKey(), opt.paramGroups().getFirst().lr());
+      m.put(
+          e.getKey().equals("student") ? "lr" : "lr/" + e.getKey(),
+          opt.paramGroups().getFirst().lr());
       opt.step();
       sched.step();
       opt.zeroGrad();
@@ -510,7 +510,13 @@ public final class Trainer implements AutoCloseable {
 
   private void validate(long step) throws IOException {
     List<Path> files = validation.run(method.roles().get("student"), ema, step);
-    out.println("validation at step " + step + ": " + files.size() + " files in " + (files.isEmpty() ? "-" : files.getFirst().getParent()));
+    out.println(
+        "validation at step "
+            + step
+            + ": "
+            + files.size()
+            + " files in "
+            + (files.isEmpty() ? "-" : files.getFirst().getParent()));
   }
 
   private void plotLoss(Path metricsFile, Path outDir) throws IOException {
@@ -532,7 +538,9 @@ public final class Trainer implements AutoCloseable {
       if (ema != null && ema.started() && role.equals("student")) {
         ema.swapIn();
         try {
-          if (lora) Lora.save(rd.resolve("pytorch_lora_weights_ema.safetensors"), r.model(), Lora.DEFAULT_PREFIX);
+          if (lora)
+            Lora.save(
+                rd.resolve("pytorch_lora_weights_ema.safetensors"), r.model(), Lora.DEFAULT_PREFIX);
           else r.model().saveDiffusers(rd.resolve("transformer_ema"));
         } finally {
           ema.swapOut();

@@ -5,8 +5,8 @@ import io.kinema.train.method.TrainingMethod;
 import java.util.Map;
 
 /**
- * Clips the global L2 norm of each trainable role's gradients to {@code max_grad_norm}
- * (methods.md §6) and logs the norm before clipping: {@code grad_norm} for the student, {@code
+ * Clips the global L2 norm of each trainable role's gradients to {@code max_grad_norm} (methods.md
+ * §6) and logs the norm before clipping: {@code grad_norm} for the student, {@code
  * grad_norm/<role>} for others. A non-finite norm is logged and not applied (the gradients stay as
  * they are, so the loss curve shows the problem instead of silently zeroing the update).
  */

@@ -17,7 +17,8 @@ public interface TrainingCallback extends AutoCloseable {
   default void onTrainStart(TrainingMethod method, long step) throws IOException {}
 
   /** After the step's backward passes, before the optimizers step. */
-  default void onBeforeOptimizerStep(TrainingMethod method, long step, Map<String, Double> metrics) {}
+  default void onBeforeOptimizerStep(
+      TrainingMethod method, long step, Map<String, Double> metrics) {}
 
   /** After the optimizer and scheduler steps of {@code step}. */
   default void onTrainingStepEnd(TrainingMethod method, long step, Map<String, Double> metrics)

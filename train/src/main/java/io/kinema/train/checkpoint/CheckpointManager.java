@@ -174,8 +174,7 @@ public final class CheckpointManager {
   /** Renames a checkpoint out of the namespace first, so a kill mid-delete leaves no fake one. */
   private void discard(Path checkpoint) throws IOException {
     Path trash =
-        outputDir.resolve(
-            TRASH_PREFIX + checkpoint.getFileName() + "-" + System.nanoTime());
+        outputDir.resolve(TRASH_PREFIX + checkpoint.getFileName() + "-" + System.nanoTime());
     move(checkpoint, trash);
     deleteRecursively(trash);
   }
@@ -192,7 +191,8 @@ public final class CheckpointManager {
   private static void syncTree(Path dir) throws IOException {
     try (Stream<Path> s = Files.walk(dir)) {
       for (Path p : s.filter(Files::isRegularFile).toList()) {
-        try (var ch = java.nio.channels.FileChannel.open(p, java.nio.file.StandardOpenOption.WRITE)) {
+        try (var ch =
+            java.nio.channels.FileChannel.open(p, java.nio.file.StandardOpenOption.WRITE)) {
           ch.force(true);
         }
       }

@@ -7,10 +7,10 @@ import java.util.Objects;
 import java.util.TreeSet;
 
 /**
- * Compares the resolved config a checkpoint was written with to the current one, so that resuming
- * a different experiment is refused with the keys that differ. Keys that may change between the
- * legs of one run (how long to train, where and how often to save, validation, logging, data
- * loading threads) are not compared.
+ * Compares the resolved config a checkpoint was written with to the current one, so that resuming a
+ * different experiment is refused with the keys that differ. Keys that may change between the legs
+ * of one run (how long to train, where and how often to save, validation, logging, data loading
+ * threads) are not compared.
  */
 public final class ConfigDiff {
   /** Dotted key prefixes a resumed run may change. */

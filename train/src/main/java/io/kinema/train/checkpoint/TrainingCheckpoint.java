@@ -39,7 +39,8 @@ import java.util.Map;
  * preset and seed), which the config comparison on resume guarantees is unchanged.
  */
 public final class TrainingCheckpoint {
-  private static final Gson GSON = new GsonBuilder().setPrettyPrinting().disableHtmlEscaping().create();
+  private static final Gson GSON =
+      new GsonBuilder().setPrettyPrinting().disableHtmlEscaping().create();
 
   /** The trainer's own counters. */
   public record TrainerState(long step, Generator.State generator, LoaderState loader) {}

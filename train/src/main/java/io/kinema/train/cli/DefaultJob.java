@@ -30,7 +30,9 @@ final class DefaultJob {
     out.println("Kinema demo job: writing to " + dir);
     var written = SyntheticDataset.write(dir.resolve("data"), SyntheticDataset.Params.of(CLIPS, 0));
     out.println(
-        (written.reused() ? "reusing the synthetic data set: " : "generated the synthetic data set: ")
+        (written.reused()
+                ? "reusing the synthetic data set: "
+                : "generated the synthetic data set: ")
             + written.rows()
             + " clips in "
             + written.dir());

@@ -12,9 +12,9 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
-import picocli.CommandLine.Model.CommandSpec;
 
 /**
  * {@code train.jar lora extract|merge}: FastVideo's LoRA extraction and merging scripts
@@ -44,16 +44,28 @@ final class LoraCommand implements Callable<Integer> {
   static final class Extract implements Callable<Integer> {
     @Spec CommandSpec spec;
 
-    @Option(names = "--base", required = true, paramLabel = "DIR", description = "Base transformer (diffusers folder).")
+    @Option(
+        names = "--base",
+        required = true,
+        paramLabel = "DIR",
+        description = "Base transformer (diffusers folder).")
     Path base;
 
-    @Option(names = "--tuned", required = true, paramLabel = "DIR", description = "Fine-tuned transformer (diffusers folder).")
+    @Option(
+        names = "--tuned",
+        required = true,
+        paramLabel = "DIR",
+        description = "Fine-tuned transformer (diffusers folder).")
     Path tuned;
 
     @Option(names = "--rank", required = true, description = "Adapter rank.")
     int rank;
 
-    @Option(names = "--output", required = true, paramLabel = "FILE", description = "Adapter .safetensors to write.")
+    @Option(
+        names = "--output",
+        required = true,
+        paramLabel = "FILE",
+        description = "Adapter .safetensors to write.")
     Path output;
 
     @Option(
@@ -78,10 +90,14 @@ final class LoraCommand implements Callable<Integer> {
                 null,
                 new Generator(0));
         Lora.save(
-            output, adapter, Lora.extractedConfig(adapter, Lora.DEFAULT_PREFIX), Lora.DEFAULT_PREFIX);
+            output,
+            adapter,
+            Lora.extractedConfig(adapter, Lora.DEFAULT_PREFIX),
+            Lora.DEFAULT_PREFIX);
         spec.commandLine()
             .getOut()
-            .println("wrote " + adapter.size() / 2 + " adapted layers (rank " + rank + ") to " + output);
+            .println(
+                "wrote " + adapter.size() / 2 + " adapted layers (rank " + rank + ") to " + output);
       }
       return 0;
     }
@@ -91,17 +107,30 @@ final class LoraCommand implements Callable<Integer> {
   @Command(
       name = "merge",
       mixinStandardHelpOptions = true,
-      description = "Merge a LoRA adapter into a base transformer and save the result (diffusers layout).")
+      description =
+          "Merge a LoRA adapter into a base transformer and save the result (diffusers layout).")
   static final class Merge implements Callable<Integer> {
     @Spec CommandSpec spec;
 
-    @Option(names = "--base", required = true, paramLabel = "DIR", description = "Base transformer (diffusers folder).")
+    @Option(
+        names = "--base",
+        required = true,
+        paramLabel = "DIR",
+        description = "Base transformer (diffusers folder).")
     Path base;
 
-    @Option(names = "--adapter", required = true, paramLabel = "FILE", description = "LoRA .safetensors (diffusers/PEFT keys).")
+    @Option(
+        names = "--adapter",
+        required = true,
+        paramLabel = "FILE",
+        description = "LoRA .safetensors (diffusers/PEFT keys).")
     Path adapter;
 
-    @Option(names = "--output", required = true, paramLabel = "DIR", description = "Folder for the merged transformer.")
+    @Option(
+        names = "--output",
+        required = true,
+        paramLabel = "DIR",
+        description = "Folder for the merged transformer.")
     Path output;
 
     @Override

@@ -4,15 +4,15 @@ import io.kinema.train.data.synthetic.SyntheticDataset;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
-import picocli.CommandLine.Model.CommandSpec;
 
 /**
- * {@code train.jar preprocess}: writes a data set in FastVideo's preprocessed Parquet format. Kinema
- * has no VAE or text encoder, so the only source it can encode itself is the synthetic demo set;
- * real videos are preprocessed with FastVideo (Wan VAE latents, UMT5 embeddings) and read as they
- * are.
+ * {@code train.jar preprocess}: writes a data set in FastVideo's preprocessed Parquet format.
+ * Kinema has no VAE or text encoder, so the only source it can encode itself is the synthetic demo
+ * set; real videos are preprocessed with FastVideo (Wan VAE latents, UMT5 embeddings) and read as
+ * they are.
  */
 @Command(
     name = "preprocess",
@@ -32,26 +32,40 @@ final class PreprocessCommand implements Callable<Integer> {
   @Option(names = "--output", required = true, paramLabel = "DIR", description = "Output folder.")
   Path output;
 
-  @Option(names = "--clips", defaultValue = "1024", description = "Clips (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--clips",
+      defaultValue = "1024",
+      description = "Clips (default: ${DEFAULT-VALUE}).")
   int clips;
 
   @Option(names = "--seed", defaultValue = "0", description = "Seed (default: ${DEFAULT-VALUE}).")
   long seed;
 
-  @Option(names = "--frames", defaultValue = "8", description = "Frames per clip (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--frames",
+      defaultValue = "8",
+      description = "Frames per clip (default: ${DEFAULT-VALUE}).")
   int frames;
 
-  @Option(names = "--size", defaultValue = "32", paramLabel = "PX", description = "Height and width in pixels (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--size",
+      defaultValue = "32",
+      paramLabel = "PX",
+      description = "Height and width in pixels (default: ${DEFAULT-VALUE}).")
   int size;
 
-  @Option(names = "--text-dim", defaultValue = "32", description = "Width of the caption embeddings (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--text-dim",
+      defaultValue = "32",
+      description = "Width of the caption embeddings (default: ${DEFAULT-VALUE}).")
   int textDim;
 
   @Override
   public Integer call() {
     var defaults = SyntheticDataset.Params.of(clips, seed);
     var params =
-        new SyntheticDataset.Params(clips, seed, frames, size, size, textDim, defaults.rowsPerFile());
+        new SyntheticDataset.Params(
+            clips, seed, frames, size, size, textDim, defaults.rowsPerFile());
     var written = SyntheticDataset.write(output, params);
     spec.commandLine()
         .getOut()

@@ -13,8 +13,8 @@ import java.util.Map;
  * Diffusion-forcing SFT (FastVideo's {@code DiffusionForcingSFTMethod}, methods.md §2): every
  * temporal chunk of {@code chunkSize} latent frames gets its own noise level, drawn uniformly from
  * the table indices {@code [lo, hi]}; the causal student denoises the whole clip in one
- * block-causal forward, and each frame's error is weighted by a Gaussian over the table index
- * (mean weight 1), which emphasizes mid-range noise.
+ * block-causal forward, and each frame's error is weighted by a Gaussian over the table index (mean
+ * weight 1), which emphasizes mid-range noise.
  */
 public final class DiffusionForcingSftMethod implements TrainingMethod {
   private final RoleModel student;

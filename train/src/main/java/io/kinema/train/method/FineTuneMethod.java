@@ -14,9 +14,9 @@ import java.util.Map;
 /**
  * Supervised flow-matching fine-tuning (FastVideo's {@code FineTuneMethod}, methods.md §1): noise
  * the clean latents at one timestep per sample drawn from the weighting scheme, and regress the
- * student's velocity onto {@code ε − x0} (or, with {@code precondition_outputs}, its implied
- * {@code x0} onto the clean latents). Full fine-tuning and LoRA differ only in which parameters
- * are trainable.
+ * student's velocity onto {@code ε − x0} (or, with {@code precondition_outputs}, its implied {@code
+ * x0} onto the clean latents). Full fine-tuning and LoRA differ only in which parameters are
+ * trainable.
  */
 public final class FineTuneMethod implements TrainingMethod {
   private final RoleModel student;

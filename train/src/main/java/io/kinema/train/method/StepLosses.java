@@ -13,7 +13,8 @@ import java.util.Map;
 public record StepLosses(Tensor loss, Map<String, Double> logs) {
   public StepLosses {
     if (loss.numel() != 1) {
-      throw new IllegalArgumentException("StepLosses: loss must be a scalar, got " + loss.describe());
+      throw new IllegalArgumentException(
+          "StepLosses: loss must be a scalar, got " + loss.describe());
     }
     logs = Map.copyOf(logs);
   }

@@ -51,7 +51,8 @@ public final class RoleFactory {
       if (mc.lora().enable()) applyLora(model, mc.role(), mc.lora(), seed);
       WanCausalTransformer3D causal = null;
       if (mc.causal()) {
-        int local = pipeline.localAttnSize() != null ? pipeline.localAttnSize() : mc.localAttnSize();
+        int local =
+            pipeline.localAttnSize() != null ? pipeline.localAttnSize() : mc.localAttnSize();
         int sink = pipeline.sinkSize() != null ? pipeline.sinkSize() : mc.sinkSize();
         causal = new WanCausalTransformer3D(model, mc.numFramesPerBlock(), local, sink, textLen);
       }

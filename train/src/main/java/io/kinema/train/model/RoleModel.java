@@ -85,9 +85,12 @@ public final class RoleModel implements AutoCloseable {
   public Map<String, Parameter> namedTrainableParameters() {
     var out = new java.util.LinkedHashMap<String, Parameter>();
     if (!trainable) return out;
-    model.namedParameters().forEach((k, p) -> {
-      if (p.requiresGrad()) out.put(k, p);
-    });
+    model
+        .namedParameters()
+        .forEach(
+            (k, p) -> {
+              if (p.requiresGrad()) out.put(k, p);
+            });
     return out;
   }
 

@@ -27,9 +27,9 @@ import java.util.List;
 import java.util.Locale;
 
 /**
- * Samples the validation prompts with the student (its EMA weights when EMA has started) and
- * writes each sample as an animated GIF and an MP4, plus one PNG contact sheet of every prompt's
- * frames, under {@code <output_dir>/validation/step-<N>/} (training-infra.md §2.4).
+ * Samples the validation prompts with the student (its EMA weights when EMA has started) and writes
+ * each sample as an animated GIF and an MP4, plus one PNG contact sheet of every prompt's frames,
+ * under {@code <output_dir>/validation/step-<N>/} (training-infra.md §2.4).
  *
  * <p>The starting noise comes from a fresh generator of the validation seed every time, so the
  * samples of different steps differ only by what the model learned. Unconditional guidance uses
@@ -111,12 +111,11 @@ public final class ValidationCallback {
       Tensor context = contexts(perPrompt);
       Tensor uncond = Tensor.zeros(DType.F32, device, context.shape());
       DType dt = student.model().dtype();
-      FlowModel model =
-          (x, t, c) -> student.predict(x.to(dt), t, c.to(dt)).to(DType.F32);
-      double guidance =
-          config.guidanceScale() != null ? config.guidanceScale() : DEFAULT_GUIDANCE;
+      FlowModel model = (x, t, c) -> student.predict(x.to(dt), t, c.to(dt)).to(DType.F32);
+      double guidance = config.guidanceScale() != null ? config.guidanceScale() : DEFAULT_GUIDANCE;
       List<Integer> stepCounts =
-          config.samplingTimesteps() != null ? List.of(config.samplingTimesteps().size())
+          config.samplingTimesteps() != null
+              ? List.of(config.samplingTimesteps().size())
               : config.samplingSteps();
       for (int n : stepCounts) {
         long[] shape = {b, latentShape[0], frames(), latentShape[2], latentShape[3]};
@@ -149,8 +148,12 @@ public final class ValidationCallback {
       TextEncoder.Embedding e = embeddings.get(i / perPrompt);
       if (e.dim() != dim) {
         throw new IllegalArgumentException(
-            "validation: caption '" + captions.get(i / perPrompt) + "' embeds to width " + e.dim()
-                + ", the others to " + dim);
+            "validation: caption '"
+                + captions.get(i / perPrompt)
+                + "' embeds to width "
+                + e.dim()
+                + ", the others to "
+                + dim);
       }
       int rows = Math.min(e.tokens(), textLen);
       System.arraycopy(e.values(), 0, padded, i * textLen * dim, rows * dim);
@@ -179,8 +182,7 @@ public final class ValidationCallback {
       Generator gen) {
     double[] ts = config.samplingTimesteps().stream().mapToDouble(Double::doubleValue).toArray();
     FewStepSampler sampler =
-        new FewStepSampler(
-            SigmaTable.flowMatchEuler(flowShift), ts, FewStepSampler.Renoise.SDE);
+        new FewStepSampler(SigmaTable.flowMatchEuler(flowShift), ts, FewStepSampler.Renoise.SDE);
     return sampler.sample(model, noise, context, uncond, guidance, gen);
   }
 

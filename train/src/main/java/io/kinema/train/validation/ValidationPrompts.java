@@ -17,7 +17,9 @@ import java.util.List;
 public final class ValidationPrompts {
   private ValidationPrompts() {}
 
-  /** The captions of {@code file}, in order; a malformed file is an error naming it and the entry. */
+  /**
+   * The captions of {@code file}, in order; a malformed file is an error naming it and the entry.
+   */
   public static List<String> read(Path file) throws IOException {
     JsonElement root;
     try {
@@ -25,7 +27,8 @@ public final class ValidationPrompts {
     } catch (com.google.gson.JsonParseException e) {
       throw new IllegalArgumentException(file + ": not valid JSON: " + e.getMessage(), e);
     }
-    if (!root.isJsonObject() || !root.getAsJsonObject().has("data")
+    if (!root.isJsonObject()
+        || !root.getAsJsonObject().has("data")
         || !root.getAsJsonObject().get("data").isJsonArray()) {
       throw new IllegalArgumentException(
           file + ": expected an object with a \"data\" array of {\"caption\": ...} entries");

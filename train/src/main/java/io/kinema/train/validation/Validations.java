@@ -20,15 +20,15 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * Builds the {@link ValidationCallback} of a run: which text encoder and which latent decoder
- * stand in for UMT5 and the Wan VAE, neither of which Kinema has.
+ * Builds the {@link ValidationCallback} of a run: which text encoder and which latent decoder stand
+ * in for UMT5 and the Wan VAE, neither of which Kinema has.
  *
  * <ul>
  *   <li>{@code pipeline.decoder: demo} — the synthetic demo: captions embedded by its fixed word
  *       embedder, latents turned into pixels by its invertible map.
- *   <li>{@code pipeline.decoder: none} — real latents: each validation caption must be a caption
- *       of the training data (its stored embedding is used), and the video shows latent channels
- *       0–2 as colour, scaled per video, as a preview.
+ *   <li>{@code pipeline.decoder: none} — real latents: each validation caption must be a caption of
+ *       the training data (its stored embedding is used), and the video shows latent channels 0–2
+ *       as colour, scaled per video, as a preview.
  * </ul>
  */
 public final class Validations {
@@ -47,7 +47,8 @@ public final class Validations {
     int t = config.training().data().numLatentT();
     if (t > 0 && t < shape[1]) shape[1] = t;
     boolean demo = config.pipeline().decoder() == PipelineConfig.Decoder.DEMO;
-    TextEncoder encoder = demo ? demoEncoder((int) first.textShape()[1]) : lookup(dataset, captions, v);
+    TextEncoder encoder =
+        demo ? demoEncoder((int) first.textShape()[1]) : lookup(dataset, captions, v);
     LatentDecoder decoder = demo ? Validations::demoDecode : latents -> preview(latents, norm);
     Path out =
         v.outputDir() != null
