@@ -150,7 +150,8 @@ public final class Trainer implements AutoCloseable {
       switch (cc) {
         case CallbackConfig.GradClip g ->
             callbacks.add(new GradClipCallback(g.maxGradNorm(), g.logGradNorms()));
-        case CallbackConfig.Ema e -> callbacks.add(new EmaCallback(e.decay(), e.startIter()));
+        case CallbackConfig.Ema e ->
+            callbacks.add(new EmaCallback(student, e.decay(), e.startIter()));
         case CallbackConfig.Validation v ->
             validation = Validations.create(v, config, dataset, norm, device);
       }

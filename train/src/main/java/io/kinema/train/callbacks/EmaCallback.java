@@ -17,13 +17,17 @@ import java.util.Map;
 public final class EmaCallback implements TrainingCallback {
   private final double decay;
   private final long startIter;
-  private RoleModel student;
+  private final RoleModel student;
   private EMA ema;
 
-  public EmaCallback(double decay, long startIter) {
+  /**
+   * @param student the role whose trainable parameters are averaged
+   */
+  public EmaCallback(RoleModel student, double decay, long startIter) {
     if (!(decay > 0 && decay < 1)) {
       throw new IllegalArgumentException("ema.decay must be in (0, 1), got " + decay);
     }
+    this.student = student;
     this.decay = decay;
     this.startIter = startIter;
   }
@@ -31,11 +35,6 @@ public final class EmaCallback implements TrainingCallback {
   @Override
   public String name() {
     return "ema";
-  }
-
-  @Override
-  public void onTrainStart(TrainingMethod method, long step) {
-    student = method.roles().get("student");
   }
 
   @Override
