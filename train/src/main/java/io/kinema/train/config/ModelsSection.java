@@ -10,6 +10,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 
 /** Reads the {@code models} section: one {@link ModelConfig} per role. */
 final class ModelsSection {
@@ -223,6 +224,7 @@ final class ModelsSection {
             a.optNumber("eps"),
             positive(a, "rope_max_seq_len"));
     a.finish();
+    a.resolved().values().removeIf(Objects::isNull); // record only what is overridden
     return arch;
   }
 

@@ -194,10 +194,10 @@ final class TrainingSection {
   /** {@code path} or {@code path:N} (a repeat count after the last colon). */
   private static void addEntry(Map<String, Object> entries, String text) {
     int colon = text.lastIndexOf(':');
-    if (colon > 0 && text.substring(colon + 1).matches("[0-9]+")) {
-      entries.put(text.substring(0, colon), Integer.parseInt(text.substring(colon + 1)));
-    } else if (colon > 0 && text.substring(colon + 1).matches("-?[0-9.]+")) {
-      entries.put(text.substring(0, colon), text.substring(colon + 1));
+    String count = colon > 0 ? text.substring(colon + 1) : "";
+    if (count.matches("[-+]?[0-9.]+")) {
+      // a number after the colon is a repeat count; a bad one (2.5, -1) is reported by the caller
+      entries.put(text.substring(0, colon), ConfigOverrides.cast(count));
     } else {
       entries.put(text, 1);
     }

@@ -239,6 +239,17 @@ class RunConfigErrorsTest {
             + " '0.9;0.99'",
         f.error(MINIMAL, "--training.optimizer.betas=0.9;0.99"));
     assertEquals(
+        "run.yaml: training.data.data_path: repeat count of 'data' must be an integer >= 1, got"
+            + " 2.5",
+        f.error(MINIMAL, "--training.data.data_path=data:2.5"));
+    assertEquals(
+        "run.yaml: training.data.data_path: required (a folder of preprocessed Parquet files)",
+        f.error(MINIMAL, "--training.data.data_path="));
+    assertEquals(
+        "run.yaml: training.data.data_path: expected a path, a list of paths or a map {path:"
+            + " repeat}, got 3",
+        f.error(MINIMAL, "--training.data.data_path=3"));
+    assertEquals(
         "run.yaml: training.dit_precision: expected one of fp32, bf16, fp16, got 'fp8' (did you"
             + " mean 'fp32'?)",
         f.error(MINIMAL, "--training.dit_precision=fp8"));

@@ -147,6 +147,8 @@ class RunConfigTest {
         tmp.resolve("outputs/run").toString(),
         ((Map<?, ?>) training.get("checkpoint")).get("output_dir"));
     assertEquals("preset:tiny", training.get("model_path"));
+    Map<?, ?> student = (Map<?, ?>) ((Map<?, ?>) raw.get("models")).get("student");
+    assertEquals(Map.of(), student.get("arch")); // only overridden fields are recorded
     assertThrows(UnsupportedOperationException.class, () -> raw.put("x", 1));
     assertThrows(UnsupportedOperationException.class, () -> ((Map<String, Object>) data).clear());
   }
