@@ -173,7 +173,8 @@ public final class Trainer implements AutoCloseable {
             tc.loop().maxTrainSteps(),
             o.lrNumCycles(),
             o.lrPower(),
-            o.minLrRatio());
+            o.minLrRatio(),
+            o.lrStepRules());
     boolean precondition = tc.model().preconditionOutputs();
     return switch (config.method()) {
       case MethodConfig.FineTune f ->

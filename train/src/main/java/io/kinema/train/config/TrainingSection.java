@@ -22,7 +22,8 @@ final class TrainingSection {
           "cosine",
           "cosine_with_restarts",
           "polynomial",
-          "piecewise_constant");
+          "piecewise_constant",
+          "cosine_with_min_lr");
 
   private static final String ONE_DEVICE = "FSDP setting; Kinema trains on one device";
 
@@ -211,13 +212,7 @@ final class TrainingSection {
     o.check(wd >= 0, "weight_decay", "must be >= 0, got " + wd);
     String scheduler = o.string("lr_scheduler", "constant");
     if (!LR_SCHEDULERS.contains(scheduler) && !o.failed("lr_scheduler")) {
-      o.error(
-          "lr_scheduler",
-          scheduler.equals("cosine_with_min_lr")
-              ? "'cosine_with_min_lr' is not supported yet (supported: "
-                  + String.join(", ", LR_SCHEDULERS)
-                  + ")"
-              : Keys.badChoice(scheduler, LR_SCHEDULERS));
+      o.error("lr_scheduler", Keys.badChoice(scheduler, LR_SCHEDULERS));
     }
     int warmup = o.integer("lr_warmup_steps", 0);
     o.check(warmup >= 0, "lr_warmup_steps", "must be >= 0, got " + warmup);

@@ -15,6 +15,7 @@ import java.util.List;
  * @param numCycles {@code lr_num_cycles} (used by {@code cosine_with_restarts})
  * @param power {@code lr_power} (used by {@code polynomial})
  * @param minLrRatio {@code min_lr_ratio} (used by {@code cosine_with_min_lr})
+ * @param stepRules {@code lr_step_rules} (used by {@code piecewise_constant}; else null)
  */
 public record OptimizerSpec(
     double learningRate,
@@ -26,7 +27,8 @@ public record OptimizerSpec(
     long totalSteps,
     long numCycles,
     double power,
-    double minLrRatio) {
+    double minLrRatio,
+    String stepRules) {
   /** AdamW's eps in FastVideo's trainer. */
   public static final double EPS = 1e-8;
 
@@ -52,6 +54,6 @@ public record OptimizerSpec(
             return Math.max(floor, 0.5 * (1 + Math.cos(Math.PI * p)));
           });
     }
-    return LRScheduler.get(scheduler, optimizer, null, warmupSteps, totalSteps, numCycles, power);
+    return LRScheduler.get(scheduler, optimizer, stepRules, warmupSteps, totalSteps, numCycles, power);
   }
 }
