@@ -135,7 +135,7 @@ public final class ParquetLatentWriter implements AutoCloseable {
   private void open(LatentRecord first) {
     currentTemp = dir.resolve(currentName() + ".tmp");
     long rowBytes = 4L * (first.latent().length + first.textEmbedding().length) + 256;
-    int groupRows = (int) Math.clamp(rowGroupBytes / rowBytes, 1, rowsPerFile);
+    int groupRows = Math.clamp(rowGroupBytes / rowBytes, 1, rowsPerFile);
     try {
       current =
           ExampleParquetWriter.builder(new LocalOutputFile(currentTemp))
