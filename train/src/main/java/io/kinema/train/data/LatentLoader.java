@@ -8,6 +8,7 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
@@ -182,16 +183,16 @@ public final class LatentLoader implements AutoCloseable {
     int[] order = orders.of(epoch);
     List<Sample> samples = new ArrayList<>(config.batchSize());
     for (int i = 0; i < config.batchSize(); i++) {
-      long position = b * config.batchSize() + i;
-      if (position >= rows && config.dropLast()) break;
-      Optional<Sample> s = dataset.tryGet(order[(int) (position % rows)]);
+      // Only the last batch without drop_last runs past the end: it wraps to the epoch's start.
+      long position = (b * config.batchSize() + i) % rows;
+      Optional<Sample> s = dataset.tryGet(order[(int) position]);
       s.ifPresent(samples::add);
     }
     if (samples.isEmpty()) return null;
     return BatchCollator.collate(samples, config, epoch, b, dataset);
   }
 
-  private static java.util.concurrent.ThreadFactory daemonThreads() {
+  private static ThreadFactory daemonThreads() {
     AtomicInteger count = new AtomicInteger();
     return r -> {
       Thread t = new Thread(r, "kinema-loader-" + count.getAndIncrement());
