@@ -8,6 +8,7 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
@@ -30,8 +31,9 @@ import java.util.concurrent.atomic.AtomicInteger;
  *
  * <p><b>Workers.</b> With {@code numWorkers > 0}, daemon threads decode up to {@code prefetch}
  * batches ahead; batches come back in exactly the order above whatever the timing, since each batch
- * is a pure function of its position. An exception in a worker is rethrown by {@link #next} (a
- * {@link DataException} keeps its message), after which the loader is closed.
+ * is a pure function of its position. An exception while building a batch, in a worker or not, is
+ * rethrown by {@link #next} (a {@link DataException} keeps its message), after which the loader is
+ * closed.
  *
  * <p><b>Resume.</b> {@link #state()} is the position of the next batch; a loader started from it
  * returns the same batches as the uninterrupted run.
@@ -129,7 +131,14 @@ public final class LatentLoader implements AutoCloseable {
     if (failure != null) throw new IllegalStateException("LatentLoader failed earlier: " + failure);
     if (closed) throw new IllegalStateException("LatentLoader is closed");
     while (true) {
-      Batch batch = workers == null ? build(next) : await();
+      Batch batch;
+      try {
+        batch = workers == null ? build(next) : await();
+      } catch (RuntimeException e) {
+        failure = String.valueOf(e.getMessage());
+        close();
+        throw e;
+      }
       next++;
       if (batch != null) return batch;
     }
@@ -144,6 +153,7 @@ public final class LatentLoader implements AutoCloseable {
     if (workers != null) workers.shutdownNow();
   }
 
+  /** The head of the prefetch queue; a worker's exception is rethrown on this thread. */
   private Batch await() {
     fill();
     Future<Batch> head = pending.poll();
@@ -152,13 +162,10 @@ public final class LatentLoader implements AutoCloseable {
       return head.get();
     } catch (ExecutionException e) {
       Throwable cause = e.getCause();
-      failure = String.valueOf(cause.getMessage());
-      close();
       if (cause instanceof DataException d) throw new DataException(d.getMessage(), d);
       throw new IllegalStateException("LatentLoader worker failed: " + cause, cause);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
-      close();
       throw new IllegalStateException("interrupted while waiting for a batch", e);
     }
   }
@@ -176,16 +183,16 @@ public final class LatentLoader implements AutoCloseable {
     int[] order = orders.of(epoch);
     List<Sample> samples = new ArrayList<>(config.batchSize());
     for (int i = 0; i < config.batchSize(); i++) {
-      long position = b * config.batchSize() + i;
-      if (position >= rows && config.dropLast()) break;
-      Optional<Sample> s = dataset.tryGet(order[(int) (position % rows)]);
+      // Only the last batch without drop_last runs past the end: it wraps to the epoch's start.
+      long position = (b * config.batchSize() + i) % rows;
+      Optional<Sample> s = dataset.tryGet(order[(int) position]);
       s.ifPresent(samples::add);
     }
     if (samples.isEmpty()) return null;
     return BatchCollator.collate(samples, config, epoch, b, dataset);
   }
 
-  private static java.util.concurrent.ThreadFactory daemonThreads() {
+  private static ThreadFactory daemonThreads() {
     AtomicInteger count = new AtomicInteger();
     return r -> {
       Thread t = new Thread(r, "kinema-loader-" + count.getAndIncrement());

@@ -230,6 +230,48 @@ class LatentLoaderTest {
   }
 
   @Test
+  void textOnlyBatchesCarryNoLatents() {
+    var textOnly = DatasetOptions.defaults().withKind(DatasetKind.TEXT_ONLY);
+    var ds = ParquetLatentDataset.open(List.of(new DataSource(tmp.resolve("data"))), textOnly);
+    try (var loader = new LatentLoader(ds, LoaderConfig.of(3, 2).withTextLen(6))) {
+      Batch b = loader.next();
+      assertFalse(b.hasLatents());
+      assertEquals(0, b.latents().length);
+      assertArrayEquals(new long[] {3, 6, 8}, b.textShape());
+    }
+  }
+
+  @Test
+  void rowsOfDifferentLatentShapesCannotShareABatch() throws IOException {
+    Path dir = Files.createDirectories(tmp.resolve("mixed"));
+    Random rnd = new Random(4);
+    try (var w = new ParquetLatentWriter(dir, 10)) {
+      w.write(ParquetFixtures.record(rnd, 0, new long[] {4, 3, 2, 2}, 2, 8));
+      w.write(ParquetFixtures.record(rnd, 1, new long[] {4, 2, 2, 2}, 2, 8));
+    }
+    var ds = ParquetLatentDataset.open(dir);
+    assertEquals(2, run(ds, LoaderConfig.of(2, 0).withNumLatentT(2)).latentShape()[2]);
+    DataException e = assertThrows(DataException.class, () -> run(ds, LoaderConfig.of(2, 0)));
+    Path file = dir.resolve("part-00000.parquet");
+    long first = run(ds, LoaderConfig.of(1, 0)).rowIndices()[0];
+    String a = file + " row " + first + " has " + (first == 0 ? "[4,3,2,2]" : "[4,2,2,2]");
+    String b = file + " row " + (1 - first) + " has " + (first == 0 ? "[4,2,2,2]" : "[4,3,2,2]");
+    assertEquals(
+        "batch 0 of epoch 0: rows have different latent shapes: "
+            + a
+            + ", "
+            + b
+            + "; use batch size 1 or set num_latent_t",
+        e.getMessage());
+  }
+
+  private static Batch run(ParquetLatentDataset ds, LoaderConfig config) {
+    try (var loader = new LatentLoader(ds, config)) {
+      return loader.next();
+    }
+  }
+
+  @Test
   void closeStopsTheWorkers() throws InterruptedException {
     var loader = new LatentLoader(data, LoaderConfig.of(2, 0).withNumWorkers(3));
     loader.next();

@@ -171,6 +171,53 @@ class ParquetRoundTripTest {
   }
 
   @Test
+  void rowGroupsAreCutByBytesAndRandomAccessCrossesThem() {
+    Path dir = tmp.resolve("data");
+    Random rnd = new Random(9);
+    List<LatentRecord> records = new ArrayList<>();
+    // Rows of 4 * (48 + 24) + 256 = 544 bytes: 3 fit 2000 bytes.
+    try (var w = new ParquetLatentWriter(dir, 10, 2000)) {
+      for (int i = 0; i < 10; i++) {
+        LatentRecord r = ParquetFixtures.record(rnd, i, new long[] {4, 3, 2, 2}, 3, 8);
+        w.write(r);
+        records.add(r);
+      }
+    }
+    ParquetLatentDataset ds = ParquetLatentDataset.open(dir);
+    assertEquals(List.of(dir.resolve("part-00000.parquet")), ds.files());
+    Path file = dir.resolve("part-00000.parquet");
+    assertEquals(new RowLocation(file, 0, 2, 2), ds.locate(2));
+    assertEquals(new RowLocation(file, 1, 0, 3), ds.locate(3));
+    assertEquals(new RowLocation(file, 3, 0, 9), ds.locate(9));
+    for (int i : new int[] {9, 0, 4, 8, 3, 7, 1, 6, 2, 5}) {
+      assertArrayEquals(records.get(i).latent(), ds.get(i).latent());
+    }
+  }
+
+  /**
+   * {@code duckdb-t2v.parquet} was written by DuckDB 1.5 (an independent C++ Parquet writer;
+   * pyarrow was not installable here) with the T2V columns: row i ({@code id "row-i"}) has latent
+   * {@code [4,2,1,2]} with values {@code i + k/8} and text {@code [i+1, 3]} with values {@code -(i
+   * + k/16)}, k the flat index; zstd. DuckDB also read our files back exactly (checked by hand).
+   */
+  @Test
+  void readsAFileWrittenByAnotherParquetImplementation() throws Exception {
+    Path file = Path.of(getClass().getResource("duckdb-t2v.parquet").toURI());
+    ParquetLatentDataset ds = ParquetLatentDataset.open(file);
+    assertEquals(5, ds.size());
+    for (int i = 0; i < 5; i++) {
+      Sample s = ds.get(i);
+      assertEquals("row-" + i, s.id());
+      assertEquals("caption " + i, s.caption());
+      assertArrayEquals(new long[] {4, 2, 1, 2}, s.latentShape());
+      assertArrayEquals(new long[] {i + 1, 3}, s.textShape());
+      for (int k = 0; k < 16; k++) assertEquals(i + k / 8f, s.latent()[k]);
+      for (int k = 0; k < 3 * (i + 1); k++)
+        assertEquals(-(i + k / 16f), s.textEmbedding()[k]); // -0.0 first
+    }
+  }
+
+  @Test
   void dataPathStringsParse() {
     assertEquals(
         List.of(
