@@ -1,8 +1,8 @@
 package io.kinema.train.media;
 
 import java.io.IOException;
-import java.nio.file.Path;
 import java.nio.ByteBuffer;
+import java.nio.file.Path;
 import org.jcodec.codecs.h264.H264Encoder;
 import org.jcodec.common.Codec;
 import org.jcodec.common.MuxerTrack;
@@ -63,9 +63,9 @@ public final class Mp4Writer {
   }
 
   /**
-   * JCodec's core pipeline, as its SequenceEncoder runs it but with {@link BoundedRateControl}:
-   * RGB picture, converted to the encoder's YUV 4:2:0, H.264-encoded, muxed into MP4 with
-   * timestamps in units of 1/num s (one frame lasting den units).
+   * JCodec's core pipeline, as its SequenceEncoder runs it but with {@link BoundedRateControl}: RGB
+   * picture, converted to the encoder's YUV 4:2:0, H.264-encoded, muxed into MP4 with timestamps in
+   * units of 1/num s (one frame lasting den units).
    */
   private static void encode(Video video, int scale, Path file) throws IOException {
     int[] size = encodedSize(video, scale);
@@ -80,7 +80,8 @@ public final class Mp4Writer {
       MP4Muxer muxer = MP4Muxer.createMP4MuxerToChannel(channel);
       MuxerTrack track =
           muxer.addVideoTrack(
-              Codec.H264, VideoCodecMeta.createSimpleVideoCodecMeta(new Size(size[0], size[1]), yuv));
+              Codec.H264,
+              VideoCodecMeta.createSimpleVideoCodecMeta(new Size(size[0], size[1]), yuv));
       for (int t = 0; t < video.frames(); t++) {
         fill(rgb, video, t, scale);
         toYuv.transform(rgb, frame);

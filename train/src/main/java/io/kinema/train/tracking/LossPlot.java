@@ -8,11 +8,14 @@ import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.function.Function;
 import javax.imageio.ImageIO;
 import org.knowm.xchart.BitmapEncoder;
 import org.knowm.xchart.XYChart;
 import org.knowm.xchart.XYChartBuilder;
 import org.knowm.xchart.XYSeries;
+import org.knowm.xchart.style.Styler;
+import org.knowm.xchart.style.XYStyler;
 import org.knowm.xchart.style.markers.SeriesMarkers;
 
 /**
@@ -55,6 +58,13 @@ public final class LossPlot {
    */
   public static boolean write(MetricSeries loss, Path png, int width, int height)
       throws IOException {
+    return write(loss, png, width, height, BitmapEncoder::getBufferedImage);
+  }
+
+  /** {@link #write(MetricSeries, Path, int, int)} with the chart rendered by {@code renderer}. */
+  static boolean write(
+      MetricSeries loss, Path png, int width, int height, Function<XYChart, BufferedImage> renderer)
+      throws IOException {
     if (width < 1 || height < 1) {
       throw new IllegalArgumentException("LossPlot: size %dx%d".formatted(width, height));
     }
@@ -62,10 +72,12 @@ public final class LossPlot {
     if (finite.size() == 0) return false;
     BufferedImage image;
     try {
-      image = BitmapEncoder.getBufferedImage(chart(finite, width, height));
-    } catch (VirtualMachineError e) {
+      image = renderer.apply(chart(finite, width, height));
+    } catch (OutOfMemoryError | StackOverflowError e) {
       throw e;
     } catch (Exception | Error e) {
+      // Font failures surface as Error, InternalError, UnsatisfiedLinkError or
+      // NullPointerException.
       System.err.println(
           "warning: " + png + " not written: Java2D cannot render the plot here (" + e + ")");
       return false;
@@ -111,12 +123,25 @@ public final class LossPlot {
             .xAxisTitle("step")
             .yAxisTitle("loss")
             .build();
-    chart.getStyler().setYAxisLogarithmic(spansDecades(loss.values()));
-    chart.getStyler().setChartBackgroundColor(Color.WHITE);
+    XYStyler styler = chart.getStyler();
+    boolean logarithmic = spansDecades(loss.values());
+    styler.setYAxisLogarithmic(logarithmic);
+    if (!logarithmic) styler.setYAxisDecimalPattern(decimalPattern(loss.values()));
+    styler.setChartBackgroundColor(Color.WHITE);
+    styler.setLegendPosition(Styler.LegendPosition.InsideNE);
+    // From 0 with sparse ticks, the step axis reads 0, 100, 200 rather than 1, 24, 47, ...
+    styler.setXAxisMin(0.0);
+    styler.setXAxisTickMarkSpacingHint(90);
     double[] steps = Arrays.stream(loss.steps()).asDoubleStream().toArray();
     style(chart.addSeries("loss", steps, loss.values()), RAW, 1f);
     style(chart.addSeries("EMA " + SMOOTHING, steps, ema(loss.values(), SMOOTHING)), SMOOTHED, 2f);
     return chart;
+  }
+
+  /** Plain decimals for ordinary losses, scientific notation when all are tiny. */
+  static String decimalPattern(double[] values) {
+    double max = Arrays.stream(values).map(Math::abs).max().orElse(0);
+    return max > 0 && max < 1e-3 ? "0.##E0" : "0.####";
   }
 
   private static void style(XYSeries series, Color color, float width) {

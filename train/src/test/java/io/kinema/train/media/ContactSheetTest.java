@@ -93,7 +93,8 @@ class ContactSheetTest {
     assertThrows(IllegalArgumentException.class, () -> ContactSheet.render(List.of(), 8, 1));
   }
 
-  private static void assertCell(BufferedImage sheet, Video v, int t, int left, int top, int scale) {
+  private static void assertCell(
+      BufferedImage sheet, Video v, int t, int left, int top, int scale) {
     for (int y = 0; y < v.height() * scale; y++) {
       for (int x = 0; x < v.width() * scale; x++) {
         assertEquals(

@@ -23,7 +23,8 @@ class GifWriterTest {
   @TempDir Path dir;
 
   /** What a GIF decodes to: frames, delays, disposal and NETSCAPE loop count per frame. */
-  record Decoded(List<BufferedImage> frames, List<Integer> delays, List<String> disposals, int loops) {}
+  record Decoded(
+      List<BufferedImage> frames, List<Integer> delays, List<String> disposals, int loops) {}
 
   @Test
   void tinyClipIsUpscaledLoopsAndKeepsItsColours() throws IOException {
@@ -45,8 +46,10 @@ class GifWriterTest {
         }
       }
     }
-    assertEquals(List.of(6, 7, 6, 6, 6), gif.delays(), "16 fps: frames end at 6, 13, 19, 25, 31 cs");
-    assertTrue(gif.disposals().stream().allMatch("doNotDispose"::equals), gif.disposals().toString());
+    assertEquals(
+        List.of(6, 7, 6, 6, 6), gif.delays(), "16 fps: frames end at 6, 13, 19, 25, 31 cs");
+    assertTrue(
+        gif.disposals().stream().allMatch("doNotDispose"::equals), gif.disposals().toString());
   }
 
   @Test

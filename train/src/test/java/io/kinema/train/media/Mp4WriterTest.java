@@ -60,11 +60,16 @@ class Mp4WriterTest {
 
   @Test
   void sizesArePaddedToEvenAndAtLeastOneMacroblock() {
-    assertArrayEquals(new int[] {16, 16}, Mp4Writer.encodedSize(TestVideos.noise(1, 9, 13, 8, 1), 1));
-    assertArrayEquals(new int[] {18, 20}, Mp4Writer.encodedSize(TestVideos.noise(1, 19, 17, 8, 1), 1));
-    assertArrayEquals(new int[] {26, 18}, Mp4Writer.encodedSize(TestVideos.noise(1, 9, 13, 8, 1), 2));
-    assertArrayEquals(new int[] {16, 16}, Mp4Writer.encodedSize(TestVideos.noise(1, 2, 3, 8, 1), 1));
-    assertArrayEquals(new int[] {40, 24}, Mp4Writer.encodedSize(TestVideos.noise(1, 24, 40, 8, 1), 1));
+    assertArrayEquals(
+        new int[] {16, 16}, Mp4Writer.encodedSize(TestVideos.noise(1, 9, 13, 8, 1), 1));
+    assertArrayEquals(
+        new int[] {18, 20}, Mp4Writer.encodedSize(TestVideos.noise(1, 19, 17, 8, 1), 1));
+    assertArrayEquals(
+        new int[] {26, 18}, Mp4Writer.encodedSize(TestVideos.noise(1, 9, 13, 8, 1), 2));
+    assertArrayEquals(
+        new int[] {16, 16}, Mp4Writer.encodedSize(TestVideos.noise(1, 2, 3, 8, 1), 1));
+    assertArrayEquals(
+        new int[] {40, 24}, Mp4Writer.encodedSize(TestVideos.noise(1, 24, 40, 8, 1), 1));
   }
 
   /**
@@ -116,7 +121,8 @@ class Mp4WriterTest {
     try (SeekableByteChannel in = NIOUtils.readableChannel(file.toFile())) {
       FrameGrab grab = FrameGrab.createFrameGrab(in);
       for (Picture p = grab.getNativeFrame(); p != null; p = grab.getNativeFrame()) {
-        Picture rgb = Picture.createCropped(p.getWidth(), p.getHeight(), ColorSpace.RGB, p.getCrop());
+        Picture rgb =
+            Picture.createCropped(p.getWidth(), p.getHeight(), ColorSpace.RGB, p.getCrop());
         ColorUtil.getTransform(p.getColor(), ColorSpace.RGB).transform(p, rgb);
         frames.add(rgb);
       }

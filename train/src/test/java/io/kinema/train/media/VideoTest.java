@@ -29,7 +29,8 @@ class VideoTest {
     assertEquals("Video: 11 pixel values for T=1 H=2 W=2 C=3, expected 12", e.getMessage());
     assertThrows(IllegalArgumentException.class, () -> new Video(new float[0], 0, 2, 2, 8));
     assertThrows(IllegalArgumentException.class, () -> new Video(new float[12], 1, 2, 2, 0));
-    assertThrows(IllegalArgumentException.class, () -> new Video(new float[12], 1, 2, 2, Double.NaN));
+    assertThrows(
+        IllegalArgumentException.class, () -> new Video(new float[12], 1, 2, 2, Double.NaN));
   }
 
   @Test
@@ -40,7 +41,8 @@ class VideoTest {
     assertEquals(9, image.getHeight());
     for (int y = 0; y < 9; y++) {
       for (int x = 0; x < 15; x++) {
-        assertEquals(video.rgb(1, y / 3, x / 3), image.getRGB(x, y) & 0xFFFFFF, "at " + x + "," + y);
+        assertEquals(
+            video.rgb(1, y / 3, x / 3), image.getRGB(x, y) & 0xFFFFFF, "at " + x + "," + y);
       }
     }
     int r = Math.round(video.value(1, 2, 4, 0) * 255);
