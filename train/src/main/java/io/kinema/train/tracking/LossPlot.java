@@ -8,6 +8,7 @@ import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Function;
 import javax.imageio.ImageIO;
 import org.knowm.xchart.BitmapEncoder;
@@ -24,7 +25,7 @@ import org.knowm.xchart.style.markers.SeriesMarkers;
  * losses span more than two decades. NaN and infinite losses are left out.
  *
  * <p>A plot is a convenience, so a machine whose Java2D cannot render text (no fonts) gets a
- * warning on stderr instead of a failed run.
+ * warning on stderr (once per JVM) instead of a failed run.
  */
 public final class LossPlot {
   /** Default image size in pixels. */
@@ -37,6 +38,9 @@ public final class LossPlot {
 
   private static final Color RAW = new Color(0x1f, 0x77, 0xb4, 0x60);
   private static final Color SMOOTHED = new Color(0x0b, 0x3c, 0x68);
+
+  /** A machine that cannot render plots says so once, not at every plot. */
+  private static final AtomicBoolean warned = new AtomicBoolean();
 
   static {
     Headless.ensure();
@@ -76,10 +80,11 @@ public final class LossPlot {
     } catch (OutOfMemoryError | StackOverflowError e) {
       throw e;
     } catch (Exception | Error e) {
-      // Font failures surface as Error, InternalError, UnsatisfiedLinkError or
-      // NullPointerException.
-      System.err.println(
-          "warning: " + png + " not written: Java2D cannot render the plot here (" + e + ")");
+      // Font failures surface as Error, InternalError, UnsatisfiedLinkError or NPE.
+      if (!warned.getAndSet(true)) {
+        System.err.println(
+            "warning: " + png + " not written: Java2D cannot render the plot here (" + e + ")");
+      }
       return false;
     }
     AtomicFiles.write(

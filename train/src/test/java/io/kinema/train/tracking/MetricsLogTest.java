@@ -115,9 +115,12 @@ class MetricsLogTest {
       log.append(2, Map.of("lr", 1e-3)); // no loss this step
       log.append(3, Map.of("loss", Double.NaN));
       log.append(4, Map.of("loss", 0.25));
+      log.append(5, Map.of("loss", "n/a")); // not a number: left out
+      log.append(6, Map.of("loss", Double.NEGATIVE_INFINITY));
     }
     MetricSeries loss = MetricsLog.readSeries(file, "loss");
-    assertArrayEquals(new long[] {1, 3, 4}, loss.steps());
-    assertArrayEquals(new double[] {0.5, Double.NaN, 0.25}, loss.values());
+    assertArrayEquals(new long[] {1, 3, 4, 6}, loss.steps());
+    assertArrayEquals(
+        new double[] {0.5, Double.NaN, 0.25, Double.NEGATIVE_INFINITY}, loss.values());
   }
 }
