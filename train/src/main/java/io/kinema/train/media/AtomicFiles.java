@@ -5,6 +5,7 @@ import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.util.concurrent.ThreadLocalRandom;
 
 /**
  * Writes a file so that readers see either the old content or the complete new one, never a half
@@ -14,7 +15,7 @@ import java.nio.file.StandardCopyOption;
 public final class AtomicFiles {
   private AtomicFiles() {}
 
-  /** Writes the content of a file, given the path of the (temp) file to write. */
+  /** Writes the content of a file, given the path of the (temp) file to create. */
   @FunctionalInterface
   public interface Body {
     void writeTo(Path file) throws IOException;
@@ -29,7 +30,9 @@ public final class AtomicFiles {
     Path absolute = target.toAbsolutePath();
     Path folder = absolute.getParent();
     Files.createDirectories(folder);
-    Path temp = Files.createTempFile(folder, "." + absolute.getFileName() + ".", ".tmp");
+    // Not Files.createTempFile: its owner-only permissions would carry over to the target.
+    String suffix = Long.toHexString(ThreadLocalRandom.current().nextLong());
+    Path temp = folder.resolve("." + absolute.getFileName() + "." + suffix + ".tmp");
     try {
       body.writeTo(temp);
       try {

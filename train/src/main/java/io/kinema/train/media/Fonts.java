@@ -39,9 +39,11 @@ final class Fonts {
         g.dispose();
       }
       return Optional.of(font);
-    } catch (VirtualMachineError e) {
+    } catch (OutOfMemoryError | StackOverflowError e) {
       throw e;
     } catch (Exception | Error e) {
+      // Font failures surface as Error, InternalError, UnsatisfiedLinkError or
+      // NullPointerException.
       return Optional.empty();
     }
   }

@@ -63,28 +63,31 @@ public final class Mp4Writer {
   }
 
   /**
-   * JCodec's core pipeline, as its SequenceEncoder runs it but with {@link BoundedRateControl}: RGB
-   * picture, converted to the encoder's YUV 4:2:0, H.264-encoded, muxed into MP4 with timestamps in
-   * units of 1/num s (one frame lasting den units).
+   * JCodec's core pipeline, as its SequenceEncoder runs it but with {@link BoundedRateControl} and
+   * limited-range colour: RGB picture, converted to YUV 4:2:0 (BT.601, 16..235), H.264-encoded,
+   * muxed into MP4 with timestamps in units of 1/num s (one frame lasting den units).
    */
   private static void encode(Video video, int scale, Path file) throws IOException {
     int[] size = encodedSize(video, scale);
     Rational rate = frameRate(video.fps());
     var encoder = new H264Encoder(new BoundedRateControl());
-    ColorSpace yuv = encoder.getSupportedColorSpaces()[0];
     Picture rgb = Picture.create(size[0], size[1], ColorSpace.RGB);
-    Picture frame = Picture.create(size[0], size[1], yuv);
-    Transform toYuv = ColorUtil.getTransform(ColorSpace.RGB, yuv);
+    Picture yuv = Picture.create(size[0], size[1], ColorSpace.YUV420);
+    Transform toYuv = ColorUtil.getTransform(ColorSpace.RGB, ColorSpace.YUV420);
+    // The encoder accepts only pictures labelled full-range (YUV420J) but writes no range flag, so
+    // decoders and players read the samples as limited range: give them limited-range samples.
+    Picture frame = Picture.createPicture(size[0], size[1], yuv.getData(), ColorSpace.YUV420J);
     ByteBuffer buffer = ByteBuffer.allocate(encoder.estimateBufferSize(frame));
     try (SeekableByteChannel channel = NIOUtils.writableChannel(file.toFile())) {
       MP4Muxer muxer = MP4Muxer.createMP4MuxerToChannel(channel);
       MuxerTrack track =
           muxer.addVideoTrack(
               Codec.H264,
-              VideoCodecMeta.createSimpleVideoCodecMeta(new Size(size[0], size[1]), yuv));
+              VideoCodecMeta.createSimpleVideoCodecMeta(
+                  new Size(size[0], size[1]), ColorSpace.YUV420));
       for (int t = 0; t < video.frames(); t++) {
         fill(rgb, video, t, scale);
-        toYuv.transform(rgb, frame);
+        toYuv.transform(rgb, yuv);
         buffer.clear();
         EncodedFrame encoded = encoder.encodeFrame(frame, buffer);
         track.addFrame(

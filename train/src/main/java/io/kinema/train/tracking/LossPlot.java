@@ -8,11 +8,15 @@ import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Function;
 import javax.imageio.ImageIO;
 import org.knowm.xchart.BitmapEncoder;
 import org.knowm.xchart.XYChart;
 import org.knowm.xchart.XYChartBuilder;
 import org.knowm.xchart.XYSeries;
+import org.knowm.xchart.style.Styler;
+import org.knowm.xchart.style.XYStyler;
 import org.knowm.xchart.style.markers.SeriesMarkers;
 
 /**
@@ -21,7 +25,7 @@ import org.knowm.xchart.style.markers.SeriesMarkers;
  * losses span more than two decades. NaN and infinite losses are left out.
  *
  * <p>A plot is a convenience, so a machine whose Java2D cannot render text (no fonts) gets a
- * warning on stderr instead of a failed run.
+ * warning on stderr (once per JVM) instead of a failed run.
  */
 public final class LossPlot {
   /** Default image size in pixels. */
@@ -34,6 +38,9 @@ public final class LossPlot {
 
   private static final Color RAW = new Color(0x1f, 0x77, 0xb4, 0x60);
   private static final Color SMOOTHED = new Color(0x0b, 0x3c, 0x68);
+
+  /** A machine that cannot render plots says so once, not at every plot. */
+  private static final AtomicBoolean warned = new AtomicBoolean();
 
   static {
     Headless.ensure();
@@ -55,6 +62,13 @@ public final class LossPlot {
    */
   public static boolean write(MetricSeries loss, Path png, int width, int height)
       throws IOException {
+    return write(loss, png, width, height, BitmapEncoder::getBufferedImage);
+  }
+
+  /** {@link #write(MetricSeries, Path, int, int)} with the chart rendered by {@code renderer}. */
+  static boolean write(
+      MetricSeries loss, Path png, int width, int height, Function<XYChart, BufferedImage> renderer)
+      throws IOException {
     if (width < 1 || height < 1) {
       throw new IllegalArgumentException("LossPlot: size %dx%d".formatted(width, height));
     }
@@ -62,12 +76,15 @@ public final class LossPlot {
     if (finite.size() == 0) return false;
     BufferedImage image;
     try {
-      image = BitmapEncoder.getBufferedImage(chart(finite, width, height));
-    } catch (VirtualMachineError e) {
+      image = renderer.apply(chart(finite, width, height));
+    } catch (OutOfMemoryError | StackOverflowError e) {
       throw e;
     } catch (Exception | Error e) {
-      System.err.println(
-          "warning: " + png + " not written: Java2D cannot render the plot here (" + e + ")");
+      // Font failures surface as Error, InternalError, UnsatisfiedLinkError or NPE.
+      if (!warned.getAndSet(true)) {
+        System.err.println(
+            "warning: " + png + " not written: Java2D cannot render the plot here (" + e + ")");
+      }
       return false;
     }
     AtomicFiles.write(
@@ -111,12 +128,25 @@ public final class LossPlot {
             .xAxisTitle("step")
             .yAxisTitle("loss")
             .build();
-    chart.getStyler().setYAxisLogarithmic(spansDecades(loss.values()));
-    chart.getStyler().setChartBackgroundColor(Color.WHITE);
+    XYStyler styler = chart.getStyler();
+    boolean logarithmic = spansDecades(loss.values());
+    styler.setYAxisLogarithmic(logarithmic);
+    if (!logarithmic) styler.setYAxisDecimalPattern(decimalPattern(loss.values()));
+    styler.setChartBackgroundColor(Color.WHITE);
+    styler.setLegendPosition(Styler.LegendPosition.InsideNE);
+    // From 0 with sparse ticks, the step axis reads 0, 100, 200 rather than 1, 24, 47, ...
+    styler.setXAxisMin(0.0);
+    styler.setXAxisTickMarkSpacingHint(90);
     double[] steps = Arrays.stream(loss.steps()).asDoubleStream().toArray();
     style(chart.addSeries("loss", steps, loss.values()), RAW, 1f);
     style(chart.addSeries("EMA " + SMOOTHING, steps, ema(loss.values(), SMOOTHING)), SMOOTHED, 2f);
     return chart;
+  }
+
+  /** Plain decimals for ordinary losses, scientific notation when all are tiny. */
+  static String decimalPattern(double[] values) {
+    double max = Arrays.stream(values).map(Math::abs).max().orElse(0);
+    return max > 0 && max < 1e-3 ? "0.##E0" : "0.####";
   }
 
   private static void style(XYSeries series, Color color, float width) {

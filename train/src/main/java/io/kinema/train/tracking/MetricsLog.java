@@ -18,8 +18,10 @@ import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.OptionalDouble;
 import java.util.SequencedMap;
 import java.util.TreeMap;
+import java.util.stream.Collectors;
 
 /**
  * The training metrics as JSON lines ({@code metrics.jsonl}): one object per logged step, {@code
@@ -75,7 +77,8 @@ public final class MetricsLog implements Closeable {
       }
       if (step.getAsLong() <= resumedStep) kept.add(lines.get(i));
     }
-    AtomicFiles.write(file, temp -> Files.write(temp, kept, StandardCharsets.UTF_8));
+    String text = kept.stream().map(line -> line + "\n").collect(Collectors.joining());
+    AtomicFiles.write(file, temp -> Files.writeString(temp, text, StandardCharsets.UTF_8));
     return new MetricsLog(
         file, Files.newBufferedWriter(file, StandardCharsets.UTF_8, StandardOpenOption.APPEND));
   }
@@ -96,7 +99,7 @@ public final class MetricsLog implements Closeable {
       line.add(checkedKey(e.getKey()), toJson(e.getKey(), e.getValue()));
     }
     out.write(GSON.toJson(line));
-    out.newLine();
+    out.write('\n'); // not the platform separator: the file is the same everywhere
     out.flush();
   }
 
@@ -111,7 +114,7 @@ public final class MetricsLog implements Closeable {
   }
 
   /**
-   * Reads one metric from a log: the steps of the lines that have {@code key} (as a number) and its
+   * Reads one metric from a log: the steps of the lines where {@code key} is a number, and its
    * values, in file order. A cut-off last line is ignored.
    */
   public static MetricSeries readSeries(Path file, String key) throws IOException {
@@ -121,10 +124,11 @@ public final class MetricsLog implements Closeable {
     for (int i = 0; i < lines.size(); i++) {
       if (lines.get(i).isBlank()) continue;
       JsonObject object = parseLine(file, i, lines.get(i));
-      JsonElement value = object.get(key);
-      if (value != null && value.isJsonPrimitive() && object.has("step")) {
-        steps.add(object.get("step").getAsLong());
-        values.add(numberOf(value.getAsJsonPrimitive()));
+      JsonElement step = object.get("step");
+      OptionalDouble value = numberOf(object.get(key));
+      if (value.isPresent() && numberOf(step).isPresent()) {
+        steps.add(step.getAsLong());
+        values.add(value.getAsDouble());
       }
     }
     return new MetricSeries(
@@ -151,11 +155,17 @@ public final class MetricsLog implements Closeable {
     }
   }
 
-  /**
-   * Gson reads NaN/Infinity written by serializeSpecialFloatingPointValues as strings or numbers.
-   */
-  private static double numberOf(JsonPrimitive p) {
-    return p.isNumber() ? p.getAsDouble() : Double.parseDouble(p.getAsString());
+  /** The value of a JSON number (NaN and Infinity included); empty for anything else. */
+  private static OptionalDouble numberOf(JsonElement element) {
+    if (element == null || !element.isJsonPrimitive()) return OptionalDouble.empty();
+    JsonPrimitive p = element.getAsJsonPrimitive();
+    if (p.isNumber()) return OptionalDouble.of(p.getAsDouble());
+    return switch (p.getAsString()) {
+      case "NaN" -> OptionalDouble.of(Double.NaN);
+      case "Infinity" -> OptionalDouble.of(Double.POSITIVE_INFINITY);
+      case "-Infinity" -> OptionalDouble.of(Double.NEGATIVE_INFINITY);
+      default -> OptionalDouble.empty();
+    };
   }
 
   private static String checkedKey(String key) {
