@@ -117,12 +117,6 @@ public final class Trainer implements AutoCloseable {
     Backends.of(device); // fails here, clearly, when the device's backend is missing
     long seed = tc.data().seed();
     ParquetLatentDataset dataset = openData(tc);
-    for (var role : config.models().keySet()) {
-      if (!role.equals("student")) {
-        out.println(
-            "note: models." + role + " is not used by " + shortName(config.method().target()));
-      }
-    }
     ModelConfig mc = config.student();
     checkDataFitsModel(dataset, mc, tc);
     RoleModel student =
@@ -244,10 +238,6 @@ public final class Trainer implements AutoCloseable {
     int t = tc.data().numLatentT();
     if (t > 0 && t < s[1]) s[1] = t;
     return s;
-  }
-
-  private static String shortName(String target) {
-    return target.substring(target.lastIndexOf('.') + 1);
   }
 
   // ---------------------------------------------------------------- plan

@@ -54,6 +54,7 @@ public record OptimizerSpec(
             return Math.max(floor, 0.5 * (1 + Math.cos(Math.PI * p)));
           });
     }
-    return LRScheduler.get(scheduler, optimizer, stepRules, warmupSteps, totalSteps, numCycles, power);
+    return LRScheduler.get(
+        scheduler, optimizer, stepRules, warmupSteps, totalSteps, numCycles, power);
   }
 }
