@@ -5,7 +5,7 @@
 #
 #   build-ptx.sh SRC_DIR OUT_DIR REPORT [NVCC]
 #
-#   SRC_DIR  the *.cu files and kinema_cuda.h (tensor/src/main/cuda)
+#   SRC_DIR  the *.cu files and their headers (tensor/src/main/cuda)
 #   OUT_DIR  where NAME.ptx goes (target/classes/io/kinema/tensor/cuda/ptx: shipped as resources)
 #   REPORT   the ptxas report (target/ptx-report.txt): one line per kernel and architecture
 #   NVCC     nvcc to use (Maven: -Dkinema.nvcc=/path); default: $KINEMA_NVCC, nvcc on the PATH,
@@ -16,7 +16,7 @@
 # ptxas runs for sm_80 and sm_90 so that errors and register/shared-memory overruns fail the
 # build; its cubins are discarded. A .cu file can add nvcc flags with a line
 # "// kinema-nvcc-flags: FLAGS" (random.cu turns multiply-add contraction off that way).
-# Up to date (every PTX newer than its .cu, the header and this script): exits in well under a
+# Up to date (every PTX newer than its .cu, the headers and this script): exits in well under a
 # second without running nvcc.
 set -euo pipefail
 
@@ -26,12 +26,16 @@ if [[ $# -lt 3 ]]; then
 fi
 src="$1" out="$2" report="$3" nvcc="${4:-${KINEMA_NVCC:-}}"
 
+if [[ -n "$nvcc" && ! -x "$nvcc" ]]; then # asked for by name: a typo must not pass silently
+  echo "kinema: nvcc '$nvcc' (from -Dkinema.nvcc or KINEMA_NVCC) is not an executable file" >&2
+  exit 1
+fi
 if [[ -z "$nvcc" ]]; then
   nvcc="$(command -v nvcc || true)"
   [[ -z "$nvcc" && -x /usr/local/cuda/bin/nvcc ]] && nvcc=/usr/local/cuda/bin/nvcc
 fi
-if [[ -z "$nvcc" || ! -x "$nvcc" ]]; then
-  echo "kinema: nvcc not found (-Dkinema.nvcc, KINEMA_NVCC, PATH, /usr/local/cuda/bin): CUDA kernels not built"
+if [[ -z "$nvcc" ]]; then
+  echo "kinema: nvcc not found (PATH, /usr/local/cuda/bin; or -Dkinema.nvcc=PATH): CUDA kernels not built"
   exit 0
 fi
 ptxas="$(dirname "$nvcc")/ptxas"
@@ -45,11 +49,12 @@ archs=(sm_80 sm_90)
 parts="$(dirname "$report")/ptx-report.d" # per-module ptxas logs, kept for up-to-date runs
 mkdir -p "$out" "$parts"
 
-# A PTX is stale when its source, the shared header or this script is newer.
+# A PTX is stale when its source, a header (any: they include each other) or this script is
+# newer, or when its ptxas logs are missing.
 stale() {
-  local cu="$1" ptx="$2"
-  [[ ! -f "$ptx" || "$cu" -nt "$ptx" || "$src/kinema_cuda.h" -nt "$ptx" || "$0" -nt "$ptx" ]] && return 0
-  local a
+  local cu="$1" ptx="$2" f a
+  [[ ! -f "$ptx" || "$cu" -nt "$ptx" || "$0" -nt "$ptx" ]] && return 0
+  for f in "$src"/*.h; do [[ "$f" -nt "$ptx" ]] && return 0; done
   for a in "${archs[@]}"; do [[ -f "$parts/$(basename "$ptx" .ptx).$a.log" ]] || return 0; done
   return 1
 }
