@@ -34,7 +34,7 @@ template <typename T, int D>
 __device__ __forceinline__ void flash_forward(const u16* q, const u16* k, const u16* v, u16* out,
                                               float* lse, const u8* mask,
                                               const kinema_attention_args& a) {
-  extern __shared__ __align__(16) u16 smem[];
+  KINEMA_DYNAMIC_SMEM(u16, smem);
   const int P = tile_pitch<D>::value;
   u16* ks = smem;            // K tile [BN][P]; also stages the Q tile at the start
   u16* vs = smem + FWD_BN * P;  // V tile [BN][P]

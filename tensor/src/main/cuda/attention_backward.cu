@@ -90,7 +90,7 @@ template <typename T, int D, int QB>
 KINEMA_DEV void attention_dkdv(const u16* q, const u16* k, const u16* v, const u16* dout,
                                const float* lse, const float* delta, float* dk, float* dv,
                                const u8* mask, const kinema_attention_args& a) {
-  extern __shared__ __align__(16) u16 smem[];
+  KINEMA_DYNAMIC_SMEM(u16, smem);
   const int P = tile_pitch<D>::value;
   u16* ks = smem;                // K [64][P]
   u16* vs = ks + 64 * P;         // V [64][P]
@@ -224,7 +224,7 @@ template <typename T, int D, int KB>
 KINEMA_DEV void attention_dq(const u16* q, const u16* k, const u16* v, const u16* dout,
                              const float* lse, const float* delta, float* dq, const u8* mask,
                              const kinema_attention_args& a) {
-  extern __shared__ __align__(16) u16 smem[];
+  KINEMA_DYNAMIC_SMEM(u16, smem);
   const int P = tile_pitch<D>::value;
   u16* qs = smem;           // Q [64][P]
   u16* dos = qs + 64 * P;   // dO [64][P]

@@ -1,6 +1,6 @@
 // attention_common.h: what the flash-attention forward and backward share: the argument block,
-// mask evaluation, tile loads (cp.async), and the tensor-core instructions (mma.sync m16n8k16
-// with f32 accumulation, ldmatrix) as inline PTX, all valid on sm_80 and later.
+// mask evaluation, tile loads (cp.async) and fragment loads for the tensor-core products
+// (mma.sync m16n8k16 with f32 accumulation; the instructions are in kinema_ptx.h).
 //
 // Fragment layouts of mma.m16n8k16 (g = lane / 4, t = lane % 4; "pair" = two consecutive
 // 16-bit elements in one 32-bit register, the lower index in the low half):
@@ -65,19 +65,6 @@ struct tile_pitch {
   static const int value = D + 8;
 };
 
-KINEMA_DEV u32 smem_addr(const void* p) { return (u32)__cvta_generic_to_shared(p); }
-
-// 16 bytes global -> shared, asynchronously; src_bytes = 0 fills zeros (rows past the end).
-KINEMA_DEV void cp_async16(void* dst, const void* src, int src_bytes) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src),
-               "r"(src_bytes));
-}
-KINEMA_DEV void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int N>
-KINEMA_DEV void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
-}
-
 // Rows [r0, r0 + ROWS) of a [rows, D] 16-bit matrix (row stride `stride` elements, rows >= `limit`
 // zero) into a shared tile, by the block's THREADS threads, 16 bytes per copy. Global rows must
 // be 16-byte aligned (row stride a multiple of 8 elements, base 16-byte aligned).
@@ -98,26 +85,16 @@ KINEMA_DEV void load_tile(u16* tile, const u16* base, i64 stride, i64 r0, i64 li
 // Tensor-core instructions
 // ------------------------------------------------------------------------------------------------
 
-// d = a b + d on one 16x8x16 tile; T selects bf16 or f16 inputs.
+// d += a b on one 16x8x16 tile; T selects bf16 or f16 inputs.
 template <typename T>
 KINEMA_DEV void mma_16816(float (&d)[4], const u32 (&a)[4], u32 b0, u32 b1);
-
 template <>
 KINEMA_DEV void mma_16816<kinema_bf16>(float (&d)[4], const u32 (&a)[4], u32 b0, u32 b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
-      "{%8,%9}, {%0,%1,%2,%3};\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  mma_bf16_16816(d, a, b0, b1);
 }
-
 template <>
 KINEMA_DEV void mma_16816<kinema_f16>(float (&d)[4], const u32 (&a)[4], u32 b0, u32 b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
-      "{%8,%9}, {%0,%1,%2,%3};\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  mma_f16_16816(d, a, b0, b1);
 }
 
 // Two floats as the packed 16-bit pair of T (round to nearest even).
@@ -164,10 +141,7 @@ template <int D>
 KINEMA_DEV void load_b_frags_trans(u32 (&b)[4], const u16* tile, int k0, int n0) {
   int l = threadIdx.x & 31;
   int row = k0 + ((l >> 3) & 1) * 8 + (l & 7), col = n0 + (l >> 4) * 8;
-  u32 addr = smem_addr(tile + row * tile_pitch<D>::value + col);
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(b[0]), "=r"(b[1]), "=r"(b[2]), "=r"(b[3])
-               : "r"(addr));
+  ldmatrix_x4_trans(b, tile + row * tile_pitch<D>::value + col);
 }
 
 #define KINEMA_LOG2E 1.4426950408889634f

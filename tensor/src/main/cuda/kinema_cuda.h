@@ -8,9 +8,11 @@
 //   4. warp and block reductions (shuffles, fixed order: results never depend on timing).
 //
 // Only what nvcc includes implicitly for a .cu file (cuda_runtime.h: the math library, vector
-// types) is used; 16-bit conversions and tensor-core instructions are inline PTX, which keeps the
+// types) is used; the few PTX instructions C++ cannot express are in kinema_ptx.h, which keeps the
 // build fast and the exact instructions visible.
 #pragma once
+
+#include "kinema_ptx.h"
 
 // ------------------------------------------------------------------------------------------------
 // 1. Codes shared with Java
@@ -117,8 +119,6 @@ enum {
 
 typedef long long i64;
 typedef unsigned long long u64;
-typedef unsigned int u32;
-typedef unsigned short u16;
 typedef unsigned char u8;
 
 // 16-bit floats are raw bits in a tagged struct, so templates can tell them apart.
@@ -129,8 +129,6 @@ struct kinema_f16 {
   u16 bits;
 };
 
-#define KINEMA_DEV __device__ __forceinline__
-
 KINEMA_DEV float bf16_to_f32(u16 h) { return __uint_as_float((u32)h << 16); }
 
 // Round to nearest even; NaN stays a quiet NaN of the same sign and top payload bits. The same
@@ -140,33 +138,6 @@ KINEMA_DEV u16 f32_to_bf16(float f) {
   if ((bits & 0x7fffffffu) > 0x7f800000u) return (u16)((bits >> 16) | 0x0040u);
   u32 rounding = 0x7fffu + ((bits >> 16) & 1u);
   return (u16)((bits + rounding) >> 16);
-}
-
-KINEMA_DEV float f16_to_f32(u16 h) {
-  float f;
-  asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h));
-  return f;
-}
-
-// IEEE round to nearest even with overflow to infinity, like Java's Float.floatToFloat16 (a NaN's
-// payload may differ: the hardware returns the canonical NaN).
-KINEMA_DEV u16 f32_to_f16(float f) {
-  u16 h;
-  asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f));
-  return h;
-}
-
-// Two floats to a packed bf16x2 / f16x2 word (lo in the low half), round to nearest even: the
-// operand format of the tensor-core mma instructions.
-KINEMA_DEV u32 pack_bf16x2(float lo, float hi) {
-  u32 r;
-  asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
-  return r;
-}
-KINEMA_DEV u32 pack_f16x2(float lo, float hi) {
-  u32 r;
-  asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
-  return r;
 }
 
 // to_f32 / from_f32 on the typed storage formats (templates dispatch on these).
