@@ -126,34 +126,39 @@ inline float __fsqrt_rn(float a) { return std::sqrt(a); }
 // ---------------------------------------------------------------- launches
 
 // Runs kernel() for every thread of every block of the grid; smem_bytes of dynamic shared
-// memory are filled with a pattern (a kernel must not read what it did not write).
+// memory are filled with a pattern (a kernel must not read what it did not write). One OS thread
+// per thread of a block runs the blocks in order, all finishing a block before the next starts.
 inline void launch(dim3 grid, dim3 block, size_t smem_bytes, const std::function<void()>& kernel) {
   gridDim = grid;
   blockDim = block;
   emu::dynamic_smem.assign(smem_bytes + 16, 0xA5);
   int threads = block.x * block.y * block.z;
-  for (unsigned bz = 0; bz < grid.z; bz++)
-    for (unsigned by = 0; by < grid.y; by++)
-      for (unsigned bx = 0; bx < grid.x; bx++) {
-        emu::Block b(threads);
-        for (int w = 0; w < (threads + 31) / 32; w++) {
-          int lanes = threads - 32 * w < 32 ? threads - 32 * w : 32;
-          b.warps.push_back(std::make_unique<emu::Warp>(lanes));
-        }
-        std::vector<std::thread> pool;
-        for (int t = 0; t < threads; t++) {
-          pool.emplace_back([&, t] {
-            threadIdx = {t % block.x, (t / block.x) % block.y, t / (block.x * block.y)};
-            blockIdx = {bx, by, bz};
-            emu::block = &b;
-            emu::warp = b.warps[t / 32].get();
-            emu::lane = t % 32;
-            kernel();
-            // An exited thread no longer takes part in barriers (as on the GPU).
-            emu::warp->bar.arrive_and_drop();
-            emu::block->bar.arrive_and_drop();
-          });
-        }
-        for (auto& th : pool) th.join();
+  std::vector<std::unique_ptr<emu::Block>> blocks;
+  for (unsigned i = 0; i < grid.x * grid.y * grid.z; i++) {
+    auto b = std::make_unique<emu::Block>(threads);
+    for (int w = 0; w < (threads + 31) / 32; w++) {
+      int lanes = threads - 32 * w < 32 ? threads - 32 * w : 32;
+      b->warps.push_back(std::make_unique<emu::Warp>(lanes));
+    }
+    blocks.push_back(std::move(b));
+  }
+  std::barrier<> next_block(threads);
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; t++) {
+    pool.emplace_back([&, t] {
+      threadIdx = {t % block.x, (t / block.x) % block.y, t / (block.x * block.y)};
+      emu::lane = t % 32;
+      for (unsigned i = 0; i < blocks.size(); i++) {
+        blockIdx = {i % grid.x, (i / grid.x) % grid.y, i / (grid.x * grid.y)};
+        emu::block = blocks[i].get();
+        emu::warp = blocks[i]->warps[t / 32].get();
+        kernel();
+        // An exited thread no longer takes part in its block's barriers (as on the GPU).
+        emu::warp->bar.arrive_and_drop();
+        emu::block->bar.arrive_and_drop();
+        next_block.arrive_and_wait();
       }
+    });
+  }
+  for (auto& th : pool) th.join();
 }
