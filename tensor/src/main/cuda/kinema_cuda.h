@@ -140,11 +140,10 @@ KINEMA_DEV u16 f32_to_bf16(float f) {
   return (u16)((bits + rounding) >> 16);
 }
 
-// to_f32 / from_f32 on the typed storage formats (templates dispatch on these).
+// to_f32 / from_f32 on the 32-bit-computed storage formats (templates dispatch on these).
 KINEMA_DEV float to_f32(float v) { return v; }
 KINEMA_DEV float to_f32(kinema_bf16 v) { return bf16_to_f32(v.bits); }
 KINEMA_DEV float to_f32(kinema_f16 v) { return f16_to_f32(v.bits); }
-KINEMA_DEV double to_f64(double v) { return v; }
 
 template <typename T>
 KINEMA_DEV T from_f32(float v);
@@ -165,7 +164,8 @@ KINEMA_DEV kinema_f16 from_f32<kinema_f16>(float v) {
   return r;
 }
 
-// The compute type of a storage type: f32 for F32/BF16/F16, f64 for F64.
+// The compute ("accumulator") type of a storage type: f32 for F32/BF16/F16, f64 for F64, with
+// to_acc / from_acc converting, for the kernels templated over all four.
 template <typename T>
 struct kinema_acc {
   typedef float type;
@@ -388,6 +388,6 @@ KINEMA_DEV F block_max(F v, F* scratch) {
   return warp_max(v);
 }
 
-// A grid-stride loop over [0, n): for (i64 i = first; i < n; i += step).
+// A grid-stride loop over [0, n): for (i64 i = global_thread(); i < n; i += global_threads()).
 KINEMA_DEV i64 global_thread() { return (i64)blockIdx.x * blockDim.x + threadIdx.x; }
 KINEMA_DEV i64 global_threads() { return (i64)gridDim.x * blockDim.x; }
