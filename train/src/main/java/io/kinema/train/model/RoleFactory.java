@@ -1,6 +1,7 @@
 package io.kinema.train.model;
 
 import io.kinema.diffusion.wan.WanCausalTransformer3D;
+import io.kinema.diffusion.wan.WanInit;
 import io.kinema.diffusion.wan.WanTransformer3D;
 import io.kinema.nn.LinearLike;
 import io.kinema.nn.Module;
@@ -65,7 +66,12 @@ public final class RoleFactory {
 
   private static WanTransformer3D load(ModelConfig mc, DType dtype, long seed) throws IOException {
     return switch (mc.initFrom()) {
-      case InitFrom.Preset p -> new WanTransformer3D(mc.config(), dtype, new Generator(seed));
+      case InitFrom.Preset p -> {
+        WanTransformer3D m = new WanTransformer3D(mc.config(), dtype, new Generator(seed));
+        // A preset is trained from scratch: Wan's own initialization unless the config opts out.
+        if (!mc.disableCustomInitWeights()) WanInit.originalWan(m, new Generator(seed + 1));
+        yield m;
+      }
       case InitFrom.Pretrained p ->
           mc.arch().isEmpty()
               ? WanTransformer3D.fromPretrained(p.path(), dtype, true)
