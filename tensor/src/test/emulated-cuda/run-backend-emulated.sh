@@ -12,7 +12,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../../../.." && pwd)"
 out="$root/tensor/target/emulated-cuda"
 "$here/build.sh" "$out"
-tests="${1:-Cuda*Test,*CudaGrad*Test}"
+tests="${1:-io/kinema/tensor/cuda/Cuda*Test,io/kinema/autograd/Cuda*Test}"
 cd "$root"
 ./kinema mvn -q -pl tensor,autograd -am test -Dtest="$tests" \
   -Dsurefire.failIfNoSpecifiedTests=false -Dspotless.check.skip=true \
