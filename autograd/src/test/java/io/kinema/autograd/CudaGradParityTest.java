@@ -97,7 +97,9 @@ class CudaGradParityTest {
     for (double v : w) scale = Math.max(scale, Math.abs(v));
     for (int i = 0; i < w.length; i++) {
       double err = Math.abs(g[i] - w[i]);
-      assertTrue(err <= tol * scale, what + ": element " + i + " " + g[i] + " vs " + w[i] + " (scale " + scale + ")");
+      assertTrue(
+          err <= tol * scale,
+          what + ": element " + i + " " + g[i] + " vs " + w[i] + " (scale " + scale + ")");
     }
   }
 }

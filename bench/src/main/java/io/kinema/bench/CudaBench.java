@@ -63,7 +63,8 @@ public class CudaBench {
       return;
     }
     backend = (CudaBackend) Backends.of(GPU);
-    System.out.println("CudaBench on " + backend.deviceInfo() + ", " + CudaDevices.count() + " device(s)");
+    System.out.println(
+        "CudaBench on " + backend.deviceInfo() + ", " + CudaDevices.count() + " device(s)");
     Generator g = new Generator(1);
     a = Tensor.randn(g, DType.BF16, GPU, 4096, 4096);
     b = Tensor.randn(g, DType.BF16, GPU, 4096, 4096);

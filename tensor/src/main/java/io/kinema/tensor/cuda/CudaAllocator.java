@@ -152,8 +152,8 @@ final class CudaAllocator {
   }
 
   /**
-   * Waits for the device, then frees every cached block; returns the bytes freed. Blocks still
-   * held by tensors are untouched.
+   * Waits for the device, then frees every cached block; returns the bytes freed. Blocks still held
+   * by tensors are untouched.
    */
   long emptyCache() {
     List<Long> blocks = new ArrayList<>();

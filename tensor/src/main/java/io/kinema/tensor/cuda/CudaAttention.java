@@ -168,7 +168,8 @@ final class CudaAttention {
 
   /** Where the forward writes its output: {@code out} itself, or padded scratch. */
   private static Tensor output(Tensor out, int dp) {
-    if (flashLayout(out, dp)) return DeviceTensors.view(out, out.shape(), out.strides(), out.offset());
+    if (flashLayout(out, dp))
+      return DeviceTensors.view(out, out.shape(), out.strides(), out.offset());
     long[] shape = out.shape();
     shape[3] = dp;
     return DeviceTensors.empty(out.dtype(), out, shape);
@@ -186,11 +187,14 @@ final class CudaAttention {
 
   /** The lse the kernels use: the caller's F32 [B, H, Sq, 1] view, or F32 scratch. */
   private static Tensor lseTarget(Tensor lse) {
-    if (lse.dtype() == DType.F32) return DeviceTensors.view(lse, lse.shape(), lse.strides(), lse.offset());
+    if (lse.dtype() == DType.F32)
+      return DeviceTensors.view(lse, lse.shape(), lse.strides(), lse.offset());
     return DeviceTensors.empty(DType.F32, lse, lse.shape());
   }
 
-  /** Copies the first {@code d} columns of {@code written} into {@code target} unless they are one. */
+  /**
+   * Copies the first {@code d} columns of {@code written} into {@code target} unless they are one.
+   */
   private void writeBack(Tensor written, Tensor target, long d) {
     if (written.storage() == target.storage() && written.offset() == target.offset()) return;
     try (Tensor head = DeviceTensors.narrowLast(written, d)) {

@@ -95,7 +95,10 @@ final class CudaElementwise {
         CudaDriver.memcpyDtoDAsync(
             address(dst), address(src), n * st.byteSize(), device.stream().handle());
       } else {
-        long grid = Math.max(1, Math.min(Math.ceilDiv(n, 8L * CudaKernels.BLOCK), 32L * kernels.multiprocessors()));
+        long grid =
+            Math.max(
+                1,
+                Math.min(Math.ceilDiv(n, 8L * CudaKernels.BLOCK), 32L * kernels.multiprocessors()));
         kernels.launch(
             "kinema_copy_contig", grid, address(src), st.ordinal(), address(dst), dt.ordinal(), n);
       }
@@ -249,14 +252,38 @@ final class CudaElementwise {
           switch (kernel) {
             case "kinema_logical" ->
                 kernels.launch(
-                    kernel, grid, op.ordinal(), pa, at.ordinal(), as, pb, bt.ordinal(), bs, po, os,
-                    shape, p.numel());
+                    kernel,
+                    grid,
+                    op.ordinal(),
+                    pa,
+                    at.ordinal(),
+                    as,
+                    pb,
+                    bt.ordinal(),
+                    bs,
+                    po,
+                    os,
+                    shape,
+                    p.numel());
             case "kinema_binary_f64" ->
-                kernels.launch(kernel, grid, op.ordinal(), pa, as, pb, bs, po, os, shape, p.numel());
+                kernels.launch(
+                    kernel, grid, op.ordinal(), pa, as, pb, bs, po, os, shape, p.numel());
             default ->
                 kernels.launch(
-                    kernel, grid, op.ordinal(), pa, at.ordinal(), as, pb, bt.ordinal(), bs, po,
-                    ot.ordinal(), os, shape, p.numel());
+                    kernel,
+                    grid,
+                    op.ordinal(),
+                    pa,
+                    at.ordinal(),
+                    as,
+                    pb,
+                    bt.ordinal(),
+                    bs,
+                    po,
+                    ot.ordinal(),
+                    os,
+                    shape,
+                    p.numel());
           }
         });
   }

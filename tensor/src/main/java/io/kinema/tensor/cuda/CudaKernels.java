@@ -142,7 +142,9 @@ final class CudaKernels {
     byte[] ptx =
         m.ptx()
             .orElseThrow(
-                () -> new IllegalStateException("the CUDA kernel module " + m.resource() + " is missing"));
+                () ->
+                    new IllegalStateException(
+                        "the CUDA kernel module " + m.resource() + " is missing"));
     try (Arena arena = Arena.ofConfined()) {
       MemorySegment image = arena.allocate(ptx.length);
       MemorySegment.copy(ptx, 0, image, java.lang.foreign.ValueLayout.JAVA_BYTE, 0, ptx.length);

@@ -17,9 +17,9 @@ import java.util.Arrays;
  * Batched matmul through cuBLAS ({@code cublasGemmEx} / {@code cublasGemmStridedBatchedEx}), as
  * {@link GemmPlan} lays it out. F32 accumulates in f32 (TF32 tensor cores only with {@code
  * -Dkinema.cuda.tf32=true}), BF16/F16 take 16-bit operands and output with f32 accumulation (no
- * reduced-precision split-K reductions), F64 runs in f64. An operand cuBLAS cannot read in place
- * is copied dense first. The cuBLAS handle works in the backend's stream, with a workspace taken
- * from the backend's allocator.
+ * reduced-precision split-K reductions), F64 runs in f64. An operand cuBLAS cannot read in place is
+ * copied dense first. The cuBLAS handle works in the backend's stream, with a workspace taken from
+ * the backend's allocator.
  */
 final class CudaMatmul {
   /** Whether F32 GEMMs may use TF32 tensor cores ({@code -Dkinema.cuda.tf32=true}). */
@@ -74,7 +74,8 @@ final class CudaMatmul {
     }
     try (Tensor ad = readable(a, m, k);
         Tensor bd = readable(b, k, n);
-        Tensor scratch = writable(out, m, n) ? null : DeviceTensors.empty(out.dtype(), out, shape)) {
+        Tensor scratch =
+            writable(out, m, n) ? null : DeviceTensors.empty(out.dtype(), out, shape)) {
       Tensor target = scratch == null ? out : scratch;
       GemmPlan plan = GemmPlan.of(batch, m, n, k, ad.strides(), bd.strides(), target.strides());
       run(plan, ad, bd, target);
@@ -106,13 +107,50 @@ final class CudaMatmul {
         long pc = address(out, c.offsetC());
         if (c.batch() == 1) {
           Cublas.gemmEx(
-              h, p.transA(), p.transB(), p.m(), p.n(), p.k(), alpha, pa, type, p.lda(), pb, type,
-              p.ldb(), beta, pc, type, p.ldc(), compute, Cublas.GEMM_DEFAULT);
+              h,
+              p.transA(),
+              p.transB(),
+              p.m(),
+              p.n(),
+              p.k(),
+              alpha,
+              pa,
+              type,
+              p.lda(),
+              pb,
+              type,
+              p.ldb(),
+              beta,
+              pc,
+              type,
+              p.ldc(),
+              compute,
+              Cublas.GEMM_DEFAULT);
         } else {
           Cublas.gemmStridedBatchedEx(
-              h, p.transA(), p.transB(), p.m(), p.n(), p.k(), alpha, pa, type, p.lda(),
-              p.strideA(), pb, type, p.ldb(), p.strideB(), beta, pc, type, p.ldc(), p.strideC(),
-              c.batch(), compute, Cublas.GEMM_DEFAULT);
+              h,
+              p.transA(),
+              p.transB(),
+              p.m(),
+              p.n(),
+              p.k(),
+              alpha,
+              pa,
+              type,
+              p.lda(),
+              p.strideA(),
+              pb,
+              type,
+              p.ldb(),
+              p.strideB(),
+              beta,
+              pc,
+              type,
+              p.ldc(),
+              p.strideC(),
+              c.batch(),
+              compute,
+              Cublas.GEMM_DEFAULT);
         }
       }
     }

@@ -8,8 +8,8 @@ import io.kinema.tensor.cuda.CudaKernels.Grid;
 
 /**
  * softmax, layer_norm, rms_norm ({@code softmax.cu}, {@code norm.cu}) and rotary embedding ({@code
- * rotary.cu}) on CUDA. The row kernels take dense operands: a strided input is copied dense
- * first, and an output that is not dense is written through a dense scratch tensor.
+ * rotary.cu}) on CUDA. The row kernels take dense operands: a strided input is copied dense first,
+ * and an output that is not dense is written through a dense scratch tensor.
  */
 final class CudaNorm {
   private final CudaKernels kernels;
@@ -80,7 +80,8 @@ final class CudaNorm {
       Tensor rstdOut) {
     long[] shape = x.shape();
     int lead = shape.length - normalizedDims;
-    long rows = DeviceTensors.product(shape, 0, lead), n = DeviceTensors.product(shape, lead, shape.length);
+    long rows = DeviceTensors.product(shape, 0, lead),
+        n = DeviceTensors.product(shape, lead, shape.length);
     if (rows == 0) return;
     String t = CudaElementwise.suffix(x.dtype());
     DType stats = x.dtype() == DType.F64 ? DType.F64 : DType.F32;
@@ -93,7 +94,14 @@ final class CudaNorm {
       Grid grid = Grid.of(rows, CudaKernels.rowThreads(n));
       if (rms) {
         kernels.launch(
-            "kinema_rms_norm_" + t, grid, address(xd), address(w), address(yd), address(rstd), n, eps);
+            "kinema_rms_norm_" + t,
+            grid,
+            address(xd),
+            address(w),
+            address(yd),
+            address(rstd),
+            n,
+            eps);
       } else {
         kernels.launch(
             "kinema_layer_norm_" + t,
@@ -138,7 +146,8 @@ final class CudaNorm {
     }
     long[] outerShape = java.util.Arrays.copyOf(leading.shape(), outer);
     long[][] outerStrides = new long[4][];
-    for (int i = 0; i < 4; i++) outerStrides[i] = java.util.Arrays.copyOf(leading.strides()[i], outer);
+    for (int i = 0; i < 4; i++)
+      outerStrides[i] = java.util.Arrays.copyOf(leading.strides()[i], outer);
     StridedLayout loop = new StridedLayout(outerShape, outerStrides);
     StridedLayout part = new StridedLayout(pairs, st);
     long nPairs = part.numel();
@@ -197,7 +206,9 @@ final class CudaNorm {
     return DeviceTensors.empty(out.dtype(), out, out.shape());
   }
 
-  /** Where a kernel writes statistics of {@code dtype}: the caller's tensor or scratch; null: none. */
+  /**
+   * Where a kernel writes statistics of {@code dtype}: the caller's tensor or scratch; null: none.
+   */
   private Tensor statsOutput(Tensor requested, DType dtype) {
     if (requested == null) return null;
     if (requested.dtype() == dtype && requested.isContiguous()) return dense(requested);

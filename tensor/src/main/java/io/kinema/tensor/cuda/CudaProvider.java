@@ -6,10 +6,10 @@ import io.kinema.tensor.Device;
 import io.kinema.tensor.backend.Backend;
 
 /**
- * Registers the CUDA backend with {@link Backends} through {@link java.util.ServiceLoader}
- * ({@code META-INF/services/io.kinema.tensor.Backends$Provider}). Loaded only when a CUDA device
- * is asked for, so CPU-only use never touches the driver. Without a usable GPU, {@link #create}
- * throws one {@link IllegalStateException} saying what is missing.
+ * Registers the CUDA backend with {@link Backends} through {@link java.util.ServiceLoader} ({@code
+ * META-INF/services/io.kinema.tensor.Backends$Provider}). Loaded only when a CUDA device is asked
+ * for, so CPU-only use never touches the driver. Without a usable GPU, {@link #create} throws one
+ * {@link IllegalStateException} saying what is missing.
  */
 public final class CudaProvider implements Backends.Provider {
   @Override
@@ -21,7 +21,10 @@ public final class CudaProvider implements Backends.Provider {
   public Backend create(Device device) {
     if (!CudaDevices.available()) {
       throw new IllegalStateException(
-          "cannot run on " + device + ": CUDA is not available: " + CudaDevices.unavailableReason());
+          "cannot run on "
+              + device
+              + ": CUDA is not available: "
+              + CudaDevices.unavailableReason());
     }
     int count = CudaDevices.count();
     if (device.index() >= count) {

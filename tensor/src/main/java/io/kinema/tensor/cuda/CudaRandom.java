@@ -7,8 +7,8 @@ import io.kinema.tensor.backend.RandomKind;
 
 /**
  * Philox fills ({@code random.cu}): the same stream as the CPU's {@code CpuRandom}, bit for bit,
- * for the same (seed, offset). One thread per Philox block: {@code kinema_random_32} for 1-, 2-
- * and 4-byte dtypes (four elements per counter), {@code kinema_random_64} for F64 and I64 (two).
+ * for the same (seed, offset). One thread per Philox block: {@code kinema_random_32} for 1-, 2- and
+ * 4-byte dtypes (four elements per counter), {@code kinema_random_64} for F64 and I64 (two).
  */
 final class CudaRandom {
   private final CudaKernels kernels;

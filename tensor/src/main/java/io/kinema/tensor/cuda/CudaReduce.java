@@ -78,7 +78,8 @@ final class CudaReduce {
       try (Tensor means = DeviceTensors.empty(DType.F64, x, numOut)) {
         partialPass(ReduceKind.SUM, x, g, column, warp, splits, 0, param, partials);
         finish(ReduceOp.MEAN, ReduceKind.SUM, partials, splits, g, param, null, address(means));
-        partialPass(ReduceKind.SUM_SQDEV, x, g, column, warp, splits, address(means), param, partials);
+        partialPass(
+            ReduceKind.SUM_SQDEV, x, g, column, warp, splits, address(means), param, partials);
         finish(op, ReduceKind.SUM_SQDEV, partials, splits, g, param, out, 0);
       }
     }

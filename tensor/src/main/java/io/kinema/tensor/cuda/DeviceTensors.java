@@ -26,7 +26,9 @@ final class DeviceTensors {
     return new Tensor(t.storage().retain(), t.dtype(), shape, strides, offset);
   }
 
-  /** {@code t} narrowed to {@code [0, length)} along its last dim (a view; the caller closes it). */
+  /**
+   * {@code t} narrowed to {@code [0, length)} along its last dim (a view; the caller closes it).
+   */
   static Tensor narrowLast(Tensor t, long length) {
     long[] shape = t.shape();
     shape[shape.length - 1] = length;

@@ -73,13 +73,7 @@ record GemmPlan(
    * positive.
    */
   static GemmPlan of(
-      long[] batch,
-      long m,
-      long n,
-      long k,
-      long[] aStrides,
-      long[] bStrides,
-      long[] outStrides) {
+      long[] batch, long m, long n, long k, long[] aStrides, long[] bStrides, long[] outStrides) {
     int br = batch.length;
     Matrix ma = matrix(m, k, aStrides[br], aStrides[br + 1]);
     Matrix mb = matrix(k, n, bStrides[br], bStrides[br + 1]);

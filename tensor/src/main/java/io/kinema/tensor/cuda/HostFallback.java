@@ -7,8 +7,8 @@ import io.kinema.tensor.cpu.CpuBackend;
 /**
  * index_select, gather and scatter_add on CUDA tensors, run by the CPU backend on host copies:
  * there are no CUDA kernels for them yet. Exact CPU semantics (including the range check of the
- * indices and its message), at the price of copying the operands to the host and the result back
- * — fine for index tensors and activations, slow for a large embedding table.
+ * indices and its message), at the price of copying the operands to the host and the result back —
+ * fine for index tensors and activations, slow for a large embedding table.
  */
 final class HostFallback {
   private final CudaBackend cuda;

@@ -36,7 +36,9 @@ final class PinnedStaging {
     this.device = device;
   }
 
-  /** Copies {@code bytes} from host {@code src} (at byte {@code srcOffset}) to device {@code dst}. */
+  /**
+   * Copies {@code bytes} from host {@code src} (at byte {@code srcOffset}) to device {@code dst}.
+   */
   synchronized void toDevice(MemorySegment src, long srcOffset, long dst, long bytes) {
     if (bytes == 0) return;
     device.bind();

@@ -82,8 +82,8 @@ record StridedLayout(long[] shape, long[][] strides) {
   /**
    * Calls {@code launch} once per kernel launch: once with offsets 0 when the rank fits the
    * kernels, else once per index of the leading dims beyond {@link KernelStructs#MAX_RANK}, with
-   * each operand's element offset of that index and the trailing dims' layout. Nothing for an
-   * empty index space.
+   * each operand's element offset of that index and the trailing dims' layout. Nothing for an empty
+   * index space.
    */
   void forEachLaunch(Launch launch) {
     if (numel() == 0) return;

@@ -32,7 +32,8 @@ class CudaAllocatorTest {
     long address;
     try (Tensor t = Tensor.empty(DType.F32, GPU, 1000)) {
       address = t.storage().segment().address();
-      assertEquals(before.allocated() + 4096, be.memoryStats().allocated(), "4000 bytes -> 4 KiB class");
+      assertEquals(
+          before.allocated() + 4096, be.memoryStats().allocated(), "4000 bytes -> 4 KiB class");
     }
     assertEquals(before.allocated(), be.memoryStats().allocated());
     assertEquals(4096, be.memoryStats().cached());

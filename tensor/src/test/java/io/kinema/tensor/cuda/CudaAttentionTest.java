@@ -27,7 +27,15 @@ import org.junit.jupiter.api.Test;
 class CudaAttentionTest {
   /** One case: sizes, head dims, mask and dtype. */
   private record Case(
-      long b, long h, long sq, long sk, long d, long dv, AttentionMask mask, DType dt, boolean shareKv) {}
+      long b,
+      long h,
+      long sq,
+      long sk,
+      long d,
+      long dv,
+      AttentionMask mask,
+      DType dt,
+      boolean shareKv) {}
 
   private static Case[] cases(Random r) {
     Tensor keep = CudaTesting.uniform(r, DType.I32, 0, 4, 1, 1, 1, 70).gt(0);
@@ -49,8 +57,12 @@ class CudaAttentionTest {
         double scale = 1 / Math.sqrt(c.d());
         Tensor q = CudaTesting.randn(r, c.dt(), c.b(), c.h(), c.sq(), c.d());
         long kvHeads = c.shareKv() ? 1 : c.h();
-        Tensor k = CudaTesting.randn(r, c.dt(), c.b(), kvHeads, c.sk(), c.d()).expand(c.b(), c.h(), c.sk(), c.d());
-        Tensor v = CudaTesting.randn(r, c.dt(), c.b(), kvHeads, c.sk(), c.dv()).expand(c.b(), c.h(), c.sk(), c.dv());
+        Tensor k =
+            CudaTesting.randn(r, c.dt(), c.b(), kvHeads, c.sk(), c.d())
+                .expand(c.b(), c.h(), c.sk(), c.d());
+        Tensor v =
+            CudaTesting.randn(r, c.dt(), c.b(), kvHeads, c.sk(), c.dv())
+                .expand(c.b(), c.h(), c.sk(), c.dv());
         Tensor go = CudaTesting.randn(r, c.dt(), c.b(), c.h(), c.sq(), c.dv());
         Tensor[] cpu = run(Device.CPU, q, k, v, go, c, scale);
         Tensor[] gpu = run(GPU, q, k, v, go, c, scale);
@@ -95,7 +107,8 @@ class CudaAttentionTest {
     for (double x : w) if (Double.isFinite(x)) scale = Math.max(scale, Math.abs(x));
     for (int i = 0; i < w.length; i++) {
       boolean ok = Double.isInfinite(w[i]) ? g[i] == w[i] : Math.abs(g[i] - w[i]) <= tol * scale;
-      if (!ok) fail(what + ": element " + i + " is " + g[i] + " on the GPU, " + w[i] + " on the CPU");
+      if (!ok)
+        fail(what + ": element " + i + " is " + g[i] + " on the GPU, " + w[i] + " on the CPU");
     }
   }
 
@@ -103,10 +116,18 @@ class CudaAttentionTest {
   void unsupportedShapesSaySo() {
     try (Scope s = Scope.open()) {
       Tensor q = Tensor.zeros(DType.F32, GPU, 1, 1, 4, 64);
-      var e = assertThrows(UnsupportedOperationException.class, () -> Tensor.scaledDotProductAttention(q, q, q, AttentionMask.NONE));
-      assertTrue(e.getMessage().startsWith("not supported on CUDA yet: attention of q F32[1, 1, 4, 64]"), e.getMessage());
+      var e =
+          assertThrows(
+              UnsupportedOperationException.class,
+              () -> Tensor.scaledDotProductAttention(q, q, q, AttentionMask.NONE));
+      assertTrue(
+          e.getMessage().startsWith("not supported on CUDA yet: attention of q F32[1, 1, 4, 64]"),
+          e.getMessage());
       Tensor big = Tensor.zeros(DType.BF16, GPU, 1, 1, 4, 256);
-      var e2 = assertThrows(UnsupportedOperationException.class, () -> Tensor.scaledDotProductAttention(big, big, big, AttentionMask.NONE));
+      var e2 =
+          assertThrows(
+              UnsupportedOperationException.class,
+              () -> Tensor.scaledDotProductAttention(big, big, big, AttentionMask.NONE));
       assertTrue(e2.getMessage().contains("head dims up to 128"), e2.getMessage());
     }
   }

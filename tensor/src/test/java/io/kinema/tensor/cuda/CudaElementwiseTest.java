@@ -155,7 +155,8 @@ class CudaElementwiseTest {
     Random r = new Random(4);
     for (DType dt : INTS) {
       try (Scope s = Scope.open()) {
-        Tensor a = CudaTesting.uniform(r, dt, 0, 100, 3, 7), b = CudaTesting.uniform(r, dt, 1, 9, 7);
+        Tensor a = CudaTesting.uniform(r, dt, 0, 100, 3, 7),
+            b = CudaTesting.uniform(r, dt, 1, 9, 7);
         Tensor ga = a.to(GPU), gb = b.to(GPU);
         assertSame(a.add(b), ga.add(gb), "add " + dt);
         assertSame(a.sub(b), ga.sub(gb), "sub " + dt);
@@ -178,7 +179,8 @@ class CudaElementwiseTest {
         Tensor gpu = cpu.to(GPU);
         for (DType to : DType.values()) {
           assertSame(cpu.to(to), gpu.to(to), from + " -> " + to);
-          assertSame(cpu.contiguous().to(to), gpu.contiguous().to(to), from + " -> " + to + " dense");
+          assertSame(
+              cpu.contiguous().to(to), gpu.contiguous().to(to), from + " -> " + to + " dense");
         }
       }
     }
@@ -189,7 +191,8 @@ class CudaElementwiseTest {
     for (DType dt : DType.values()) {
       try (Scope s = Scope.open()) {
         for (double v : new double[] {0, 1, -2.5, 300.25}) {
-          assertSame(Tensor.full(v, dt, 7, 3), Tensor.full(v, dt, GPU, 7, 3), "full " + v + " " + dt);
+          assertSame(
+              Tensor.full(v, dt, 7, 3), Tensor.full(v, dt, GPU, 7, 3), "full " + v + " " + dt);
           Tensor cpu = Tensor.zeros(dt, 6, 5), gpu = Tensor.zeros(dt, GPU, 6, 5);
           cpu.slice(1, 0, 5, 2).fill(v);
           gpu.slice(1, 0, 5, 2).fill(v);

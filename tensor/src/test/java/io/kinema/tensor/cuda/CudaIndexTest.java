@@ -12,7 +12,9 @@ import io.kinema.tensor.Tensor;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 
-/** index_select, gather and scatter_add on CUDA tensors (run on the host for now) equal the CPU's. */
+/**
+ * index_select, gather and scatter_add on CUDA tensors (run on the host for now) equal the CPU's.
+ */
 @RequiresCuda
 class CudaIndexTest {
   @Test
@@ -28,7 +30,9 @@ class CudaIndexTest {
       Tensor src = CudaTesting.randn(r, DType.BF16, 5, 2, 4);
       Tensor base = CudaTesting.randn(r, DType.BF16, 5, 6, 4);
       assertSame(
-          base.scatterAdd(1, gi, src), base.to(GPU).scatterAdd(1, gi.to(GPU), src.to(GPU)), "scatterAdd");
+          base.scatterAdd(1, gi, src),
+          base.to(GPU).scatterAdd(1, gi.to(GPU), src.to(GPU)),
+          "scatterAdd");
       Tensor bad = Tensor.of(new long[] {6});
       var e = assertThrows(IndexOutOfBoundsException.class, () -> gx.indexSelect(1, bad.to(GPU)));
       var c = assertThrows(IndexOutOfBoundsException.class, () -> x.indexSelect(1, bad));

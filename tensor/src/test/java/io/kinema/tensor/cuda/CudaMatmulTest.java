@@ -27,17 +27,34 @@ class CudaMatmulTest {
         check(r, dt, new long[] {5, 7}, new long[] {7, 3}, Tensor::matmul, "plain");
         check(r, dt, new long[] {2, 5, 7}, new long[] {7, 3}, Tensor::matmul, "broadcast weights");
         check(r, dt, new long[] {2, 5, 7}, new long[] {2, 7, 3}, Tensor::matmul, "batched");
-        check(r, dt, new long[] {2, 1, 5, 7}, new long[] {3, 7, 4}, Tensor::matmul, "broadcast both");
+        check(
+            r, dt, new long[] {2, 1, 5, 7}, new long[] {3, 7, 4}, Tensor::matmul, "broadcast both");
         check(r, dt, new long[] {3, 5, 7}, new long[] {3, 7, 6}, Tensor::bmm, "bmm");
         check(r, dt, new long[] {7}, new long[] {7, 3}, Tensor::matmul, "vector @ matrix");
         check(r, dt, new long[] {2, 5, 7}, new long[] {7}, Tensor::matmul, "matrix @ vector");
         check(r, dt, new long[] {5, 0}, new long[] {0, 3}, Tensor::matmul, "empty inner dim");
         // Transposed operands are read in place; a step-2 slice is copied first.
-        check(r, dt, new long[] {2, 7, 5}, new long[] {2, 3, 7}, (a, b) -> a.mT().matmul(b.mT()), "transposed");
-        check(r, dt, new long[] {5, 14}, new long[] {7, 3}, (a, b) -> a.slice(1, 0, 14, 2).matmul(b), "sliced");
         check(
-            r, dt, new long[] {4, 2, 5, 7}, new long[] {4, 7, 3},
-            (a, b) -> a.transpose(0, 1).matmul(b), "batch dims that do not fuse");
+            r,
+            dt,
+            new long[] {2, 7, 5},
+            new long[] {2, 3, 7},
+            (a, b) -> a.mT().matmul(b.mT()),
+            "transposed");
+        check(
+            r,
+            dt,
+            new long[] {5, 14},
+            new long[] {7, 3},
+            (a, b) -> a.slice(1, 0, 14, 2).matmul(b),
+            "sliced");
+        check(
+            r,
+            dt,
+            new long[] {4, 2, 5, 7},
+            new long[] {4, 7, 3},
+            (a, b) -> a.transpose(0, 1).matmul(b),
+            "batch dims that do not fuse");
       }
     }
   }
@@ -55,7 +72,8 @@ class CudaMatmulTest {
   void largerProductAccumulatesInF32() {
     Random r = new Random(15);
     try (Scope s = Scope.open()) {
-      Tensor a = CudaTesting.randn(r, DType.BF16, 33, 130), b = CudaTesting.randn(r, DType.BF16, 130, 17);
+      Tensor a = CudaTesting.randn(r, DType.BF16, 33, 130),
+          b = CudaTesting.randn(r, DType.BF16, 130, 17);
       assertClose(a.matmul(b), a.to(GPU).matmul(b.to(GPU)), "bf16 130-term dot products");
     }
   }

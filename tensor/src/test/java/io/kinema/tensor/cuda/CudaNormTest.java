@@ -31,7 +31,8 @@ class CudaNormTest {
           Tensor gpu = cpu.to(GPU);
           for (int d = 0; d < 3; d++) {
             assertClose(cpu.softmax(d), gpu.softmax(d), "softmax " + d + " " + cpu.describe());
-            assertClose(cpu.logSoftmax(d), gpu.logSoftmax(d), "logSoftmax " + d + " " + cpu.describe());
+            assertClose(
+                cpu.logSoftmax(d), gpu.logSoftmax(d), "logSoftmax " + d + " " + cpu.describe());
           }
         }
         // A row of -inf gives NaN, as on the CPU and in PyTorch.
@@ -54,15 +55,25 @@ class CudaNormTest {
           Tensor gpu = cpu.to(GPU);
           long[] one = {48}, two = {6, 48};
           String what = " " + cpu.describe();
-          assertClose(cpu.layerNorm(one, null, null, 1e-5), gpu.layerNorm(one, null, null, 1e-5), "ln" + what);
           assertClose(
-              cpu.layerNorm(one, w, b, 1e-5), gpu.layerNorm(one, w.to(GPU), b.to(GPU), 1e-5), "ln affine" + what);
+              cpu.layerNorm(one, null, null, 1e-5),
+              gpu.layerNorm(one, null, null, 1e-5),
+              "ln" + what);
           assertClose(
-              cpu.layerNorm(one, w, null, 1e-5), gpu.layerNorm(one, w.to(GPU), null, 1e-5), "ln weight" + what);
+              cpu.layerNorm(one, w, b, 1e-5),
+              gpu.layerNorm(one, w.to(GPU), b.to(GPU), 1e-5),
+              "ln affine" + what);
           assertClose(
-              cpu.layerNorm(two, w2, null, 0.1), gpu.layerNorm(two, w2.to(GPU), null, 0.1), "ln 2 dims" + what);
+              cpu.layerNorm(one, w, null, 1e-5),
+              gpu.layerNorm(one, w.to(GPU), null, 1e-5),
+              "ln weight" + what);
+          assertClose(
+              cpu.layerNorm(two, w2, null, 0.1),
+              gpu.layerNorm(two, w2.to(GPU), null, 0.1),
+              "ln 2 dims" + what);
           assertClose(cpu.rmsNorm(one, null, 1e-6), gpu.rmsNorm(one, null, 1e-6), "rms" + what);
-          assertClose(cpu.rmsNorm(one, w, 1e-6), gpu.rmsNorm(one, w.to(GPU), 1e-6), "rms weight" + what);
+          assertClose(
+              cpu.rmsNorm(one, w, 1e-6), gpu.rmsNorm(one, w.to(GPU), 1e-6), "rms weight" + what);
           assertClose(
               cpu.rmsNorm(two, w2.mT().contiguous().mT(), 1e-6),
               gpu.rmsNorm(two, w2.to(GPU).mT().contiguous().mT(), 1e-6),
@@ -115,8 +126,12 @@ class CudaNormTest {
           }
         }
         // Per-batch angles of another dtype, broadcast over heads.
-        Tensor c2 = CudaTesting.randn(r, DType.BF16, 2, 1, 5, 8), s2 = CudaTesting.randn(r, DType.BF16, 2, 1, 5, 8);
-        assertClose(x.rotary(c2, s2, false), x.to(GPU).rotary(c2.to(GPU), s2.to(GPU), false), "rotary bf16 angles " + dt);
+        Tensor c2 = CudaTesting.randn(r, DType.BF16, 2, 1, 5, 8),
+            s2 = CudaTesting.randn(r, DType.BF16, 2, 1, 5, 8);
+        assertClose(
+            x.rotary(c2, s2, false),
+            x.to(GPU).rotary(c2.to(GPU), s2.to(GPU), false),
+            "rotary bf16 angles " + dt);
       }
     }
   }

@@ -29,8 +29,14 @@ class CudaRandomTest {
           cg.setOffset(3);
           gg.setOffset(3);
           for (DType dt : floats) {
-            assertSame(Tensor.rand(cg, dt, Device.CPU, n), Tensor.rand(gg, dt, GPU, n), "rand " + dt + " " + n);
-            assertSame(Tensor.randn(cg, dt, Device.CPU, n), Tensor.randn(gg, dt, GPU, n), "randn " + dt + " " + n);
+            assertSame(
+                Tensor.rand(cg, dt, Device.CPU, n),
+                Tensor.rand(gg, dt, GPU, n),
+                "rand " + dt + " " + n);
+            assertSame(
+                Tensor.randn(cg, dt, Device.CPU, n),
+                Tensor.randn(gg, dt, GPU, n),
+                "randn " + dt + " " + n);
           }
           for (DType dt : integers) {
             long hi = dt == DType.BOOL ? 2 : dt == DType.U8 ? 200 : 1000;

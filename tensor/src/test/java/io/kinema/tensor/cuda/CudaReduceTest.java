@@ -47,7 +47,8 @@ class CudaReduceTest {
           }
           int[] dims = {0, 2};
           for (double p : new double[] {1, 2, 3, 0, Double.POSITIVE_INFINITY}) {
-            check(cpu, gpu, (t, d) -> t.norm(p, d, false), dims, "norm " + p + " " + cpu.describe());
+            check(
+                cpu, gpu, (t, d) -> t.norm(p, d, false), dims, "norm " + p + " " + cpu.describe());
           }
         }
       }
@@ -90,7 +91,8 @@ class CudaReduceTest {
         assertSame(cpu.sum(), gpu.sum(), "sum " + dt);
         assertSame(cpu.sum(1, true), gpu.sum(1, true), "sum dim " + dt);
         if (dt != DType.BOOL) {
-          assertSame(cpu.amax(new int[] {0, 2}, false), gpu.amax(new int[] {0, 2}, false), "amax " + dt);
+          assertSame(
+              cpu.amax(new int[] {0, 2}, false), gpu.amax(new int[] {0, 2}, false), "amax " + dt);
           assertSame(cpu.prod(new int[] {2}, false), gpu.prod(new int[] {2}, false), "prod " + dt);
         }
       }

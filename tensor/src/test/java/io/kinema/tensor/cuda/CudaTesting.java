@@ -64,7 +64,17 @@ final class CudaTesting {
               ? Double.isNaN(g)
               : Double.isInfinite(w) ? g == w : Math.abs(g - w) <= tol * (1 + Math.abs(w));
       if (!ok) {
-        fail(what + ": element " + i + " is " + g + " on the GPU, " + w + " on the CPU (tol " + tol + ")");
+        fail(
+            what
+                + ": element "
+                + i
+                + " is "
+                + g
+                + " on the GPU, "
+                + w
+                + " on the CPU (tol "
+                + tol
+                + ")");
       }
     }
   }

@@ -15,9 +15,9 @@ import java.util.Random;
 import org.junit.jupiter.api.Test;
 
 /**
- * Host &lt;-&gt; device copies: every dtype round trips bit for bit, through one or several
- * staging chunks, from and to views with offsets and strides; results read on the host (item,
- * arrays) see every op queued before.
+ * Host &lt;-&gt; device copies: every dtype round trips bit for bit, through one or several staging
+ * chunks, from and to views with offsets and strides; results read on the host (item, arrays) see
+ * every op queued before.
  */
 @RequiresCuda
 class CudaTransferTest {

@@ -18,9 +18,11 @@ class CudaUnavailableTest {
   void cudaDeviceWithoutDriverSaysWhy() {
     assumeFalse(CudaDevices.available(), "a CUDA device is usable here");
     var e = assertThrows(IllegalStateException.class, () -> Backends.of(Device.cuda(0)));
-    assertTrue(e.getMessage().startsWith("cannot run on cuda:0: CUDA is not available: "), e.getMessage());
+    assertTrue(
+        e.getMessage().startsWith("cannot run on cuda:0: CUDA is not available: "), e.getMessage());
     assertTrue(e.getMessage().endsWith(CudaDevices.unavailableReason()), e.getMessage());
-    var t = assertThrows(IllegalStateException.class, () -> Tensor.zeros(DType.F32, Device.cuda(0), 2));
+    var t =
+        assertThrows(IllegalStateException.class, () -> Tensor.zeros(DType.F32, Device.cuda(0), 2));
     assertEquals(e.getMessage(), t.getMessage());
   }
 

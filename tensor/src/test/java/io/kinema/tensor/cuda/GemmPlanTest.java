@@ -46,7 +46,8 @@ class GemmPlanTest {
         }
       }
     }
-    assertTrue(folded > 0 && batched > 0 && hostLoops > 0, folded + " " + batched + " " + hostLoops);
+    assertTrue(
+        folded > 0 && batched > 0 && hostLoops > 0, folded + " " + batched + " " + hostLoops);
   }
 
   /**

@@ -39,8 +39,10 @@ class KernelArgsTest {
   void rejectsWrongCountsAndTypes() {
     var k = KernelCatalog.kernel("kinema_softmax_f32");
     try (Arena arena = Arena.ofConfined()) {
-      var count = assertThrows(IllegalArgumentException.class, () -> KernelArgs.encode(k, arena, 1L));
-      assertTrue(count.getMessage().contains("kinema_softmax_f32 takes 4 arguments"), count.getMessage());
+      var count =
+          assertThrows(IllegalArgumentException.class, () -> KernelArgs.encode(k, arena, 1L));
+      assertTrue(
+          count.getMessage().contains("kinema_softmax_f32 takes 4 arguments"), count.getMessage());
       // len is an i64: an int there would be read as 8 bytes of which 4 are garbage.
       var type =
           assertThrows(

@@ -17,7 +17,8 @@ import org.junit.jupiter.api.Test;
 class StridedLayoutTest {
   @Test
   void contiguousOperandsFuseToOneDenseDim() {
-    StridedLayout l = StridedLayout.of(new long[] {2, 3, 4}, new long[] {12, 4, 1}, new long[] {12, 4, 1});
+    StridedLayout l =
+        StridedLayout.of(new long[] {2, 3, 4}, new long[] {12, 4, 1}, new long[] {12, 4, 1});
     assertArrayEquals(new long[] {24}, l.shape());
     assertTrue(l.dense(0) && l.dense(1));
   }
@@ -25,7 +26,8 @@ class StridedLayoutTest {
   @Test
   void broadcastScalarAndSizeOneDims() {
     StridedLayout l =
-        StridedLayout.of(new long[] {1, 5, 1, 6}, new long[] {99, 6, 7, 1}, new long[] {0, 0, 0, 0});
+        StridedLayout.of(
+            new long[] {1, 5, 1, 6}, new long[] {99, 6, 7, 1}, new long[] {0, 0, 0, 0});
     assertArrayEquals(new long[] {30}, l.shape());
     assertTrue(l.dense(0));
     assertTrue(l.broadcastScalar(1));
@@ -76,7 +78,10 @@ class StridedLayoutTest {
       }
       assertEquals(want.size(), got.size());
       for (int i = 0; i < want.size(); i++) {
-        assertArrayEquals(want.get(i), got.get(i), "element " + i + " of shape " + java.util.Arrays.toString(shape));
+        assertArrayEquals(
+            want.get(i),
+            got.get(i),
+            "element " + i + " of shape " + java.util.Arrays.toString(shape));
       }
     }
   }
