@@ -31,7 +31,7 @@ final class CudaAttention {
   void forward(
       Tensor q, Tensor k, Tensor v, AttentionMask mask, double scale, Tensor out, Tensor lseOut) {
     int dp = paddedHeadDim("attention", q, k, v);
-    long b = q.size(0), h = q.size(1), sq = q.size(2), sk = k.size(2), dv = v.size(3);
+    long b = q.size(0), h = q.size(1), sq = q.size(2), dv = v.size(3);
     try (Tensor qp = operand(q, dp);
         Tensor kp = operand(k, dp);
         Tensor vp = operand(v, dp);

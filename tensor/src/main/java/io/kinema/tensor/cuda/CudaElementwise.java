@@ -215,77 +215,84 @@ final class CudaElementwise {
     StridedLayout l = StridedLayout.of(out.shape(), a.strides(), b.strides(), out.strides());
     if (l.numel() == 0) return;
     DType at = a.dtype(), bt = b.dtype(), ot = out.dtype();
-    String kernel;
+    int code = op.ordinal();
     if (op == BinaryOp.AND || op == BinaryOp.OR) {
-      kernel = "kinema_logical";
+      l.forEachLaunch(
+          (offs, p) ->
+              kernels.launch(
+                  "kinema_logical",
+                  kernels.gridStride(p.numel()),
+                  code,
+                  address(a, offs[0]),
+                  at.ordinal(),
+                  p.stridesStruct(0),
+                  address(b, offs[1]),
+                  bt.ordinal(),
+                  p.stridesStruct(1),
+                  address(out, offs[2]),
+                  p.stridesStruct(2),
+                  p.shapeStruct(),
+                  p.numel()));
     } else if (at == DType.F64) {
       requireDtype("binary " + op, b, DType.F64);
-      kernel = "kinema_binary_f64";
-    } else if (at.isFloatingPoint()) {
-      if (!op.isComparison() && ot == at && l.dense(0) && l.dense(2)) {
-        boolean scalar = l.broadcastScalar(1) && bt.isFloatingPoint();
-        if (scalar || (l.dense(1) && bt == at)) {
-          long n = l.numel();
-          kernels.launch(
-              "kinema_binary_contig_" + suffix(at),
-              vectorGrid(n, at),
-              op.ordinal(),
-              address(a),
-              address(b),
-              bt.ordinal(),
-              scalar ? 1 : 0,
-              address(out),
-              n);
-          return;
-        }
-      }
-      kernel = "kinema_binary_f32";
-    } else {
-      kernel = "kinema_binary_int";
+      l.forEachLaunch(
+          (offs, p) ->
+              kernels.launch(
+                  "kinema_binary_f64",
+                  kernels.gridStride(p.numel()),
+                  code,
+                  address(a, offs[0]),
+                  p.stridesStruct(0),
+                  address(b, offs[1]),
+                  p.stridesStruct(1),
+                  address(out, offs[2]),
+                  p.stridesStruct(2),
+                  p.shapeStruct(),
+                  p.numel()));
+    } else if (!(at.isFloatingPoint() && binaryDense(op, a, b, out, l))) {
+      // F32/BF16/F16 compute in f32, integers and BOOL in 64 bits; same arguments.
+      String kernel = at.isFloatingPoint() ? "kinema_binary_f32" : "kinema_binary_int";
+      l.forEachLaunch(
+          (offs, p) ->
+              kernels.launch(
+                  kernel,
+                  kernels.gridStride(p.numel()),
+                  code,
+                  address(a, offs[0]),
+                  at.ordinal(),
+                  p.stridesStruct(0),
+                  address(b, offs[1]),
+                  bt.ordinal(),
+                  p.stridesStruct(1),
+                  address(out, offs[2]),
+                  ot.ordinal(),
+                  p.stridesStruct(2),
+                  p.shapeStruct(),
+                  p.numel()));
     }
-    l.forEachLaunch(
-        (offs, p) -> {
-          long pa = address(a, offs[0]), pb = address(b, offs[1]), po = address(out, offs[2]);
-          long grid = kernels.gridStride(p.numel());
-          byte[] as = p.stridesStruct(0), bs = p.stridesStruct(1), os = p.stridesStruct(2);
-          byte[] shape = p.shapeStruct();
-          switch (kernel) {
-            case "kinema_logical" ->
-                kernels.launch(
-                    kernel,
-                    grid,
-                    op.ordinal(),
-                    pa,
-                    at.ordinal(),
-                    as,
-                    pb,
-                    bt.ordinal(),
-                    bs,
-                    po,
-                    os,
-                    shape,
-                    p.numel());
-            case "kinema_binary_f64" ->
-                kernels.launch(
-                    kernel, grid, op.ordinal(), pa, as, pb, bs, po, os, shape, p.numel());
-            default ->
-                kernels.launch(
-                    kernel,
-                    grid,
-                    op.ordinal(),
-                    pa,
-                    at.ordinal(),
-                    as,
-                    pb,
-                    bt.ordinal(),
-                    bs,
-                    po,
-                    ot.ordinal(),
-                    os,
-                    shape,
-                    p.numel());
-          }
-        });
+  }
+
+  /**
+   * The 16-byte kernel for arithmetic on dense a and out of one float dtype, with b dense of that
+   * dtype or one broadcast element of any float dtype; false (nothing launched) otherwise.
+   */
+  private boolean binaryDense(BinaryOp op, Tensor a, Tensor b, Tensor out, StridedLayout l) {
+    DType at = a.dtype(), bt = b.dtype();
+    if (op.isComparison() || out.dtype() != at || !l.dense(0) || !l.dense(2)) return false;
+    boolean scalar = l.broadcastScalar(1) && bt.isFloatingPoint();
+    if (!scalar && !(l.dense(1) && bt == at)) return false;
+    long n = l.numel();
+    kernels.launch(
+        "kinema_binary_contig_" + suffix(at),
+        vectorGrid(n, at),
+        op.ordinal(),
+        address(a),
+        address(b),
+        bt.ordinal(),
+        scalar ? 1 : 0,
+        address(out),
+        n);
+    return true;
   }
 
   // ---------------------------------------------------------------- where

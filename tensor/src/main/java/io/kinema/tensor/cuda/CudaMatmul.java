@@ -5,6 +5,7 @@ import static io.kinema.tensor.cuda.DeviceTensors.address;
 import io.kinema.ffi.cuda.Cublas;
 import io.kinema.ffi.cuda.Cublas.ComputeType;
 import io.kinema.ffi.cuda.CudaDataType;
+import io.kinema.ffi.cuda.CudaLibrary;
 import io.kinema.tensor.DType;
 import io.kinema.tensor.Tensor;
 import io.kinema.tensor.backend.Storage;
@@ -45,7 +46,7 @@ final class CudaMatmul {
     if (handle == null) {
       if (!Cublas.isAvailable()) {
         throw new UnsupportedOperationException(
-            "matmul on " + device.device() + " needs cuBLAS: " + Cublas.unavailableReason());
+            "matmul on " + device.device() + " needs cuBLAS: " + CudaLibrary.CUBLAS.shortReason());
       }
       MemorySegment h = Cublas.create();
       Cublas.setStream(h, device.stream().handle());

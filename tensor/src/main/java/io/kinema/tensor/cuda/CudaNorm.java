@@ -5,6 +5,7 @@ import static io.kinema.tensor.cuda.DeviceTensors.address;
 import io.kinema.tensor.DType;
 import io.kinema.tensor.Tensor;
 import io.kinema.tensor.cuda.CudaKernels.Grid;
+import java.util.Arrays;
 
 /**
  * softmax, layer_norm, rms_norm ({@code softmax.cu}, {@code norm.cu}) and rotary embedding ({@code
@@ -123,70 +124,41 @@ final class CudaNorm {
 
   /**
    * Rotary embedding: one thread per pair. The pair index space is x's shape with the last dim
-   * halved; the leading dims are fused across x, cos, sin and out where their strides allow.
+   * halved: the leading dims fused across x, cos, sin and out where their strides allow, then the
+   * pair dim, which the kernel needs last and unfused.
    */
   void rotary(Tensor x, Tensor cos, Tensor sin, boolean interleaved, Tensor out) {
     int last = x.dim() - 1;
-    long half = x.size(last) / 2;
-    long[] lead = java.util.Arrays.copyOf(x.shape(), last);
     Tensor[] ops = {x, cos, sin, out};
-    long[][] leadStrides = new long[4][];
-    for (int i = 0; i < 4; i++) leadStrides[i] = java.util.Arrays.copyOf(ops[i].strides(), last);
-    StridedLayout leading = StridedLayout.of(lead, leadStrides);
-    // One dim of the kernels' 8 is the pair dim: loop on the host over what does not fit.
-    int keep = Math.min(leading.rank(), KernelStructs.MAX_RANK - 1);
-    int outer = leading.rank() - keep;
-    long[] pairs = new long[keep + 1];
-    long[][] st = new long[4][keep + 1];
-    System.arraycopy(leading.shape(), outer, pairs, 0, keep);
-    pairs[keep] = half;
+    long[][] leading = new long[4][];
+    long[] pairStrides = new long[4];
     for (int i = 0; i < 4; i++) {
-      System.arraycopy(leading.strides()[i], outer, st[i], 0, keep);
-      st[i][keep] = ops[i].stride(last);
+      leading[i] = Arrays.copyOf(ops[i].strides(), last);
+      pairStrides[i] = ops[i].stride(last);
     }
-    long[] outerShape = java.util.Arrays.copyOf(leading.shape(), outer);
-    long[][] outerStrides = new long[4][];
-    for (int i = 0; i < 4; i++)
-      outerStrides[i] = java.util.Arrays.copyOf(leading.strides()[i], outer);
-    StridedLayout loop = new StridedLayout(outerShape, outerStrides);
-    StridedLayout part = new StridedLayout(pairs, st);
-    long nPairs = part.numel();
-    if (nPairs == 0 || loop.numel() == 0) return;
+    StridedLayout pairs =
+        StridedLayout.of(Arrays.copyOf(x.shape(), last), leading)
+            .append(x.size(last) / 2, pairStrides);
     String kernel = "kinema_rotary_" + CudaElementwise.suffix(x.dtype());
-    forEachIndex(
-        loop,
-        offs ->
+    pairs.forEachLaunch(
+        (offs, p) ->
             kernels.launch(
                 kernel,
-                kernels.gridStride(nPairs),
+                kernels.gridStride(p.numel()),
                 address(x, offs[0]),
                 address(cos, offs[1]),
                 cos.dtype().ordinal(),
                 address(sin, offs[2]),
                 sin.dtype().ordinal(),
                 address(out, offs[3]),
-                part.shapeStruct(),
-                part.stridesStruct(0),
-                part.stridesStruct(1),
-                part.stridesStruct(2),
-                part.stridesStruct(3),
-                nPairs,
+                p.shapeStruct(),
+                p.stridesStruct(0),
+                p.stridesStruct(1),
+                p.stridesStruct(2),
+                p.stridesStruct(3),
+                p.numel(),
                 interleaved ? 1 : 0,
                 0));
-  }
-
-  /** Calls {@code body} with each operand's element offset for every index of {@code loop}. */
-  private static void forEachIndex(StridedLayout loop, java.util.function.Consumer<long[]> body) {
-    int ops = loop.strides().length, rank = loop.rank();
-    long[] idx = new long[rank];
-    for (long c = 0, count = loop.numel(); c < count; c++) {
-      long[] offs = new long[ops];
-      for (int i = 0; i < ops; i++) {
-        for (int d = 0; d < rank; d++) offs[i] += idx[d] * loop.strides()[i][d];
-      }
-      body.accept(offs);
-      for (int d = rank - 1; d >= 0 && ++idx[d] == loop.shape()[d]; d--) idx[d] = 0;
-    }
   }
 
   // ---------------------------------------------------------------- dense operands

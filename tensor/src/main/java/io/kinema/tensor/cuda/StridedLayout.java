@@ -48,6 +48,18 @@ record StridedLayout(long[] shape, long[][] strides) {
     return true;
   }
 
+  /** This layout with one more (innermost, unfused) dim of {@code size}, operand strides given. */
+  StridedLayout append(long size, long... innerStrides) {
+    long[][] st = new long[strides.length][];
+    for (int i = 0; i < st.length; i++) {
+      st[i] = Arrays.copyOf(strides[i], rank() + 1);
+      st[i][rank()] = innerStrides[i];
+    }
+    long[] sh = Arrays.copyOf(shape, rank() + 1);
+    sh[rank()] = size;
+    return new StridedLayout(sh, st);
+  }
+
   int rank() {
     return shape.length;
   }
