@@ -222,4 +222,21 @@ class CudaElementwiseTest {
       assertSame(cpu, gpu, "broadcast copy");
     }
   }
+
+  @Test
+  void moreDimsThanTheKernelsTakeRunAsHostLoops() {
+    Random r = new Random(20);
+    try (Scope s = Scope.open()) {
+      long[] shape = new long[10];
+      java.util.Arrays.fill(shape, 2);
+      int[] reverse = {9, 8, 7, 6, 5, 4, 3, 2, 1, 0};
+      Tensor x = CudaTesting.randn(r, DType.F32, shape).permute(reverse);
+      Tensor y = CudaTesting.randn(r, DType.F32, shape);
+      Tensor gx = x.to(GPU), gy = y.to(GPU);
+      assertClose(x.exp(), gx.exp(), "unary of 10 unfused dims");
+      assertClose(x.mul(y), gx.mul(gy), "binary of 10 unfused dims");
+      assertSame(x.to(DType.BF16), gx.to(DType.BF16), "cast of 10 unfused dims");
+      assertSame(x.contiguous(), gx.contiguous(), "copy of 10 unfused dims");
+    }
+  }
 }

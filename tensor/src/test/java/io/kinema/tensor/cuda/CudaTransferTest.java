@@ -63,4 +63,23 @@ class CudaTransferTest {
       assertTrue(Backends.of(GPU).toString().startsWith("CudaBackend(cuda:0 "));
     }
   }
+
+  @Test
+  void otherThreadsUseTheDeviceToo() throws Exception {
+    Random r = new Random(21);
+    Tensor cpu = CudaTesting.randn(r, DType.F32, 1000);
+    try (Tensor gpu = cpu.to(GPU)) {
+      double want = cpu.sum().item();
+      var pool = java.util.concurrent.Executors.newFixedThreadPool(2);
+      try {
+        var a = pool.submit(() -> gpu.mul(1).sum().item());
+        var b = pool.submit(() -> gpu.add(0).sum().item());
+        assertEquals(want, a.get(), 1e-3);
+        assertEquals(want, b.get(), 1e-3);
+      } finally {
+        pool.shutdown();
+        cpu.close();
+      }
+    }
+  }
 }
