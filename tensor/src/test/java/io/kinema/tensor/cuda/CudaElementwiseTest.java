@@ -239,4 +239,47 @@ class CudaElementwiseTest {
       assertSame(x.contiguous(), gx.contiguous(), "copy of 10 unfused dims");
     }
   }
+
+  @Test
+  void randomShapesWithBroadcastAndPermutedOperands() {
+    Random r = new Random(22);
+    for (int trial = 0; trial < 24; trial++) {
+      DType dt = FLOATS[trial % FLOATS.length];
+      try (Scope s = Scope.open()) {
+        int rank = 1 + r.nextInt(4);
+        long[] shape = new long[rank];
+        for (int d = 0; d < rank; d++) shape[d] = 1 + r.nextInt(6);
+        Tensor a = randomView(r, dt, shape), b = randomView(r, dt, shape);
+        Tensor ga = a.to(GPU), gb = b.to(GPU);
+        String what = "trial " + trial + " " + a.describe() + ", " + b.describe();
+        assertClose(a.add(b).mul(a), ga.add(gb).mul(ga), "add, mul " + what);
+        assertClose(a.maximum(b).sigmoid(), ga.maximum(gb).sigmoid(), "maximum, sigmoid " + what);
+        assertSame(a.ge(b), ga.ge(gb), "ge " + what);
+        int dim = r.nextInt(rank);
+        assertClose(a.sub(b).sum(dim, false), ga.sub(gb).sum(dim, false), 1e-4, "sum " + what);
+      }
+    }
+  }
+
+  /**
+   * A CPU tensor that broadcasts to {@code shape}: size-1 dims at random, built permuted (so its
+   * strides are not row major), then expanded.
+   */
+  private static Tensor randomView(Random r, DType dt, long[] shape) {
+    int rank = shape.length;
+    long[] own = shape.clone();
+    for (int d = 0; d < rank; d++) if (r.nextInt(3) == 0) own[d] = 1;
+    int[] order = new int[rank];
+    for (int d = 0; d < rank; d++) order[d] = d;
+    for (int d = rank - 1; d > 0; d--) {
+      int j = r.nextInt(d + 1), t = order[d];
+      order[d] = order[j];
+      order[j] = t;
+    }
+    long[] stored = new long[rank];
+    for (int d = 0; d < rank; d++) stored[d] = own[order[d]];
+    int[] back = new int[rank];
+    for (int d = 0; d < rank; d++) back[order[d]] = d;
+    return CudaTesting.randn(r, dt, stored).permute(back).expand(shape);
+  }
 }
