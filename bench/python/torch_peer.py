@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""PyTorch (CPU) figures for the kernels in Kinema's JMH benchmarks, same shapes, same machine.
+"""PyTorch figures for the kernels in Kinema's JMH benchmarks, same shapes, same machine.
 
 Run with Debian's python3-torch (never a build or test dependency):
-    OMP_NUM_THREADS=2 /usr/bin/python3 bench/python/torch_peer.py [matmul|norms|attention|train ...]
+    OMP_NUM_THREADS=2 /usr/bin/python3 bench/python/torch_peer.py [matmul|norms|attention|train|cuda ...]
 Prints one Markdown row per case: best and median time over repeats, and GFLOP/s or GB/s.
-With arguments, only those sections run.
+With arguments, only those sections run. The cuda section (CudaBench's cases on GPU 0) needs a
+PyTorch with CUDA and a GPU; without them it prints why and is skipped.
 """
 import math
 import statistics
@@ -41,7 +42,7 @@ print(f"torch {torch.__version__}, threads {torch.get_num_threads()}")
 print("| kernel | shape | best ms | median ms | rate |")
 print("|---|---|---|---|---|")
 
-SECTIONS = set(sys.argv[1:]) or {"matmul", "norms", "attention", "train"}
+SECTIONS = set(sys.argv[1:]) or {"matmul", "norms", "attention", "train", "cuda"}
 
 for n in (256, 512, 1024, 2048, 4096) if "matmul" in SECTIONS else ():
     for dt in (torch.float32, torch.bfloat16):
@@ -128,3 +129,37 @@ if "train" in SECTIONS:
     row("train step (fwd+bwd+AdamW)", f"{BLOCKS}x{DIM}, {TOKENS} tok", best, med, flops, "GFLOP/s")
     best, med = bench(forward_only, repeats=5)
     row("forward", f"{BLOCKS}x{DIM}, {TOKENS} tok", best, med, flops / 3, "GFLOP/s")
+
+
+# CudaBench's cases on GPU 0, each call followed by a synchronize (the time is the GPU's).
+def cuda_bench(fn, repeats=10, min_time=0.2):
+    def synced():
+        fn()
+        torch.cuda.synchronize()
+
+    return bench(synced, repeats, min_time)
+
+
+if "cuda" in SECTIONS:
+    if not torch.cuda.is_available():
+        print(f"| cuda | skipped: torch {torch.__version__} sees no CUDA device | | | |")
+    else:
+        dev = torch.device("cuda:0")
+        torch.backends.cuda.matmul.allow_tf32 = False  # as Kinema's default
+        a = torch.randn(4096, 4096, device=dev, dtype=torch.bfloat16)
+        b = torch.randn(4096, 4096, device=dev, dtype=torch.bfloat16)
+        best, med = cuda_bench(lambda: torch.matmul(a, b))
+        row("cuda matmul bfloat16", "4096^3", best, med, 2 * 4096**3, "GFLOP/s")
+        q, k, v = (torch.randn(1, 16, 8192, 128, device=dev, dtype=torch.bfloat16) for _ in range(3))
+        sdpa = getattr(torch.nn.functional, "scaled_dot_product_attention", None)
+        if sdpa is None:
+            print(f"| cuda flash attention | skipped: torch {torch.__version__} has no SDPA | | | |")
+        else:
+            best, med = cuda_bench(lambda: sdpa(q, k, v), repeats=5)
+            row("cuda attention bfloat16 (SDPA)", "H=16 S=8192 D=128", best, med, 4 * 16 * 8192**2 * 128, "GFLOP/s")
+        x = torch.randn(64 << 20, device=dev)
+        y = torch.randn(64 << 20, device=dev)
+        best, med = cuda_bench(lambda: x * y)
+        row("cuda mul float32", "64Mi", best, med, 3 * 4 * (64 << 20), "GB/s")
+        best, med = cuda_bench(lambda: x.clone())
+        row("cuda copy float32", "64Mi", best, med, 2 * 4 * (64 << 20), "GB/s")

@@ -4,7 +4,9 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeFalse;
 
+import io.kinema.ffi.cuda.CudaDevices;
 import org.junit.jupiter.api.Test;
 
 /** DType promotion, devices, shapes, broadcasting. */
@@ -31,10 +33,12 @@ class CoreTypesTest {
   }
 
   @Test
-  void missingBackendIsAClearError() {
+  void unusableDeviceIsAClearError() {
+    assumeFalse(CudaDevices.available(), "a CUDA device is usable here");
     var e =
         assertThrows(IllegalStateException.class, () -> Tensor.zeros(DType.F32, Device.cuda(0), 2));
-    assertTrue(e.getMessage().contains("no backend for device cuda:0"), e.getMessage());
+    assertTrue(e.getMessage().contains("cannot run on cuda:0"), e.getMessage());
+    assertTrue(e.getMessage().contains(CudaDevices.unavailableReason()), e.getMessage());
   }
 
   @Test

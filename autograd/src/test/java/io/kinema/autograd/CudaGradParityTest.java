@@ -1,0 +1,105 @@
+package io.kinema.autograd;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.kinema.ffi.cuda.CudaLibrary;
+import io.kinema.ffi.cuda.junit.RequiresCuda;
+import io.kinema.tensor.AttentionMask;
+import io.kinema.tensor.DType;
+import io.kinema.tensor.Device;
+import io.kinema.tensor.Scope;
+import io.kinema.tensor.Tensor;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Backward on the GPU gives the CPU's gradients: a small MLP (matmul, bias, GELU, layer norm,
+ * log-softmax, mean) in F32, and an attention block in BF16 (rms norm, rotary, flash attention and
+ * its backward), leaf gradients compared element by element.
+ */
+@RequiresCuda(CudaLibrary.CUBLAS)
+class CudaGradParityTest {
+  private static final Device GPU = Device.cuda(0);
+
+  private static Tensor mlp(List<Tensor> p) {
+    Tensor x = p.get(0), w1 = p.get(1), b1 = p.get(2), g = p.get(3), w2 = p.get(4);
+    Tensor h = x.matmul(w1).add(b1).gelu().layerNorm(new long[] {16}, g, null, 1e-5);
+    return h.matmul(w2).logSoftmax(-1).mul(-1).mean();
+  }
+
+  @Test
+  void mlpGradients() {
+    Random r = new Random(71);
+    try (Scope s = Scope.open()) {
+      long[][] shapes = {{8, 12}, {12, 16}, {16}, {16}, {16, 5}};
+      List<Tensor> cpu = new ArrayList<>(), gpu = new ArrayList<>();
+      for (long[] sh : shapes) {
+        Tensor t = GradTesting.normal(r, sh).detach().to(DType.F32), tg = t.to(GPU);
+        cpu.add(t.requiresGrad(true));
+        gpu.add(tg.requiresGrad(true));
+      }
+      Tensor lc = mlp(cpu), lg = mlp(gpu);
+      assertEquals(lc.item(), lg.item(), 1e-5 * (1 + Math.abs(lc.item())), "loss");
+      lc.backward();
+      lg.backward();
+      for (int i = 0; i < shapes.length; i++) {
+        assertEquals(GPU, gpu.get(i).grad().device());
+        assertClose(cpu.get(i).grad(), gpu.get(i).grad(), 1e-4, "grad of parameter " + i);
+      }
+    }
+  }
+
+  private static Tensor attentionBlock(List<Tensor> p, Tensor cos, Tensor sin) {
+    Tensor x = p.get(0), wq = p.get(1), wk = p.get(2), wv = p.get(3), g = p.get(4);
+    Tensor h = x.rmsNorm(new long[] {128}, g, 1e-6);
+    Tensor q = h.matmul(wq).unflatten(-1, 2, 64).transpose(1, 2).rotary(cos, sin, false);
+    Tensor k = h.matmul(wk).unflatten(-1, 2, 64).transpose(1, 2).rotary(cos, sin, false);
+    Tensor v = h.matmul(wv).unflatten(-1, 2, 64).transpose(1, 2);
+    Tensor a = Tensor.scaledDotProductAttention(q, k, v, AttentionMask.CAUSAL);
+    return a.to(DType.F32).square().mean();
+  }
+
+  @Test
+  void attentionBlockGradientsInBf16() {
+    Random r = new Random(72);
+    try (Scope s = Scope.open()) {
+      long[][] shapes = {{1, 40, 128}, {128, 128}, {128, 128}, {128, 128}, {128}};
+      double[] scales = {1, 0.09, 0.09, 0.09, 1};
+      List<Tensor> cpu = new ArrayList<>(), gpu = new ArrayList<>();
+      for (int i = 0; i < shapes.length; i++) {
+        Tensor t = GradTesting.normal(r, shapes[i]).detach().mul(scales[i]).to(DType.BF16);
+        Tensor tg = t.to(GPU);
+        cpu.add(t.requiresGrad(true));
+        gpu.add(tg.requiresGrad(true));
+      }
+      Tensor angles = GradTesting.normal(r, 40, 32).detach().to(DType.F32);
+      Tensor cos = angles.cos(), sin = angles.sin();
+      Tensor lc = attentionBlock(cpu, cos, sin);
+      Tensor lg = attentionBlock(gpu, cos.to(GPU), sin.to(GPU));
+      assertEquals(lc.item(), lg.item(), 3e-2 * Math.abs(lc.item()), "loss");
+      lc.backward();
+      lg.backward();
+      for (int i = 0; i < shapes.length; i++) {
+        assertClose(cpu.get(i).grad(), gpu.get(i).grad(), 6e-2, "bf16 grad of parameter " + i);
+      }
+    }
+  }
+
+  /** |gpu - cpu| <= tol * max |cpu| elementwise. */
+  private static void assertClose(Tensor cpu, Tensor gpu, double tol, String what) {
+    assertArrayEquals(cpu.shape(), gpu.shape(), what);
+    double[] w = cpu.toDoubleArray(), g = gpu.toDoubleArray();
+    double scale = 1e-12;
+    for (double v : w) scale = Math.max(scale, Math.abs(v));
+    for (int i = 0; i < w.length; i++) {
+      double err = Math.abs(g[i] - w[i]);
+      assertTrue(
+          err <= tol * scale,
+          what + ": element " + i + " " + g[i] + " vs " + w[i] + " (scale " + scale + ")");
+    }
+  }
+}

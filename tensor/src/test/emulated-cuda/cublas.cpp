@@ -1,0 +1,167 @@
+// cublas.cpp: an emulated cuBLAS (libcublas.so) for the emulated driver: cublasGemmEx and
+// cublasGemmStridedBatchedEx as plain column-major loops on the host, with cuBLAS's argument
+// rules (leading dimensions at least the rows they span) and every operand's extent checked
+// against the device allocations. f32 accumulation for the 32F compute types, f64 for 64F.
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+typedef int cublasStatus_t;
+enum { SUCCESS = 0, NOT_INITIALIZED = 1, INVALID_VALUE = 7, NOT_SUPPORTED = 15 };
+enum { R_32F = 0, R_64F = 1, R_16F = 2, R_16BF = 14 };
+enum { COMPUTE_32F = 68, COMPUTE_32F_PEDANTIC = 69, COMPUTE_64F = 70, COMPUTE_32F_FAST_TF32 = 77 };
+
+bool emu_device_range(const void* p, size_t bytes);  // driver.cpp
+
+namespace {
+cublasStatus_t fail(cublasStatus_t s, const std::string& what) {
+  std::fprintf(stderr, "[emulated cuBLAS] %s\n", what.c_str());
+  return s;
+}
+
+size_t type_bytes(int t) { return t == R_64F ? 8 : t == R_32F ? 4 : 2; }
+
+double load(const void* p, long long i, int t) {
+  switch (t) {
+    case R_64F: return ((const double*)p)[i];
+    case R_32F: return ((const float*)p)[i];
+    case R_16F: {
+      _Float16 h;
+      std::memcpy(&h, (const char*)p + 2 * i, 2);
+      return (float)h;
+    }
+    default: {
+      unsigned short h;
+      std::memcpy(&h, (const char*)p + 2 * i, 2);
+      unsigned bits = (unsigned)h << 16;
+      float f;
+      std::memcpy(&f, &bits, 4);
+      return f;
+    }
+  }
+}
+
+void store(void* p, long long i, int t, double v) {
+  switch (t) {
+    case R_64F: ((double*)p)[i] = v; break;
+    case R_32F: ((float*)p)[i] = (float)v; break;
+    case R_16F: {
+      _Float16 h = (_Float16)(float)v;
+      std::memcpy((char*)p + 2 * i, &h, 2);
+      break;
+    }
+    default: {
+      float f = (float)v;
+      unsigned bits;
+      std::memcpy(&bits, &f, 4);
+      unsigned short h = (bits & 0x7fffffffu) > 0x7f800000u
+                             ? (unsigned short)((bits >> 16) | 0x40)
+                             : (unsigned short)((bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16);
+      std::memcpy((char*)p + 2 * i, &h, 2);
+    }
+  }
+}
+
+// Checks a stored column-major matrix of rows x cols with leading dimension ld, batch entries
+// `stride` apart, lies in device memory.
+bool extent_ok(const void* p, int type, long long rows, long long cols, long long ld,
+               long long stride, int batch) {
+  if (rows == 0 || cols == 0 || batch == 0) return true;
+  long long last = (cols - 1) * ld + rows - 1 + (long long)(batch - 1) * stride;
+  return emu_device_range(p, (size_t)(last + 1) * type_bytes(type));
+}
+
+cublasStatus_t gemm(const char* call, int transa, int transb, int m, int n, int k,
+                    const void* alpha, const void* A, int at, int lda, long long sa,
+                    const void* B, int bt, int ldb, long long sb, const void* beta, void* C, int ct,
+                    int ldc, long long sc, int batch, int compute) {
+  std::string c = call;
+  if (m < 0 || n < 0 || k < 0 || batch < 0) return fail(INVALID_VALUE, c + ": negative size");
+  long long a_rows = transa ? k : m, a_cols = transa ? m : k;
+  long long b_rows = transb ? n : k, b_cols = transb ? k : n;
+  if (lda < std::max<long long>(1, a_rows)) return fail(INVALID_VALUE, c + ": lda " + std::to_string(lda) + " < rows " + std::to_string(a_rows));
+  if (ldb < std::max<long long>(1, b_rows)) return fail(INVALID_VALUE, c + ": ldb " + std::to_string(ldb) + " < rows " + std::to_string(b_rows));
+  if (ldc < std::max(1, m)) return fail(INVALID_VALUE, c + ": ldc " + std::to_string(ldc) + " < m " + std::to_string(m));
+  if (at != bt || at != ct) return fail(NOT_SUPPORTED, c + ": mixed operand types");
+  bool f64 = compute == COMPUTE_64F;
+  if (f64 != (at == R_64F)) return fail(NOT_SUPPORTED, c + ": compute type " + std::to_string(compute) + " with type " + std::to_string(at));
+  if (!extent_ok(A, at, a_rows, a_cols, lda, sa, batch)) return fail(INVALID_VALUE, c + ": A outside device memory");
+  if (!extent_ok(B, bt, b_rows, b_cols, ldb, sb, batch)) return fail(INVALID_VALUE, c + ": B outside device memory");
+  if (!extent_ok(C, ct, m, n, ldc, sc, batch)) return fail(INVALID_VALUE, c + ": C outside device memory");
+  double al = f64 ? *(const double*)alpha : *(const float*)alpha;
+  double be = f64 ? *(const double*)beta : *(const float*)beta;
+  for (int e = 0; e < batch; e++) {
+    const char* a = (const char*)A + e * sa * (long long)type_bytes(at);
+    const char* b = (const char*)B + e * sb * (long long)type_bytes(bt);
+    char* cc = (char*)C + e * sc * (long long)type_bytes(ct);
+    for (int j = 0; j < n; j++) {
+      for (int i = 0; i < m; i++) {
+        double accd = 0;
+        float accf = 0;
+        for (int l = 0; l < k; l++) {
+          double x = load(a, transa ? (long long)i * lda + l : (long long)l * lda + i, at);
+          double y = load(b, transb ? (long long)l * ldb + j : (long long)j * ldb + l, bt);
+          if (f64) accd += x * y;
+          else accf += (float)x * (float)y;
+        }
+        double acc = f64 ? accd : accf;
+        long long ci = (long long)j * ldc + i;
+        double v = al * acc + (be == 0 ? 0 : be * load(cc, ci, ct));
+        store(cc, ci, ct, v);
+      }
+    }
+  }
+  return SUCCESS;
+}
+
+int handle_token;
+}  // namespace
+
+extern "C" {
+
+cublasStatus_t cublasCreate_v2(void** h) {
+  *h = &handle_token;
+  return SUCCESS;
+}
+cublasStatus_t cublasDestroy_v2(void*) { return SUCCESS; }
+cublasStatus_t cublasGetProperty(int type, int* value) {
+  *value = type == 0 ? 12 : type == 1 ? 8 : 0;
+  return SUCCESS;
+}
+cublasStatus_t cublasSetStream_v2(void*, void*) { return SUCCESS; }
+cublasStatus_t cublasSetMathMode(void*, int) { return SUCCESS; }
+cublasStatus_t cublasSetWorkspace_v2(void*, void* w, size_t bytes) {
+  if (!emu_device_range(w, bytes)) return fail(INVALID_VALUE, "cublasSetWorkspace_v2: not device memory");
+  return SUCCESS;
+}
+
+cublasStatus_t cublasGemmEx(void*, int transa, int transb, int m, int n, int k, const void* alpha,
+                            const void* A, int at, int lda, const void* B, int bt, int ldb,
+                            const void* beta, void* C, int ct, int ldc, int compute, int) {
+  return gemm("cublasGemmEx", transa, transb, m, n, k, alpha, A, at, lda, 0, B, bt, ldb, 0, beta,
+              C, ct, ldc, 0, 1, compute);
+}
+
+cublasStatus_t cublasGemmStridedBatchedEx(void*, int transa, int transb, int m, int n, int k,
+                                          const void* alpha, const void* A, int at, int lda,
+                                          long long sa, const void* B, int bt, int ldb,
+                                          long long sb, const void* beta, void* C, int ct, int ldc,
+                                          long long sc, int batch, int compute, int) {
+  return gemm("cublasGemmStridedBatchedEx", transa, transb, m, n, k, alpha, A, at, lda, sa, B, bt,
+              ldb, sb, beta, C, ct, ldc, sc, batch, compute);
+}
+
+const char* cublasGetStatusName(cublasStatus_t s) {
+  switch (s) {
+    case SUCCESS: return "CUBLAS_STATUS_SUCCESS";
+    case NOT_INITIALIZED: return "CUBLAS_STATUS_NOT_INITIALIZED";
+    case INVALID_VALUE: return "CUBLAS_STATUS_INVALID_VALUE";
+    case NOT_SUPPORTED: return "CUBLAS_STATUS_NOT_SUPPORTED";
+    default: return "CUBLAS_STATUS_UNKNOWN";
+  }
+}
+const char* cublasGetStatusString(cublasStatus_t s) {
+  return s == SUCCESS ? "success" : "the emulated cuBLAS rejected the call (see stderr)";
+}
+}

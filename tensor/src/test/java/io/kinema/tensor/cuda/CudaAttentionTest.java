@@ -1,0 +1,134 @@
+package io.kinema.tensor.cuda;
+
+import static io.kinema.tensor.cuda.CudaTesting.GPU;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import io.kinema.ffi.cuda.junit.RequiresCuda;
+import io.kinema.tensor.AttentionMask;
+import io.kinema.tensor.Backends;
+import io.kinema.tensor.DType;
+import io.kinema.tensor.Device;
+import io.kinema.tensor.Scope;
+import io.kinema.tensor.Tensor;
+import io.kinema.tensor.backend.Backend;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The flash attention kernels against the CPU's attention on the same BF16/F16 inputs: forward
+ * output and log-sum-exp, and the backward's dq, dk, dv, for head dims 64 and 128 and padded ones
+ * (32, and D != Dv), every mask kind, Sq != Sk, sequence lengths that are not multiples of the
+ * tiles, and k/v broadcast over heads. The GPU rounds P (and dS) to the 16-bit type for its
+ * tensor-core products, so errors are measured against each result's largest magnitude.
+ */
+@RequiresCuda
+class CudaAttentionTest {
+  /** One case: sizes, head dims, mask and dtype. */
+  private record Case(
+      long b,
+      long h,
+      long sq,
+      long sk,
+      long d,
+      long dv,
+      AttentionMask mask,
+      DType dt,
+      boolean shareKv) {}
+
+  private static Case[] cases(Random r) {
+    Tensor keep = CudaTesting.uniform(r, DType.I32, 0, 4, 1, 1, 1, 70).gt(0);
+    return new Case[] {
+      new Case(1, 2, 70, 70, 64, 64, AttentionMask.NONE, DType.BF16, false),
+      new Case(2, 1, 40, 100, 128, 128, AttentionMask.CAUSAL, DType.BF16, false),
+      new Case(1, 2, 50, 50, 32, 32, AttentionMask.blockCausal(16), DType.F16, false),
+      new Case(1, 2, 33, 70, 48, 80, new AttentionMask.Explicit(keep), DType.BF16, false),
+      new Case(2, 3, 65, 65, 64, 64, AttentionMask.CAUSAL, DType.F16, true),
+    };
+  }
+
+  @Test
+  void forwardAndBackwardMatchTheCpu() {
+    Random r = new Random(17);
+    try (Scope s = Scope.open()) {
+      for (Case c : cases(r)) {
+        String what = c.toString();
+        double scale = 1 / Math.sqrt(c.d());
+        Tensor q = CudaTesting.randn(r, c.dt(), c.b(), c.h(), c.sq(), c.d());
+        long kvHeads = c.shareKv() ? 1 : c.h();
+        Tensor k =
+            CudaTesting.randn(r, c.dt(), c.b(), kvHeads, c.sk(), c.d())
+                .expand(c.b(), c.h(), c.sk(), c.d());
+        Tensor v =
+            CudaTesting.randn(r, c.dt(), c.b(), kvHeads, c.sk(), c.dv())
+                .expand(c.b(), c.h(), c.sk(), c.dv());
+        Tensor go = CudaTesting.randn(r, c.dt(), c.b(), c.h(), c.sq(), c.dv());
+        Tensor[] cpu = run(Device.CPU, q, k, v, go, c, scale);
+        Tensor[] gpu = run(GPU, q, k, v, go, c, scale);
+        String[] names = {"out", "lse", "dq", "dk", "dv"};
+        double[] tols = {2e-2, 1e-2, 5e-2, 5e-2, 5e-2};
+        for (int i = 0; i < names.length; i++) {
+          assertCloseToScale(cpu[i], gpu[i], tols[i], names[i] + " " + what);
+        }
+      }
+    }
+  }
+
+  /** {out, lse, dq, dk, dv} of one backend's forward and backward. */
+  private static Tensor[] run(
+      Device dev, Tensor q, Tensor k, Tensor v, Tensor go, Case c, double scale) {
+    Backend be = Backends.of(dev);
+    Tensor dq4 = q.to(dev), dk4 = k.to(dev), dv4 = v.to(dev), g4 = go.to(dev);
+    if (c.shareKv()) {
+      dk4 = k.narrow(1, 0, 1).to(dev).expand(k.shape());
+      dv4 = v.narrow(1, 0, 1).to(dev).expand(v.shape());
+    }
+    AttentionMask mask = c.mask();
+    if (mask instanceof AttentionMask.Explicit e) {
+      mask = new AttentionMask.Explicit(e.allowed().to(dev).expand(c.b(), c.h(), c.sq(), c.sk()));
+    }
+    Tensor out = Tensor.empty(c.dt(), dev, c.b(), c.h(), c.sq(), c.dv());
+    Tensor lse = Tensor.empty(DType.F32, dev, c.b(), c.h(), c.sq());
+    try (Tensor lse4 = lse.unsqueeze(-1)) {
+      be.attention(dq4, dk4, dv4, mask, scale, out, lse4);
+      Tensor gq = Tensor.empty(DType.F32, dev, q.shape());
+      Tensor gk = Tensor.empty(DType.F32, dev, k.shape());
+      Tensor gv = Tensor.empty(DType.F32, dev, v.shape());
+      be.attentionBackward(dq4, dk4, dv4, out, lse4, g4, mask, scale, gq, gk, gv);
+      return new Tensor[] {out, lse, gq, gk, gv};
+    }
+  }
+
+  /** |gpu - cpu| <= tol * max |cpu| everywhere (-inf lse of rows that see no key must agree). */
+  private static void assertCloseToScale(Tensor cpu, Tensor gpu, double tol, String what) {
+    double[] w = cpu.toDoubleArray(), g = gpu.toDoubleArray();
+    double scale = 1e-6;
+    for (double x : w) if (Double.isFinite(x)) scale = Math.max(scale, Math.abs(x));
+    for (int i = 0; i < w.length; i++) {
+      boolean ok = Double.isInfinite(w[i]) ? g[i] == w[i] : Math.abs(g[i] - w[i]) <= tol * scale;
+      if (!ok)
+        fail(what + ": element " + i + " is " + g[i] + " on the GPU, " + w[i] + " on the CPU");
+    }
+  }
+
+  @Test
+  void unsupportedShapesSaySo() {
+    try (Scope s = Scope.open()) {
+      Tensor q = Tensor.zeros(DType.F32, GPU, 1, 1, 4, 64);
+      var e =
+          assertThrows(
+              UnsupportedOperationException.class,
+              () -> Tensor.scaledDotProductAttention(q, q, q, AttentionMask.NONE));
+      assertTrue(
+          e.getMessage().startsWith("not supported on CUDA yet: attention of q F32[1, 1, 4, 64]"),
+          e.getMessage());
+      Tensor big = Tensor.zeros(DType.BF16, GPU, 1, 1, 4, 256);
+      var e2 =
+          assertThrows(
+              UnsupportedOperationException.class,
+              () -> Tensor.scaledDotProductAttention(big, big, big, AttentionMask.NONE));
+      assertTrue(e2.getMessage().contains("head dims up to 128"), e2.getMessage());
+    }
+  }
+}
