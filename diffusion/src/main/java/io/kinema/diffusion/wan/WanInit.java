@@ -10,10 +10,10 @@ import io.kinema.tensor.grad.GradMode;
 /**
  * The original Wan repository's initialization for training from scratch ({@code
  * WanModel.init_weights}): every linear layer Xavier-uniform with zero bias, the patch embedding
- * Xavier-uniform over its flattened kernel, the text and time embedders' linear layers {@code
- * N(0, 0.02²)}, and the output projection zero, so that an untrained model predicts zero velocity
- * and each block starts close to the identity. The modulation tables keep the constructor's
- * {@code N(0, 1/D)}.
+ * Xavier-uniform over its flattened kernel, the text and time embedders' linear layers {@code N(0,
+ * 0.02²)}, and the output projection zero, so that an untrained model predicts zero velocity and
+ * each block starts close to the identity. The modulation tables keep the constructor's {@code N(0,
+ * 1/D)}.
  *
  * <p>diffusers' constructor instead leaves PyTorch's layer defaults, which is what loading a
  * checkpoint expects; for a model trained from nothing this initialization trains much faster.

@@ -81,7 +81,7 @@ public final class ParquetLatentDataset {
       throw new DataException("data_path " + path + ": no such file or folder");
     }
     List<Path> found;
-    try (Stream<Path> walk = Files.walk(path)) {
+    try (Stream<Path> walk = Files.walk(path, java.nio.file.FileVisitOption.FOLLOW_LINKS)) {
       found =
           walk.filter(p -> p.getFileName().toString().endsWith(".parquet"))
               .filter(Files::isRegularFile)

@@ -1,10 +1,7 @@
 package io.kinema.train.method;
 
 import io.kinema.diffusion.flow.SigmaTable;
-import io.kinema.nn.optim.LRScheduler;
-import io.kinema.nn.optim.Optimizer;
 import io.kinema.tensor.DType;
-import io.kinema.tensor.Generator;
 import io.kinema.tensor.Tensor;
 import io.kinema.train.model.RoleModel;
 import java.util.Map;
@@ -16,16 +13,12 @@ import java.util.Map;
  * block-causal forward, and each frame's error is weighted by a Gaussian over the table index (mean
  * weight 1), which emphasizes mid-range noise.
  */
-public final class DiffusionForcingSftMethod implements TrainingMethod {
-  private final RoleModel student;
+public final class DiffusionForcingSftMethod extends StudentMethod {
   private final int chunkSize;
   private final int lo;
   private final int hi;
   private final boolean preconditionOutputs;
   private final double[] indexWeights;
-  private final Generator gen;
-  private final Optimizer optimizer;
-  private final LRScheduler scheduler;
 
   /**
    * @param student a causal, trainable role
@@ -45,15 +38,11 @@ public final class DiffusionForcingSftMethod implements TrainingMethod {
       throw new IllegalArgumentException(
           "DiffusionForcingSftMethod: the student must be a causal model (WanCausalTransformer3D)");
     }
-    if (!student.trainable()) {
-      throw new IllegalArgumentException(
-          "DiffusionForcingSftMethod: the student role must be trainable");
-    }
+    super(student, optim, seed);
     if (chunkSize < 1) {
       throw new IllegalArgumentException(
           "DiffusionForcingSftMethod: chunk_size must be >= 1, got " + chunkSize);
     }
-    this.student = student;
     this.chunkSize = chunkSize;
     int n = student.table().size();
     int l = clamp((int) (minTimestepRatio * n), 0, n - 1);
@@ -63,9 +52,6 @@ public final class DiffusionForcingSftMethod implements TrainingMethod {
     this.hi = h;
     this.preconditionOutputs = preconditionOutputs;
     this.indexWeights = indexWeights(n);
-    this.gen = new Generator(seed);
-    this.optimizer = optim.optimizer(student.trainableParameters());
-    this.scheduler = optim.lrScheduler(optimizer);
   }
 
   private static int clamp(int v, int min, int max) {
@@ -87,16 +73,6 @@ public final class DiffusionForcingSftMethod implements TrainingMethod {
     for (int i = 0; i < n; i++) sum += y[i] - min;
     for (int i = 0; i < n; i++) y[i] = (y[i] - min) * n / sum;
     return y;
-  }
-
-  @Override
-  public String name() {
-    return "DiffusionForcingSftMethod";
-  }
-
-  @Override
-  public Map<String, RoleModel> roles() {
-    return Map.of("student", student);
   }
 
   @Override
@@ -131,25 +107,5 @@ public final class DiffusionForcingSftMethod implements TrainingMethod {
             .mean(new int[] {1, 3, 4}, false); // [B, T]
     Tensor loss = perFrame.mul(Tensor.of(w, b, frames).to(x0.device())).mean();
     return new StepLosses(loss, Map.of("timestep_mean", meanT / (b * frames)));
-  }
-
-  @Override
-  public Map<String, Optimizer> optimizers() {
-    return Map.of("student", optimizer);
-  }
-
-  @Override
-  public Map<String, LRScheduler> schedulers() {
-    return Map.of("student", scheduler);
-  }
-
-  @Override
-  public Generator generator() {
-    return gen;
-  }
-
-  @Override
-  public void close() {
-    optimizer.close();
   }
 }

@@ -3,10 +3,7 @@ package io.kinema.train.method;
 import io.kinema.diffusion.flow.FlowMatching;
 import io.kinema.diffusion.flow.TimestepSampler;
 import io.kinema.diffusion.flow.WeightingScheme;
-import io.kinema.nn.optim.LRScheduler;
-import io.kinema.nn.optim.Optimizer;
 import io.kinema.tensor.DType;
-import io.kinema.tensor.Generator;
 import io.kinema.tensor.Tensor;
 import io.kinema.train.model.RoleModel;
 import java.util.Map;
@@ -18,13 +15,9 @@ import java.util.Map;
  * x0} onto the clean latents). Full fine-tuning and LoRA differ only in which parameters are
  * trainable.
  */
-public final class FineTuneMethod implements TrainingMethod {
-  private final RoleModel student;
+public final class FineTuneMethod extends StudentMethod {
   private final TimestepSampler sampler;
   private final boolean preconditionOutputs;
-  private final Generator gen;
-  private final Optimizer optimizer;
-  private final LRScheduler scheduler;
 
   /**
    * @param student the trainable role
@@ -37,25 +30,9 @@ public final class FineTuneMethod implements TrainingMethod {
       boolean preconditionOutputs,
       OptimizerSpec optim,
       long seed) {
-    if (!student.trainable()) {
-      throw new IllegalArgumentException("FineTuneMethod: the student role must be trainable");
-    }
-    this.student = student;
+    super(student, optim, seed);
     this.sampler = new TimestepSampler(student.table(), scheme);
     this.preconditionOutputs = preconditionOutputs;
-    this.gen = new Generator(seed);
-    this.optimizer = optim.optimizer(student.trainableParameters());
-    this.scheduler = optim.lrScheduler(optimizer);
-  }
-
-  @Override
-  public String name() {
-    return "FineTuneMethod";
-  }
-
-  @Override
-  public Map<String, RoleModel> roles() {
-    return Map.of("student", student);
   }
 
   @Override
@@ -74,25 +51,5 @@ public final class FineTuneMethod implements TrainingMethod {
     double meanT = 0;
     for (float ti : draw.timesteps()) meanT += ti;
     return new StepLosses(loss, Map.of("timestep_mean", meanT / b));
-  }
-
-  @Override
-  public Map<String, Optimizer> optimizers() {
-    return Map.of("student", optimizer);
-  }
-
-  @Override
-  public Map<String, LRScheduler> schedulers() {
-    return Map.of("student", scheduler);
-  }
-
-  @Override
-  public Generator generator() {
-    return gen;
-  }
-
-  @Override
-  public void close() {
-    optimizer.close();
   }
 }
