@@ -18,8 +18,12 @@ final class DefaultJob {
   /** Where the demo writes when no output folder is given (relative to the working directory). */
   static final Path DEFAULT_DIR = Path.of("outputs", "demo");
 
-  /** Clips in the synthetic data set: each shape/colour/direction many times, jittered. */
-  static final int CLIPS = 1024;
+  /**
+   * The synthetic set: 1024 clips (each shape/colour/direction many times, jittered) of 4 frames
+   * of 16x16 pixels, captions embedded 32 wide. Small enough for the tiny DiT to learn in minutes.
+   */
+  static final SyntheticDataset.Params PARAMS =
+      new SyntheticDataset.Params(1024, 0, 4, 16, 16, 32, 256);
 
   private DefaultJob() {}
 
@@ -28,7 +32,7 @@ final class DefaultJob {
     Path dir = (outputDir != null ? outputDir : DEFAULT_DIR).toAbsolutePath();
     Files.createDirectories(dir);
     out.println("Kinema demo job: writing to " + dir);
-    var written = SyntheticDataset.write(dir.resolve("data"), SyntheticDataset.Params.of(CLIPS, 0));
+    var written = SyntheticDataset.write(dir.resolve("data"), PARAMS);
     out.println(
         (written.reused()
                 ? "reusing the synthetic data set: "

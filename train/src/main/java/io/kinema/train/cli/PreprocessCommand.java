@@ -43,13 +43,13 @@ final class PreprocessCommand implements Callable<Integer> {
 
   @Option(
       names = "--frames",
-      defaultValue = "8",
+      defaultValue = "4",
       description = "Frames per clip (default: ${DEFAULT-VALUE}).")
   int frames;
 
   @Option(
       names = "--size",
-      defaultValue = "32",
+      defaultValue = "16",
       paramLabel = "PX",
       description = "Height and width in pixels (default: ${DEFAULT-VALUE}).")
   int size;
