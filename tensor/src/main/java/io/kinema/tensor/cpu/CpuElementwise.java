@@ -138,13 +138,14 @@ final class CpuElementwise {
   static {
     F32_UNARY[UnaryOp.NEG.ordinal()] = CpuElementwise::negF32;
     F32_UNARY[UnaryOp.ABS.ordinal()] = CpuElementwise::absF32;
-    F32_UNARY[UnaryOp.EXP.ordinal()] = CpuElementwise::expF32;
+    F32_UNARY[UnaryOp.EXP.ordinal()] =
+        (x, xb, y, yb, n, p1, p2) -> VectorMath.exp(x, xb, y, yb, n, 1, 0);
     F32_UNARY[UnaryOp.LOG.ordinal()] = (x, xb, y, yb, n, p1, p2) -> VectorMath.log(x, xb, y, yb, n);
     F32_UNARY[UnaryOp.SQRT.ordinal()] = CpuElementwise::sqrtF32;
     F32_UNARY[UnaryOp.RSQRT.ordinal()] = CpuElementwise::rsqrtF32;
     F32_UNARY[UnaryOp.SIN.ordinal()] = (x, xb, y, yb, n, p1, p2) -> VectorMath.sin(x, xb, y, yb, n);
     F32_UNARY[UnaryOp.COS.ordinal()] = (x, xb, y, yb, n, p1, p2) -> VectorMath.cos(x, xb, y, yb, n);
-    F32_UNARY[UnaryOp.TANH.ordinal()] = CpuElementwise::tanhF32;
+    F32_UNARY[UnaryOp.TANH.ordinal()] = (x, xb, y, yb, n, p1, p2) -> VectorMath.tanh(x, xb, y, yb, n);
     F32_UNARY[UnaryOp.SIGMOID.ordinal()] = CpuElementwise::sigmoidF32;
     F32_UNARY[UnaryOp.RELU.ordinal()] = CpuElementwise::reluF32;
     F32_UNARY[UnaryOp.GELU.ordinal()] =
@@ -169,11 +170,6 @@ final class CpuElementwise {
     for (long i = 0; i < bytes; i += VB) st(y, yb + i, ld(x, xb + i).abs());
   }
 
-  private static void expF32(
-      MemorySegment x, long xb, MemorySegment y, long yb, long bytes, float p1, float p2) {
-    for (long i = 0; i < bytes; i += VB) st(y, yb + i, VectorMath.exp(ld(x, xb + i)));
-  }
-
   private static void sqrtF32(
       MemorySegment x, long xb, MemorySegment y, long yb, long bytes, float p1, float p2) {
     for (long i = 0; i < bytes; i += VB) st(y, yb + i, ld(x, xb + i).sqrt());
@@ -185,18 +181,16 @@ final class CpuElementwise {
     for (long i = 0; i < bytes; i += VB) st(y, yb + i, one.div(ld(x, xb + i).sqrt()));
   }
 
-  private static void tanhF32(
-      MemorySegment x, long xb, MemorySegment y, long yb, long bytes, float p1, float p2) {
-    for (long i = 0; i < bytes; i += VB) st(y, yb + i, VectorMath.tanh(ld(x, xb + i)));
-  }
+  // Ops built on exp or tanh run VectorMath's loop as a pass of their own over the chunk (y, which
+  // never aliases x), then finish in a second loop: fusing them would put a vector function inside
+  // another loop, which C2 may then not inline (see VectorMath).
 
+  /** {@code 1 / (1 + e^-x)}. */
   private static void sigmoidF32(
       MemorySegment x, long xb, MemorySegment y, long yb, long bytes, float p1, float p2) {
+    VectorMath.exp(x, xb, y, yb, bytes, -1, 0);
     FloatVector one = FloatVector.broadcast(FS, 1f);
-    for (long i = 0; i < bytes; i += VB) {
-      FloatVector v = ld(x, xb + i);
-      st(y, yb + i, one.div(VectorMath.exp(v.neg()).add(one)));
-    }
+    for (long i = 0; i < bytes; i += VB) st(y, yb + i, one.div(ld(y, yb + i).add(one)));
   }
 
   private static void reluF32(
@@ -210,17 +204,19 @@ final class CpuElementwise {
     float k = (float) Math.sqrt(2 / Math.PI);
     for (long i = 0; i < bytes; i += VB) {
       FloatVector v = ld(x, xb + i);
-      FloatVector inner = v.mul(v).fma(k * 0.044715f, k).mul(v);
-      st(y, yb + i, v.mul(0.5f).mul(VectorMath.tanh(inner).add(1f)));
+      st(y, yb + i, v.mul(v).fma(k * 0.044715f, k).mul(v));
+    }
+    VectorMath.tanh(y, yb, y, yb, bytes);
+    for (long i = 0; i < bytes; i += VB) {
+      st(y, yb + i, ld(x, xb + i).mul(0.5f).mul(ld(y, yb + i).add(1f)));
     }
   }
 
+  /** {@code x / (1 + e^-x)}. */
   private static void siluF32(
       MemorySegment x, long xb, MemorySegment y, long yb, long bytes, float p1, float p2) {
-    for (long i = 0; i < bytes; i += VB) {
-      FloatVector v = ld(x, xb + i);
-      st(y, yb + i, v.div(VectorMath.exp(v.neg()).add(1f)));
-    }
+    VectorMath.exp(x, xb, y, yb, bytes, -1, 0);
+    for (long i = 0; i < bytes; i += VB) st(y, yb + i, ld(x, xb + i).div(ld(y, yb + i).add(1f)));
   }
 
   private static void squareF32(

@@ -9,7 +9,6 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -205,12 +204,14 @@ final class CpuNorm {
           try (Arena arena = Arena.ofConfined()) {
             MemorySegment sx = rows.scratch(arena, 0, xdt, cdt);
             MemorySegment sy = rows.scratch(arena, 1, odt, cdt);
+            MemorySegment work =
+                cdt == DType.F32 ? arena.allocate((CpuReduce.BLOCK + FL) * 4L, 64) : null;
             for (long r = s; r < e; r++) {
               long xb = rows.base(0, r), ob = rows.base(1, r);
               if (sx != null) rows.gather(0, xb, xs, xdt, sx, cdt);
               MemorySegment xseg = sx == null ? xs : sx, yseg = sy == null ? os : sy;
               long xo = sx == null ? xb : 0, yo = sy == null ? ob : 0;
-              if (cdt == DType.F32) softmaxF32(xseg, xo, yseg, yo, n, log);
+              if (cdt == DType.F32) softmaxF32(xseg, xo, yseg, yo, n, log, work);
               else softmaxF64(xseg, xo, yseg, yo, n, log);
               if (sy != null) rows.scatter(1, ob, sy, cdt, os, odt);
             }
@@ -220,40 +221,32 @@ final class CpuNorm {
 
   /**
    * Softmax of n contiguous floats: max, then exp(x - max) (stored for softmax) summed in f32
-   * blocks added in double, then a scale (or, for log-softmax, {@code x - max - log(sum)}). A
-   * block's last partial vector takes the same vector exp, masked, so an element's bits do not
-   * depend on where it sits in the row. A row of -inf gives NaN, as in PyTorch. x and y may be the
-   * same memory.
+   * blocks added in double, then a scale (or, for log-softmax, {@code x - max - log(sum)}). The
+   * exponentials are VectorMath's loop, run on a block's whole vectors in place and on its last
+   * partial vector padded in {@code work} (BLOCK + FL floats, which also holds log-softmax's
+   * exponentials), so an element's bits do not depend on where it sits in the row. A row of -inf
+   * gives NaN, as in PyTorch. x and y may be the same memory.
    */
-  static void softmaxF32(MemorySegment x, long xo, MemorySegment y, long yo, long n, boolean log) {
+  static void softmaxF32(
+      MemorySegment x, long xo, MemorySegment y, long yo, long n, boolean log, MemorySegment work) {
     float max = CpuReduce.maxF32(x, xo, n, false);
-    FloatVector mv = FloatVector.broadcast(FS, max);
+    long padAt = CpuReduce.BLOCK * 4L;
     double total = 0;
     for (long b = 0; b < n; b += CpuReduce.BLOCK) {
-      int len = (int) Math.min(CpuReduce.BLOCK, n - b);
-      long xb = (xo + b) * 4, yb = (yo + b) * 4;
-      FloatVector a0 = FloatVector.zero(FS), a1 = a0;
-      int i = 0;
-      for (int up = len - 2 * FL; i <= up; i += 2 * FL) {
-        FloatVector x0 = FloatVector.fromMemorySegment(FS, x, xb + i * 4L, NO);
-        FloatVector x1 = FloatVector.fromMemorySegment(FS, x, xb + (i + FL) * 4L, NO);
-        FloatVector e0 = VectorMath.exp(x0.sub(mv)), e1 = VectorMath.exp(x1.sub(mv));
-        if (!log) {
-          e0.intoMemorySegment(y, yb + i * 4L, NO);
-          e1.intoMemorySegment(y, yb + (i + FL) * 4L, NO);
-        }
-        a0 = a0.add(e0);
-        a1 = a1.add(e1);
+      int len = (int) Math.min(CpuReduce.BLOCK, n - b), whole = len - len % FL;
+      MemorySegment e = log ? work : y;
+      long eo = log ? 0 : yo + b;
+      VectorMath.exp(x, (xo + b) * 4, e, eo * 4, whole * 4L, 1, -max);
+      float part = CpuReduce.sumF32(e, eo, whole);
+      if (whole < len) {
+        MemorySegment.copy(x, (xo + b + whole) * 4, work, padAt, (len - whole) * 4L);
+        VectorMath.exp(work, padAt, work, padAt, FL * 4L, 1, -max);
+        for (int i = 0; i < len - whole; i++) part += work.getAtIndex(F32, CpuReduce.BLOCK + i);
+        if (!log) MemorySegment.copy(work, padAt, y, (yo + b + whole) * 4, (len - whole) * 4L);
       }
-      for (; i < len; i += FL) {
-        VectorMask<Float> m = FS.indexInRange(i, len);
-        FloatVector xv = FloatVector.fromMemorySegment(FS, x, xb + i * 4L, NO, m);
-        FloatVector e = FloatVector.zero(FS).blend(VectorMath.exp(xv.sub(mv)), m);
-        if (!log) e.intoMemorySegment(y, yb + i * 4L, NO, m);
-        a0 = a0.add(e);
-      }
-      total += VectorMath.sum(a0.add(a1));
+      total += part;
     }
+    FloatVector mv = FloatVector.broadcast(FS, max);
     long i = 0;
     long vn = n - n % FL;
     if (!log) {

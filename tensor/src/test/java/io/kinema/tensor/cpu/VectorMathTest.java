@@ -8,7 +8,6 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.Random;
 import java.util.function.DoubleUnaryOperator;
-import java.util.function.UnaryOperator;
 import jdk.incubator.vector.DoubleVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
@@ -28,26 +27,14 @@ class VectorMathTest {
     float[] apply(float[] x);
   }
 
-  static final F32Function EXP = vectorFunction(VectorMath::exp);
-  static final F32Function TANH = vectorFunction(VectorMath::tanh);
+  static final F32Function EXP = kernel((x, xb, y, yb, n) -> VectorMath.exp(x, xb, y, yb, n, 1, 0));
+  static final F32Function TANH = kernel(VectorMath::tanh);
   static final F32Function LOG = kernel(VectorMath::log);
   static final F32Function SIN = kernel(VectorMath::sin);
   static final F32Function COS = kernel(VectorMath::cos);
 
   interface Kernel {
     void run(MemorySegment x, long xb, MemorySegment y, long yb, long bytes);
-  }
-
-  /** A FloatVector function applied vector by vector (the last one padded with zeros). */
-  static F32Function vectorFunction(UnaryOperator<FloatVector> f) {
-    return x -> {
-      float[] in = new float[roundUp(x.length)], out = new float[in.length];
-      System.arraycopy(x, 0, in, 0, x.length);
-      for (int i = 0; i < in.length; i += FL) {
-        f.apply(FloatVector.fromArray(FS, in, i)).intoArray(out, i);
-      }
-      return java.util.Arrays.copyOf(out, x.length);
-    };
   }
 
   /** A kernel over native memory, run on whole vectors (the last one padded with zeros). */
@@ -174,6 +161,19 @@ class VectorMathTest {
     assertAccurate("exp edges", EXP, StrictMath::exp, samples(r, 1 << 16, 88.5f, 89f), 1);
     assertAccurate("exp subnormal", EXP, StrictMath::exp, samples(r, 1 << 16, -104f, -87f), 1);
     assertSpecial("exp", EXP, StrictMath::exp);
+    // The argument scale x + offset is formed by one fma: e^-x and e^(x - m) exactly.
+    float[] xs = samples(r, 1 << 12, -80f, 80f);
+    float m = 3.25f;
+    F32Function negated = kernel((x, xb, y, yb, n) -> VectorMath.exp(x, xb, y, yb, n, -1, 0));
+    F32Function shifted = kernel((x, xb, y, yb, n) -> VectorMath.exp(x, xb, y, yb, n, 1, -m));
+    float[] direct = EXP.apply(xs), neg = negated.apply(xs), sh = shifted.apply(xs);
+    for (int i = 0; i < xs.length; i++) {
+      float[] at = {-xs[i], xs[i] - m};
+      float[] want = EXP.apply(at);
+      assertEquals(want[0], neg[i], "exp(-" + xs[i] + ")");
+      assertEquals(want[1], sh[i], "exp(" + xs[i] + " - m)");
+      assertEquals(direct[i], EXP.apply(new float[] {xs[i]})[0], "same bits in any lane");
+    }
     float[] beyond = {89.5f, 1e30f, -104.5f, -1e30f, 88.72284f, -103.98f};
     float[] got = EXP.apply(beyond);
     for (int i = 0; i < beyond.length; i++) {
