@@ -8,9 +8,9 @@ import java.util.function.Supplier;
 /**
  * A fixed set of CPU ops on fixed random inputs, each reduced to a hash of its output's bits: the
  * fingerprint that {@link JitDeterminismTest} compares across execution modes (interpreter, C1, C2)
- * and thread counts. Inputs have odd sizes (vector tails), strided and offset views, rows short
- * and long, a reduction split into parts, in F32 and a little BF16 and F64. {@link #main} prints one {@code
- * name hash} line per op.
+ * and thread counts. Inputs have odd sizes (vector tails), strided and offset views, rows short and
+ * long, a reduction split into parts, in F32 and a little BF16 and F64. {@link #main} prints one
+ * {@code name hash} line per op.
  */
 public final class DeterminismProbe {
   private DeterminismProbe() {}
@@ -111,8 +111,7 @@ public final class DeterminismProbe {
     out.add(new Op("bf16 silu", () -> t.to(DType.BF16).silu()));
     out.add(new Op("bf16 rms_norm", () -> o.to(DType.BF16).rmsNorm(norm, null, 1e-6)));
     out.add(
-        new Op(
-            "attention", () -> Tensor.scaledDotProductAttention(q, k, v, AttentionMask.CAUSAL)));
+        new Op("attention", () -> Tensor.scaledDotProductAttention(q, k, v, AttentionMask.CAUSAL)));
     Tensor d = a.to(DType.F64);
     out.add(new Op("f64 softmax", () -> d.softmax(-1)));
     out.add(new Op("f64 tanh", d::tanh));
@@ -133,10 +132,7 @@ public final class DeterminismProbe {
     Tensor rstd = xc.square().mean(nd, true).add(eps).rsqrt();
     Tensor xhat = xc.mul(rstd);
     Tensor dxhat = g.mul(w);
-    return dxhat
-        .sub(dxhat.mean(nd, true))
-        .sub(xhat.mul(dxhat.mul(xhat).mean(nd, true)))
-        .mul(rstd);
+    return dxhat.sub(dxhat.mean(nd, true)).sub(xhat.mul(dxhat.mul(xhat).mean(nd, true))).mul(rstd);
   }
 
   /** The input gradient of rms_norm over the last dim, composed as autograd does. */

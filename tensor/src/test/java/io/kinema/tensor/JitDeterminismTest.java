@@ -13,11 +13,11 @@ import org.junit.jupiter.api.Test;
 /**
  * CPU results depend neither on the JIT nor on the thread count: {@link DeterminismProbe} gives the
  * same bits in a child JVM that only interprets ({@code -Xint}, one thread), in one that stops at
- * C1 (three threads), in one that compiles with C2 alone, early and synchronously ({@code
- * -Xbatch}, so the fingerprint surely comes from C2 code; two threads), and here (tiered, this
- * machine's thread count) after a warm-up. Before {@link io.kinema.tensor.cpu.VectorMath}'s
- * functions replaced the Vector API's transcendentals and {@code reduceLanes(ADD)}, and reductions
- * stopped splitting by the thread count, most of the probe's ops failed this.
+ * C1 (three threads), in one that compiles with C2 alone, early and synchronously ({@code -Xbatch},
+ * so the fingerprint surely comes from C2 code; two threads), and here (tiered, this machine's
+ * thread count) after a warm-up. Before {@link io.kinema.tensor.cpu.VectorMath}'s functions
+ * replaced the Vector API's transcendentals and {@code reduceLanes(ADD)}, and reductions stopped
+ * splitting by the thread count, most of the probe's ops failed this.
  */
 class JitDeterminismTest {
   /** Calls of every op before the fingerprint, in the JVMs that compile. */

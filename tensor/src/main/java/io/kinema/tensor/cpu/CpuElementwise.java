@@ -145,7 +145,8 @@ final class CpuElementwise {
     F32_UNARY[UnaryOp.RSQRT.ordinal()] = CpuElementwise::rsqrtF32;
     F32_UNARY[UnaryOp.SIN.ordinal()] = (x, xb, y, yb, n, p1, p2) -> VectorMath.sin(x, xb, y, yb, n);
     F32_UNARY[UnaryOp.COS.ordinal()] = (x, xb, y, yb, n, p1, p2) -> VectorMath.cos(x, xb, y, yb, n);
-    F32_UNARY[UnaryOp.TANH.ordinal()] = (x, xb, y, yb, n, p1, p2) -> VectorMath.tanh(x, xb, y, yb, n);
+    F32_UNARY[UnaryOp.TANH.ordinal()] =
+        (x, xb, y, yb, n, p1, p2) -> VectorMath.tanh(x, xb, y, yb, n);
     F32_UNARY[UnaryOp.SIGMOID.ordinal()] = CpuElementwise::sigmoidF32;
     F32_UNARY[UnaryOp.RELU.ordinal()] = CpuElementwise::reluF32;
     F32_UNARY[UnaryOp.GELU.ordinal()] =

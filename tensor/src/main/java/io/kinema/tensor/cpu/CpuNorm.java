@@ -20,9 +20,8 @@ import jdk.incubator.vector.VectorSpecies;
  * type (F32, or F64 for F64 tensors) is processed in place; any other row (strided, BF16/F16) is
  * first gathered into a contiguous compute-type scratch buffer and its result scattered back, so
  * there is one vector kernel per op and compute type. Scalar loops over a row's last elements
- * compute exactly what the vector loop computes (same operations, fma included), and lane sums
- * and exp come from {@link VectorMath}: results do not depend on the vector length split or on the
- * JIT.
+ * compute exactly what the vector loop computes (same operations, fma included), and lane sums and
+ * exp come from {@link VectorMath}: results do not depend on the vector length split or on the JIT.
  */
 final class CpuNorm {
   private CpuNorm() {}

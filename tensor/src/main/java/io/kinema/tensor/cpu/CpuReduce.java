@@ -31,13 +31,14 @@ import jdk.incubator.vector.VectorSpecies;
  * </ul>
  *
  * Outputs are split across threads; when there are few outputs the reduced range is split too (by
- * the shape alone, not the thread count) and the partial results combined in order. F32 sums accumulate in f32 vectors over blocks of
- * {@link #BLOCK} elements (rows for the column plan) that are then added in double, so long sums
- * keep f32-rounding error of one block only. VAR/STD are two-pass (mean, then squared deviations).
- * BF16/F16 are widened to f32 in a per-task scratch (blocks of a run, rows of a column tile) and
- * take the F32 loops; F64 has its own double loops; integers and BOOL reduce in long, scalar.
- * Vector accumulators are summed by {@link VectorMath#sum} (a fixed order, unlike {@code
- * reduceLanes(ADD)}), so results depend neither on the JIT nor on the number of threads.
+ * the shape alone, not the thread count) and the partial results combined in order. F32 sums
+ * accumulate in f32 vectors over blocks of {@link #BLOCK} elements (rows for the column plan) that
+ * are then added in double, so long sums keep f32-rounding error of one block only. VAR/STD are
+ * two-pass (mean, then squared deviations). BF16/F16 are widened to f32 in a per-task scratch
+ * (blocks of a run, rows of a column tile) and take the F32 loops; F64 has its own double loops;
+ * integers and BOOL reduce in long, scalar. Vector accumulators are summed by {@link
+ * VectorMath#sum} (a fixed order, unlike {@code reduceLanes(ADD)}), so results depend neither on
+ * the JIT nor on the number of threads.
  */
 final class CpuReduce {
   private CpuReduce() {}
@@ -287,11 +288,8 @@ final class CpuReduce {
       // items of at least GRAIN elements. The split is a function of the shape only, never of the
       // thread count: it decides how partial sums are rounded, so results stay the same on any
       // number of threads.
-      long groupElements = n * width;
-      int chunks =
-          (int)
-              Math.max(
-                  1, Math.min(Math.min(n, groupElements / StridedLoop.GRAIN), SPLIT_ITEMS / groups));
+      long byWork = n * width / StridedLoop.GRAIN;
+      int chunks = (int) Math.max(1, Math.min(Math.min(n, byWork), SPLIT_ITEMS / groups));
       if (chunks == 1) {
         long perGroup = n * width;
         Parallel.forRange(

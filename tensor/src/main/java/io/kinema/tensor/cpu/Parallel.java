@@ -26,10 +26,11 @@ public final class Parallel {
    * run sequentially there. The mark is per chunk, not per pool thread: a chunk may run on a pool
    * worker or, when the caller's {@code join} finds it not yet started, on the caller itself. If
    * only pool workers ran nested calls sequentially, a nested kernel would split its work (and
-   * round its partial sums) differently depending on thread timing, and results would differ in
-   * the last bits from run to run.
+   * round its partial sums) differently depending on thread timing, and results would differ in the
+   * last bits from run to run.
    */
-  private static final ThreadLocal<boolean[]> IN_CHUNK = ThreadLocal.withInitial(() -> new boolean[1]);
+  private static final ThreadLocal<boolean[]> IN_CHUNK =
+      ThreadLocal.withInitial(() -> new boolean[1]);
 
   private static void runChunk(RangeBody body, long start, long end) {
     boolean[] mark = IN_CHUNK.get();

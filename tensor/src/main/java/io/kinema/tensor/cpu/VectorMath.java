@@ -26,25 +26,29 @@ import jdk.incubator.vector.VectorSpecies;
  * drift apart. Everything here is built from operations whose result IEEE 754 fixes exactly (add,
  * mul, fma, div, sqrt, compares, blends, integer and bit ops, lane moves, float-double
  * conversions), which give the same bits in every execution mode, plus {@link StrictMath} (fdlibm
- * in Java) for rare scalar fallbacks. Each function exists once, as vector code: kernels compute a
- * run's last partial vector in padded buffers or masked vectors, never with a scalar twin, so a
- * result cannot depend on where an element falls in a vector either.
+ * in Java) for rare scalar fallbacks.
  *
  * <ul>
  *   <li>{@link #sum(FloatVector)}, {@link #sum(DoubleVector)}: lane sums in a fixed pairwise order.
- *   <li>{@link #exp(FloatVector)}, {@link #tanh(FloatVector)}: f32 in f32 arithmetic, for the hot
- *       paths (softmax, sigmoid, SiLU, GELU). Measured over every float of the argument range:
- *       exp within 1 ulp, tanh within 2 ulp (see {@code VectorMathTest}).
- *   <li>{@link #log}, {@link #sin}, {@link #cos}, {@link #pow}: loops over memory that compute in
- *       f64 lanes and round once to f32, so they are correctly rounded but for rare ties (within
- *       0.501 ulp); pow has every special case of {@link Math#pow}.
- *   <li>erf and exact GELU in f32 (vectors) and f64 (scalars); {@link #exp2NonPositive} for the
- *       attention kernels.
+ *   <li>{@link #exp}, {@link #tanh}: f32 arithmetic, for the hot paths (softmax, sigmoid, SiLU,
+ *       GELU). Over every float of the argument range: exp within 1.009 ulp (subnormal results
+ *       included), tanh within 1.07 ulp.
+ *   <li>{@link #log}, {@link #sin}, {@link #cos}, {@link #pow}: computed in f64 lanes and rounded
+ *       once to f32, so correctly rounded but for rare near-ties (0.5 ulp measured); pow has every
+ *       special case of {@link Math#pow}.
+ *   <li>erf and exact GELU in f32 and (scalar) f64; {@link #exp2NonPositive} for attention.
  * </ul>
  *
- * <p>Vector arguments and results must be of the preferred species. Such methods are small enough
- * that C2 inlines them into the calling loop (a vector crossing a call that is not inlined would
- * be boxed); anything larger is a whole loop over memory.
+ * <p><b>Shape of the code.</b> Each f32 function is a whole loop over memory ({@code bytes}, a
+ * multiple of the preferred vector size) with its math written inline. Callers run a partial vector
+ * through padded buffers: there is no scalar twin to disagree with the vector code, and an
+ * element's result does not depend on where it falls in a vector. Composite ops run these loops as
+ * passes of their own (sigmoid: an exp pass, then {@code 1/(1 + y)}). Why not functions from vector
+ * to vector: a vector passed to or returned from a method that C2 does not inline is boxed (an
+ * allocation per vector), and C2 refuses to inline such a method once it has compiled it alone into
+ * more than {@code InlineSmallCode} bytes (which a function of this size, called often from code
+ * not compiled yet, soon is) or once a compilation passes ~18000 IR nodes (which two of these
+ * functions in one loop do). Only tiny helpers and the lane sums take vectors.
  */
 public final class VectorMath {
   private VectorMath() {}
@@ -108,13 +112,6 @@ public final class VectorMath {
   }
 
   // ---------------------------------------------------------------- f32 exp and tanh
-  //
-  // Every function below is a whole loop over memory with its math written inline, and the kernels
-  // that need e^x inside other math (sigmoid, SiLU, softmax) run these loops as separate passes
-  // over their chunk. A vector passed to or returned from a method that C2 does not inline is boxed
-  // (an allocation per vector), and C2 refuses to inline a method it has already compiled on its
-  // own into more than InlineSmallCode bytes, which a vector function of this size is once it has
-  // been called often from code that was not yet compiled. Only tiny helpers take vectors.
 
   /** Adding it to a float of magnitude below 2^22 rounds it to an integer, kept in the low bits. */
   private static final float ROUND = 0x1.8p23f;
@@ -137,7 +134,7 @@ public final class VectorMath {
    * {@code y = e^(scale x + offset)} for {@code bytes} (a multiple of the preferred vector size) of
    * f32 at byte offsets xb and yb (which may be the same memory). The argument is rounded once
    * (fma), so it is exactly {@code x - m} for scale 1 and offset -m, and {@code -x} for scale -1
-   * and offset 0. Within 1.01 ulp of the exponential of that argument, subnormal results included;
+   * and offset 0. Within 1.009 ulp of the exponential of that argument, subnormal results included;
    * overflow gives +inf, -inf gives 0, NaN stays NaN.
    *
    * <p>{@code a = n ln 2 + r} with n = round(a log2 e) and |r| &lt;= ln(2)/2 (Cody-Waite with fma),
@@ -159,7 +156,8 @@ public final class VectorMath {
       IntVector ni = t.reinterpretAsInts().sub(ROUND_BITS);
       IntVector half = ni.lanewise(VectorOperators.ASHR, 1);
       FloatVector s1 = half.add(127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
-      FloatVector s2 = ni.sub(half).add(127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
+      FloatVector s2 =
+          ni.sub(half).add(127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
       p.mul(s1)
           .mul(s2)
           .blend(Float.POSITIVE_INFINITY, a.compare(VectorOperators.GT, 89f))
@@ -191,7 +189,8 @@ public final class VectorMath {
       FloatVector v = FloatVector.fromMemorySegment(FS, x, xb + i, NO);
       FloatVector a = v.abs();
       FloatVector z = a.mul(a);
-      FloatVector small = a.mul(z).fma(z.fma(T5, T4).fma(z, t3).fma(z, t2).fma(z, t1).fma(z, t0), a);
+      FloatVector small =
+          a.mul(z).fma(z.fma(T5, T4).fma(z, t3).fma(z, t2).fma(z, t1).fma(z, t0), a);
       // e^u, u = 2a, as in exp(), for u <= 19 (tanh is 1 in f32 from a = 9.01 on): a normal result,
       // so one exponent factor applies 2^n. A NaN stays NaN through min.
       FloatVector u = a.min(9.5f);
@@ -228,7 +227,9 @@ public final class VectorMath {
   // way and correctly rounded the other) and round once: the f64 error (below 1e-14 relative) can
   // only matter when the exact result lies that close to a tie between two floats.
 
-  /** Adding it to a double of magnitude below 2^51 rounds it to an integer, kept in the low bits. */
+  /**
+   * Adding it to a double of magnitude below 2^51 rounds it to an integer, kept in the low bits.
+   */
   private static final double ROUND_D = 0x1.8p52;
 
   private static final long ROUND_D_BITS = Double.doubleToRawLongBits(ROUND_D);
@@ -291,12 +292,12 @@ public final class VectorMath {
    * that vector of y.
    *
    * <p>ln: {@code a = 2^k m} with m in [sqrt(1/2), sqrt(2)), and {@code ln m = 2 atanh(s) = 2 (s +
-   * s^3/3 + ... + s^17/17)} with {@code s = (m - 1)/(m + 1)}, |s| &lt;= 0.172 (the next term is below
-   * 1e-17 relative). 0 gives -inf, +inf and NaN stay, negatives give NaN.
+   * s^3/3 + ... + s^17/17)} with {@code s = (m - 1)/(m + 1)}, |s| &lt;= 0.172 (the next term is
+   * below 1e-17 relative). 0 gives -inf, +inf and NaN stay, negatives give NaN.
    *
    * <p>The special cases of {@link Math#pow} that do not fall out of ln and exp (such as {@code 0 *
-   * inf = NaN} for |a| = 1 and infinite b) go into t and the sign: -1 for a negative base to an
-   * odd integer, NaN for a finite negative base to a finite non-integer, t = 0 (so 1) for b = 0.
+   * inf = NaN} for |a| = 1 and infinite b) go into t and the sign: -1 for a negative base to an odd
+   * integer, NaN for a finite negative base to a finite non-integer, t = 0 (so 1) for b = 0.
    */
   private static void logPass(
       MemorySegment a,
@@ -333,7 +334,10 @@ public final class VectorMath {
         DoubleVector s2 = s.add(s);
         DoubleVector ln = e.fma(ln2, s2.mul(z).fma(q, s2).add(e.mul(LN2_LO_D)));
         ln =
-            ln.blend(ax, ax.compare(VectorOperators.GT, Double.MAX_VALUE).or(ax.test(VectorOperators.IS_NAN)))
+            ln.blend(
+                    ax,
+                    ax.compare(VectorOperators.GT, Double.MAX_VALUE)
+                        .or(ax.test(VectorOperators.IS_NAN)))
                 .blend(Double.NEGATIVE_INFINITY, ax.compare(VectorOperators.EQ, 0))
                 .blend(Double.NaN, ax.compare(VectorOperators.LT, 0));
         long at = yb + k * VB + h;
@@ -354,7 +358,8 @@ public final class VectorMath {
             below
                 .and(integer)
                 .and(shifted.reinterpretAsLongs().and(1).compare(VectorOperators.NE, 0).cast(DS));
-        VectorMask<Double> negative = x.reinterpretAsLongs().compare(VectorOperators.LT, 0).cast(DS);
+        VectorMask<Double> negative =
+            x.reinterpretAsLongs().compare(VectorOperators.LT, 0).cast(DS);
         VectorMask<Double> noRealPower =
             x.compare(VectorOperators.LT, 0)
                 .and(x.compare(VectorOperators.GT, Double.NEGATIVE_INFINITY))
@@ -562,9 +567,9 @@ public final class VectorMath {
   /**
    * {@code y = gelu(x) = x Phi(x)} (exact GELU, Phi the standard normal CDF) for {@code bytes} (a
    * multiple of the preferred vector size) of contiguous f32 (x and y not the same memory); 0 for x
-   * = -inf. Phi is {@code (1 + erf(z))/2} for |z| &lt; 1 ({@code z = x/sqrt 2}), else from erfc with
-   * its exp argument {@code -x^2/2} formed from x exactly, so GELU of negative inputs keeps ~4e-7
-   * relative accuracy. Three passes, as {@link #erf}.
+   * = -inf. Phi is {@code (1 + erf(z))/2} for |z| &lt; 1 ({@code z = x/sqrt 2}), else from erfc
+   * with its exp argument {@code -x^2/2} formed from x exactly, so GELU of negative inputs keeps
+   * ~4e-7 relative accuracy. Three passes, as {@link #erf}.
    */
   public static void gelu(MemorySegment x, long xb, MemorySegment y, long yb, long bytes) {
     for (long i = 0; i < bytes; i += VB) {

@@ -16,14 +16,16 @@ import java.util.function.Function;
  *     io.kinema.tensor.cpu.ElementwiseBench
  * </pre>
  *
- * Prints the best of several timed repetitions per op (CPU time of the calling thread, which
- * does all the work with one thread) in the last of {@code args[0]} (default 3) rounds over all ops.
+ * Prints the best of several timed repetitions per op (CPU time of the calling thread, which does
+ * all the work with one thread) in the last of {@code args[0]} (default 3) rounds over all ops (or
+ * those whose name contains {@code args[1]}), and the bytes allocated per element (more than a few
+ * tenths means vectors are being boxed: some kernel was not compiled the way it was written for).
  */
 public final class ElementwiseBench {
   private ElementwiseBench() {}
 
-  private static final java.lang.management.ThreadMXBean THREAD =
-      java.lang.management.ManagementFactory.getThreadMXBean();
+  private static final com.sun.management.ThreadMXBean THREAD =
+      (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
 
   /** This thread's CPU time in ns: steadier than wall time on a shared machine. */
   private static long cpuTime() {
@@ -55,34 +57,41 @@ public final class ElementwiseBench {
       new Op("softmax rows of 77", rows77, -5, 5, x -> x.softmax(-1)),
       new Op("softmax rows of 1536", rows1536, -5, 5, x -> x.softmax(-1)),
       new Op("log_softmax rows of 77", rows77, -5, 5, x -> x.logSoftmax(-1)),
-      new Op("layer_norm rows of 77", rows77, -5, 5, x -> x.layerNorm(new long[] {77}, null, null, 1e-5)),
       new Op(
-          "rms_norm rows of 1536",
-          rows1536,
+          "layer_norm rows of 77",
+          rows77,
           -5,
           5,
-          x -> x.rmsNorm(new long[] {1536}, null, 1e-5)),
+          x -> x.layerNorm(new long[] {77}, null, null, 1e-5)),
+      new Op(
+          "rms_norm rows of 1536", rows1536, -5, 5, x -> x.rmsNorm(new long[] {1536}, null, 1e-5)),
     };
     int rounds = args.length > 0 ? Integer.parseInt(args[0]) : 3;
+    String only = args.length > 1 ? args[1] : ""; // ops whose name contains it
     Random r = new Random(1);
     for (int round = 0; round < rounds; round++) { // the first rounds warm every kernel up
       for (Op op : ops) {
+        if (!op.name.contains(only)) continue;
         try (var s = Scope.open()) {
           long n = 1;
           for (long d : op.shape) n *= d;
           float[] v = new float[(int) n];
-          for (int i = 0; i < v.length; i++) v[i] = (float) (op.lo + (op.hi - op.lo) * r.nextDouble());
+          for (int i = 0; i < v.length; i++)
+            v[i] = (float) (op.lo + (op.hi - op.lo) * r.nextDouble());
           Tensor x = Tensor.of(v, op.shape);
-          double best = Double.MAX_VALUE;
+          double best = Double.MAX_VALUE, allocated = 0;
           for (int rep = 0; rep < (round < rounds - 1 ? 3 : 7); rep++) {
-            long t0 = cpuTime(), calls = 0;
+            long t0 = cpuTime(), a0 = THREAD.getCurrentThreadAllocatedBytes(), calls = 0;
             do {
               op.f.apply(x).close();
               calls++;
             } while (cpuTime() - t0 < 100_000_000);
             best = Math.min(best, (cpuTime() - t0) / (double) calls / n);
+            allocated = (THREAD.getCurrentThreadAllocatedBytes() - a0) / (double) calls / n;
           }
-          if (round == rounds - 1) System.out.printf("%-26s %7.3f ns/element%n", op.name, best);
+          if (round == rounds - 1) {
+            System.out.printf("%-26s %7.3f ns/element %6.2f B/element%n", op.name, best, allocated);
+          }
         }
       }
     }

@@ -21,7 +21,8 @@ import java.util.stream.IntStream;
 public final class VectorMathExhaustive {
   private VectorMathExhaustive() {}
 
-  private record Target(String name, F32Function f, DoubleUnaryOperator exact, float lo, float hi) {}
+  private record Target(
+      String name, F32Function f, DoubleUnaryOperator exact, float lo, float hi) {}
 
   public static void main(String[] args) {
     Target[] targets = {

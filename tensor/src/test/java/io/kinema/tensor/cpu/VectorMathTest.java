@@ -15,8 +15,8 @@ import org.junit.jupiter.api.Test;
 
 /**
  * {@link VectorMath}'s f32 functions against {@link StrictMath} in double, in units of the f32
- * result's ulp, over random arguments across the whole float range and the special values; and
- * the lane sums. {@link VectorMathExhaustive} runs the same comparison over every float.
+ * result's ulp, over random arguments across the whole float range and the special values; and the
+ * lane sums. {@link VectorMathExhaustive} runs the same comparison over every float.
  */
 class VectorMathTest {
   private static final VectorSpecies<Float> FS = FloatVector.SPECIES_PREFERRED;
@@ -105,8 +105,8 @@ class VectorMathTest {
   }
 
   /**
-   * n random floats: half uniform in [lo, hi], half with uniformly random bit patterns of
-   * magnitude at most max(|lo|, |hi|) (every binade equally likely, subnormals included).
+   * n random floats: half uniform in [lo, hi], half with uniformly random bit patterns of magnitude
+   * at most max(|lo|, |hi|) (every binade equally likely, subnormals included).
    */
   static float[] samples(Random r, int n, float lo, float hi) {
     float[] x = new float[n];
@@ -137,8 +137,24 @@ class VectorMathTest {
 
   /** Special arguments: signed zeros, infinities, NaN, extremes and subnormals. */
   private static final float[] SPECIAL = {
-    0f, -0f, INF, -INF, NAN, Float.MIN_VALUE, -Float.MIN_VALUE, Float.MIN_NORMAL, Float.MAX_VALUE,
-    -Float.MAX_VALUE, 1f, -1f, 0.5f, -0.5f, 2f, -2f, 3f, -3f
+    0f,
+    -0f,
+    INF,
+    -INF,
+    NAN,
+    Float.MIN_VALUE,
+    -Float.MIN_VALUE,
+    Float.MIN_NORMAL,
+    Float.MAX_VALUE,
+    -Float.MAX_VALUE,
+    1f,
+    -1f,
+    0.5f,
+    -0.5f,
+    2f,
+    -2f,
+    3f,
+    -3f
   };
 
   /** f(x) must have exactly the bits of (float) exact(x) (NaN: any NaN) for every special x. */
@@ -185,7 +201,8 @@ class VectorMathTest {
   void tanh() {
     Random r = new Random(2);
     assertAccurate("tanh", TANH, StrictMath::tanh, samples(r, 1 << 20, -10f, 10f), 2);
-    assertAccurate("tanh near the switch", TANH, StrictMath::tanh, samples(r, 1 << 16, 0.6f, 1f), 2);
+    assertAccurate(
+        "tanh near the switch", TANH, StrictMath::tanh, samples(r, 1 << 16, 0.6f, 1f), 2);
     assertAccurate("tanh all", TANH, StrictMath::tanh, samples(r, 1 << 16, -INF, INF), 2);
     assertSpecial("tanh", TANH, StrictMath::tanh);
   }
@@ -196,7 +213,8 @@ class VectorMathTest {
     assertAccurate("log", LOG, StrictMath::log, samples(r, 1 << 20, 0f, Float.MAX_VALUE), 0.501);
     assertAccurate("log near 1", LOG, StrictMath::log, samples(r, 1 << 16, 0.7f, 1.5f), 0.501);
     float[] negative = samples(r, 1 << 10, -10f, 10f);
-    for (int i = 0; i < negative.length; i++) negative[i] = -Math.abs(negative[i]) - Float.MIN_VALUE;
+    for (int i = 0; i < negative.length; i++)
+      negative[i] = -Math.abs(negative[i]) - Float.MIN_VALUE;
     assertAccurate("log negative", LOG, StrictMath::log, negative, 0);
     assertSpecial("log", LOG, StrictMath::log);
   }
@@ -244,9 +262,32 @@ class VectorMathTest {
   @Test
   void powSpecialCases() {
     float[] v = {
-      0f, -0f, INF, -INF, NAN, 1f, -1f, 0.5f, -0.5f, 2f, -2f, 3f, -3f, 2.5f, -2.5f, 0x1p24f,
-      -0x1p24f, 0x1p24f + 2, 0x1p23f + 1, -(0x1p23f + 1), Float.MIN_VALUE, -Float.MIN_VALUE,
-      Float.MAX_VALUE, -Float.MAX_VALUE, 1e-20f, 1e20f
+      0f,
+      -0f,
+      INF,
+      -INF,
+      NAN,
+      1f,
+      -1f,
+      0.5f,
+      -0.5f,
+      2f,
+      -2f,
+      3f,
+      -3f,
+      2.5f,
+      -2.5f,
+      0x1p24f,
+      -0x1p24f,
+      0x1p24f + 2,
+      0x1p23f + 1,
+      -(0x1p23f + 1),
+      Float.MIN_VALUE,
+      -Float.MIN_VALUE,
+      Float.MAX_VALUE,
+      -Float.MAX_VALUE,
+      1e-20f,
+      1e20f
     };
     int n = v.length * v.length;
     float[] x = new float[n], y = new float[n];
@@ -305,7 +346,8 @@ class VectorMathTest {
       assertEquals((float) exact, VectorMath.sum(FloatVector.fromArray(FS, f, 0)));
       exact = 0;
       for (int i = 0; i < d.length; i++) exact += d[i] = r.nextInt() * 0.5;
-      assertEquals(exact, VectorMath.sum(DoubleVector.fromArray(DoubleVector.SPECIES_PREFERRED, d, 0)));
+      assertEquals(
+          exact, VectorMath.sum(DoubleVector.fromArray(DoubleVector.SPECIES_PREFERRED, d, 0)));
     }
     // On values where the order matters: the documented pairwise tree, written out in scalars.
     for (int rep = 0; rep < 1000; rep++) {
