@@ -27,7 +27,10 @@ import jdk.incubator.vector.VectorSpecies;
  *       broadcast (stride-0) one from a vector holding its value in every lane, anything else
  *       (strided, 16-bit) is first converted into an f32 buffer; results go straight to a
  *       contiguous F32 output or through a buffer that is stored rounded. A run's last partial
- *       vector is computed in the buffers, so each op is a single loop over whole vectors.
+ *       vector is computed in the buffers, so each op is a single loop over whole vectors, and an
+ *       element's result does not depend on where it falls in a vector, a run or a thread's share.
+ *       Transcendentals come from {@link VectorMath}, never the Vector API's lanewise EXP, TANH,
+ *       ..., whose bits depend on whether C2 has compiled the loop yet.
  *   <li>f64 (F64) and long (integers, BOOL): load into a Java array, a plain loop per op, store.
  * </ul>
  *
@@ -135,13 +138,15 @@ final class CpuElementwise {
   static {
     F32_UNARY[UnaryOp.NEG.ordinal()] = CpuElementwise::negF32;
     F32_UNARY[UnaryOp.ABS.ordinal()] = CpuElementwise::absF32;
-    F32_UNARY[UnaryOp.EXP.ordinal()] = CpuElementwise::expF32;
-    F32_UNARY[UnaryOp.LOG.ordinal()] = CpuElementwise::logF32;
+    F32_UNARY[UnaryOp.EXP.ordinal()] =
+        (x, xb, y, yb, n, p1, p2) -> VectorMath.exp(x, xb, y, yb, n, 1, 0);
+    F32_UNARY[UnaryOp.LOG.ordinal()] = (x, xb, y, yb, n, p1, p2) -> VectorMath.log(x, xb, y, yb, n);
     F32_UNARY[UnaryOp.SQRT.ordinal()] = CpuElementwise::sqrtF32;
     F32_UNARY[UnaryOp.RSQRT.ordinal()] = CpuElementwise::rsqrtF32;
-    F32_UNARY[UnaryOp.SIN.ordinal()] = CpuElementwise::sinF32;
-    F32_UNARY[UnaryOp.COS.ordinal()] = CpuElementwise::cosF32;
-    F32_UNARY[UnaryOp.TANH.ordinal()] = CpuElementwise::tanhF32;
+    F32_UNARY[UnaryOp.SIN.ordinal()] = (x, xb, y, yb, n, p1, p2) -> VectorMath.sin(x, xb, y, yb, n);
+    F32_UNARY[UnaryOp.COS.ordinal()] = (x, xb, y, yb, n, p1, p2) -> VectorMath.cos(x, xb, y, yb, n);
+    F32_UNARY[UnaryOp.TANH.ordinal()] =
+        (x, xb, y, yb, n, p1, p2) -> VectorMath.tanh(x, xb, y, yb, n);
     F32_UNARY[UnaryOp.SIGMOID.ordinal()] = CpuElementwise::sigmoidF32;
     F32_UNARY[UnaryOp.RELU.ordinal()] = CpuElementwise::reluF32;
     F32_UNARY[UnaryOp.GELU.ordinal()] =
@@ -166,16 +171,6 @@ final class CpuElementwise {
     for (long i = 0; i < bytes; i += VB) st(y, yb + i, ld(x, xb + i).abs());
   }
 
-  private static void expF32(
-      MemorySegment x, long xb, MemorySegment y, long yb, long bytes, float p1, float p2) {
-    for (long i = 0; i < bytes; i += VB) st(y, yb + i, ld(x, xb + i).lanewise(VectorOperators.EXP));
-  }
-
-  private static void logF32(
-      MemorySegment x, long xb, MemorySegment y, long yb, long bytes, float p1, float p2) {
-    for (long i = 0; i < bytes; i += VB) st(y, yb + i, ld(x, xb + i).lanewise(VectorOperators.LOG));
-  }
-
   private static void sqrtF32(
       MemorySegment x, long xb, MemorySegment y, long yb, long bytes, float p1, float p2) {
     for (long i = 0; i < bytes; i += VB) st(y, yb + i, ld(x, xb + i).sqrt());
@@ -187,29 +182,16 @@ final class CpuElementwise {
     for (long i = 0; i < bytes; i += VB) st(y, yb + i, one.div(ld(x, xb + i).sqrt()));
   }
 
-  private static void sinF32(
-      MemorySegment x, long xb, MemorySegment y, long yb, long bytes, float p1, float p2) {
-    for (long i = 0; i < bytes; i += VB) st(y, yb + i, ld(x, xb + i).lanewise(VectorOperators.SIN));
-  }
+  // Ops built on exp or tanh run VectorMath's loop as a pass of their own over the chunk (y, which
+  // never aliases x), then finish in a second loop: fusing them would put a vector function inside
+  // another loop, which C2 may then not inline (see VectorMath).
 
-  private static void cosF32(
-      MemorySegment x, long xb, MemorySegment y, long yb, long bytes, float p1, float p2) {
-    for (long i = 0; i < bytes; i += VB) st(y, yb + i, ld(x, xb + i).lanewise(VectorOperators.COS));
-  }
-
-  private static void tanhF32(
-      MemorySegment x, long xb, MemorySegment y, long yb, long bytes, float p1, float p2) {
-    for (long i = 0; i < bytes; i += VB)
-      st(y, yb + i, ld(x, xb + i).lanewise(VectorOperators.TANH));
-  }
-
+  /** {@code 1 / (1 + e^-x)}. */
   private static void sigmoidF32(
       MemorySegment x, long xb, MemorySegment y, long yb, long bytes, float p1, float p2) {
+    VectorMath.exp(x, xb, y, yb, bytes, -1, 0);
     FloatVector one = FloatVector.broadcast(FS, 1f);
-    for (long i = 0; i < bytes; i += VB) {
-      FloatVector v = ld(x, xb + i);
-      st(y, yb + i, one.div(v.neg().lanewise(VectorOperators.EXP).add(one)));
-    }
+    for (long i = 0; i < bytes; i += VB) st(y, yb + i, one.div(ld(y, yb + i).add(one)));
   }
 
   private static void reluF32(
@@ -223,17 +205,19 @@ final class CpuElementwise {
     float k = (float) Math.sqrt(2 / Math.PI);
     for (long i = 0; i < bytes; i += VB) {
       FloatVector v = ld(x, xb + i);
-      FloatVector inner = v.mul(v).fma(k * 0.044715f, k).mul(v);
-      st(y, yb + i, v.mul(0.5f).mul(inner.lanewise(VectorOperators.TANH).add(1f)));
+      st(y, yb + i, v.mul(v).fma(k * 0.044715f, k).mul(v));
+    }
+    VectorMath.tanh(y, yb, y, yb, bytes);
+    for (long i = 0; i < bytes; i += VB) {
+      st(y, yb + i, ld(x, xb + i).mul(0.5f).mul(ld(y, yb + i).add(1f)));
     }
   }
 
+  /** {@code x / (1 + e^-x)}. */
   private static void siluF32(
       MemorySegment x, long xb, MemorySegment y, long yb, long bytes, float p1, float p2) {
-    for (long i = 0; i < bytes; i += VB) {
-      FloatVector v = ld(x, xb + i);
-      st(y, yb + i, v.div(v.neg().lanewise(VectorOperators.EXP).add(1f)));
-    }
+    VectorMath.exp(x, xb, y, yb, bytes, -1, 0);
+    for (long i = 0; i < bytes; i += VB) st(y, yb + i, ld(x, xb + i).div(ld(y, yb + i).add(1f)));
   }
 
   private static void squareF32(
@@ -289,8 +273,7 @@ final class CpuElementwise {
         st(y, yb + i, v.mul(v).mul(v));
       }
     } else {
-      for (long i = 0; i < bytes; i += VB)
-        st(y, yb + i, ld(x, xb + i).lanewise(VectorOperators.POW, p));
+      VectorMath.pow(x, xb, y, yb, bytes, p);
     }
   }
 
@@ -521,13 +504,7 @@ final class CpuElementwise {
         for (long k = 0; k < nv; k++)
           st(o, ob + k * VB, ld(as, ao + k * ast).div(ld(bs, bo + k * bst)));
       }
-      case POW -> {
-        for (long k = 0; k < nv; k++)
-          st(
-              o,
-              ob + k * VB,
-              ld(as, ao + k * ast).lanewise(VectorOperators.POW, ld(bs, bo + k * bst)));
-      }
+      case POW -> VectorMath.pow(as, ao, ast, bs, bo, bst, o, ob, nv);
       case MAXIMUM -> {
         for (long k = 0; k < nv; k++)
           st(o, ob + k * VB, ld(as, ao + k * ast).max(ld(bs, bo + k * bst)));

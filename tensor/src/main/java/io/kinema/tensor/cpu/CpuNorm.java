@@ -9,7 +9,6 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -20,7 +19,9 @@ import jdk.incubator.vector.VectorSpecies;
  * the last dim of rotary. Rows run in parallel. A row that is one unit-stride run of the compute
  * type (F32, or F64 for F64 tensors) is processed in place; any other row (strided, BF16/F16) is
  * first gathered into a contiguous compute-type scratch buffer and its result scattered back, so
- * there is one vector kernel per op and compute type.
+ * there is one vector kernel per op and compute type. Scalar loops over a row's last elements
+ * compute exactly what the vector loop computes (same operations, fma included), and lane sums and
+ * exp come from {@link VectorMath}: results do not depend on the vector length split or on the JIT.
  */
 final class CpuNorm {
   private CpuNorm() {}
@@ -202,12 +203,14 @@ final class CpuNorm {
           try (Arena arena = Arena.ofConfined()) {
             MemorySegment sx = rows.scratch(arena, 0, xdt, cdt);
             MemorySegment sy = rows.scratch(arena, 1, odt, cdt);
+            MemorySegment work =
+                cdt == DType.F32 ? arena.allocate((CpuReduce.BLOCK + FL) * 4L, 64) : null;
             for (long r = s; r < e; r++) {
               long xb = rows.base(0, r), ob = rows.base(1, r);
               if (sx != null) rows.gather(0, xb, xs, xdt, sx, cdt);
               MemorySegment xseg = sx == null ? xs : sx, yseg = sy == null ? os : sy;
               long xo = sx == null ? xb : 0, yo = sy == null ? ob : 0;
-              if (cdt == DType.F32) softmaxF32(xseg, xo, yseg, yo, n, log);
+              if (cdt == DType.F32) softmaxF32(xseg, xo, yseg, yo, n, log, work);
               else softmaxF64(xseg, xo, yseg, yo, n, log);
               if (sy != null) rows.scatter(1, ob, sy, cdt, os, odt);
             }
@@ -217,44 +220,32 @@ final class CpuNorm {
 
   /**
    * Softmax of n contiguous floats: max, then exp(x - max) (stored for softmax) summed in f32
-   * blocks added in double, then a scale (or, for log-softmax, {@code x - max - log(sum)}). A row
-   * of -inf gives NaN, as in PyTorch. x and y may be the same memory.
+   * blocks added in double, then a scale (or, for log-softmax, {@code x - max - log(sum)}). The
+   * exponentials are VectorMath's loop, run on a block's whole vectors in place and on its last
+   * partial vector padded in {@code work} (BLOCK + FL floats, which also holds log-softmax's
+   * exponentials), so an element's bits do not depend on where it sits in the row. A row of -inf
+   * gives NaN, as in PyTorch. x and y may be the same memory.
    */
-  static void softmaxF32(MemorySegment x, long xo, MemorySegment y, long yo, long n, boolean log) {
+  static void softmaxF32(
+      MemorySegment x, long xo, MemorySegment y, long yo, long n, boolean log, MemorySegment work) {
     float max = CpuReduce.maxF32(x, xo, n, false);
-    FloatVector mv = FloatVector.broadcast(FS, max);
+    long padAt = CpuReduce.BLOCK * 4L;
     double total = 0;
     for (long b = 0; b < n; b += CpuReduce.BLOCK) {
-      int len = (int) Math.min(CpuReduce.BLOCK, n - b);
-      long xb = (xo + b) * 4, yb = (yo + b) * 4;
-      FloatVector a0 = FloatVector.zero(FS), a1 = a0;
-      int i = 0;
-      for (int up = len - 2 * FL; i <= up; i += 2 * FL) {
-        // The Vector API's EXP (an intrinsic on x86) measured faster than a hand-written
-        // polynomial here (0.29 vs 0.44 ns per element).
-        FloatVector e0 =
-            FloatVector.fromMemorySegment(FS, x, xb + i * 4L, NO)
-                .sub(mv)
-                .lanewise(VectorOperators.EXP);
-        FloatVector e1 =
-            FloatVector.fromMemorySegment(FS, x, xb + (i + FL) * 4L, NO)
-                .sub(mv)
-                .lanewise(VectorOperators.EXP);
-        if (!log) {
-          e0.intoMemorySegment(y, yb + i * 4L, NO);
-          e1.intoMemorySegment(y, yb + (i + FL) * 4L, NO);
-        }
-        a0 = a0.add(e0);
-        a1 = a1.add(e1);
-      }
-      float part = a0.add(a1).reduceLanes(VectorOperators.ADD);
-      for (; i < len; i++) {
-        float ev = (float) Math.exp(x.getAtIndex(F32, xo + b + i) - max);
-        if (!log) y.setAtIndex(F32, yo + b + i, ev);
-        part += ev;
+      int len = (int) Math.min(CpuReduce.BLOCK, n - b), whole = len - len % FL;
+      MemorySegment e = log ? work : y;
+      long eo = log ? 0 : yo + b;
+      VectorMath.exp(x, (xo + b) * 4, e, eo * 4, whole * 4L, 1, -max);
+      float part = CpuReduce.sumF32(e, eo, whole);
+      if (whole < len) {
+        MemorySegment.copy(x, (xo + b + whole) * 4, work, padAt, (len - whole) * 4L);
+        VectorMath.exp(work, padAt, work, padAt, FL * 4L, 1, -max);
+        for (int i = 0; i < len - whole; i++) part += work.getAtIndex(F32, CpuReduce.BLOCK + i);
+        if (!log) MemorySegment.copy(work, padAt, y, (yo + b + whole) * 4, (len - whole) * 4L);
       }
       total += part;
     }
+    FloatVector mv = FloatVector.broadcast(FS, max);
     long i = 0;
     long vn = n - n % FL;
     if (!log) {
@@ -266,7 +257,7 @@ final class CpuNorm {
       }
       for (; i < n; i++) y.setAtIndex(F32, yo + i, y.getAtIndex(F32, yo + i) * inv);
     } else {
-      float lse = (float) Math.log(total);
+      float lse = (float) StrictMath.log(total);
       for (; i < vn; i += FL) {
         FloatVector.fromMemorySegment(FS, x, (xo + i) * 4, NO)
             .sub(mv)
@@ -616,11 +607,11 @@ final class CpuNorm {
         x0.rearrange(SWAP).fma(s0, x0.mul(c0)).intoMemorySegment(y, yb, NO);
         x1.rearrange(SWAP).fma(s1, x1.mul(c1)).intoMemorySegment(y, yb + FL * 4L, NO);
       }
-      for (; i < half; i++) {
+      for (; i < half; i++) { // as the vector code, fma included
         float a = x.getAtIndex(F32, xo + 2 * i), b = x.getAtIndex(F32, xo + 2 * i + 1);
         float cc = c.getAtIndex(F32, co + i), ss = sn.getAtIndex(F32, so + i);
-        y.setAtIndex(F32, yo + 2 * i, a * cc - b * ss);
-        y.setAtIndex(F32, yo + 2 * i + 1, a * ss + b * cc);
+        y.setAtIndex(F32, yo + 2 * i, Math.fma(b, -ss, a * cc));
+        y.setAtIndex(F32, yo + 2 * i + 1, Math.fma(a, ss, b * cc));
       }
     } else {
       for (; i < vn; i += FL) {
@@ -634,8 +625,8 @@ final class CpuNorm {
       for (; i < half; i++) {
         float a = x.getAtIndex(F32, xo + i), b = x.getAtIndex(F32, xo + half + i);
         float cc = c.getAtIndex(F32, co + i), ss = sn.getAtIndex(F32, so + i);
-        y.setAtIndex(F32, yo + i, a * cc - b * ss);
-        y.setAtIndex(F32, yo + half + i, a * ss + b * cc);
+        y.setAtIndex(F32, yo + i, a * cc - b * ss); // as the vector code, fma included
+        y.setAtIndex(F32, yo + half + i, Math.fma(a, ss, b * cc));
       }
     }
   }

@@ -30,12 +30,15 @@ import jdk.incubator.vector.VectorSpecies;
  *       vectorially.
  * </ul>
  *
- * Outputs are split across threads; when there are fewer outputs than threads the reduced range is
- * split too and the partial results combined. F32 sums accumulate in f32 vectors over blocks of
- * {@link #BLOCK} elements (rows for the column plan) that are then added in double, so long sums
- * keep f32-rounding error of one block only. VAR/STD are two-pass (mean, then squared deviations).
- * BF16/F16 are widened to f32 in a per-task scratch (blocks of a run, rows of a column tile) and
- * take the F32 loops; F64 has its own double loops; integers and BOOL reduce in long, scalar.
+ * Outputs are split across threads; when there are few outputs the reduced range is split too (by
+ * the shape alone, not the thread count) and the partial results combined in order. F32 sums
+ * accumulate in f32 vectors over blocks of {@link #BLOCK} elements (rows for the column plan) that
+ * are then added in double, so long sums keep f32-rounding error of one block only. VAR/STD are
+ * two-pass (mean, then squared deviations). BF16/F16 are widened to f32 in a per-task scratch
+ * (blocks of a run, rows of a column tile) and take the F32 loops; F64 has its own double loops;
+ * integers and BOOL reduce in long, scalar. Vector accumulators are summed by {@link
+ * VectorMath#sum} (a fixed order, unlike {@code reduceLanes(ADD)}), so results depend neither on
+ * the JIT nor on the number of threads.
  */
 final class CpuReduce {
   private CpuReduce() {}
@@ -53,6 +56,9 @@ final class CpuReduce {
 
   /** Outputs per work item of the column plan. */
   private static final int TILE = 1024;
+
+  /** Work items a reduction with few outputs is split into (when it is large enough). */
+  private static final int SPLIT_ITEMS = 64;
 
   /** Rows the column plan sums in f32 before flushing into its double accumulators. */
   private static final int COLUMN_FLUSH = 128;
@@ -278,15 +284,12 @@ final class CpuReduce {
 
     void run() {
       long n = geo.n;
-      long work = geo.numOut * n;
-      int threads = Parallel.threads();
-      // Few outputs and much work: split the reduced range as well.
-      int chunks = 1;
-      if (groups < threads && work >= StridedLoop.GRAIN) {
-        long byWork = work / groups / StridedLoop.GRAIN;
-        chunks = (int) Math.max(1, Math.min((threads + groups - 1) / groups, byWork));
-        chunks = (int) Math.min(chunks, n);
-      }
+      // Few outputs and much work: split the reduced range as well, into at most SPLIT_ITEMS work
+      // items of at least GRAIN elements. The split is a function of the shape only, never of the
+      // thread count: it decides how partial sums are rounded, so results stay the same on any
+      // number of threads.
+      long byWork = n * width / StridedLoop.GRAIN;
+      int chunks = (int) Math.max(1, Math.min(Math.min(n, byWork), SPLIT_ITEMS / groups));
       if (chunks == 1) {
         long perGroup = n * width;
         Parallel.forRange(
@@ -565,7 +568,7 @@ final class CpuReduce {
     for (int up = len - FL; i <= up; i += FL) {
       a0 = a0.add(FloatVector.fromMemorySegment(FS, s, b + i * 4L, NO));
     }
-    float r = a0.add(a1).add(a2.add(a3)).reduceLanes(VectorOperators.ADD);
+    float r = VectorMath.sum(a0.add(a1).add(a2.add(a3)));
     for (; i < len; i++) r += s.getAtIndex(F32, off + i);
     return r;
   }
@@ -588,7 +591,7 @@ final class CpuReduce {
       FloatVector v = FloatVector.fromMemorySegment(FS, s, b + i * 4L, NO);
       a0 = v.fma(v, a0);
     }
-    float r = a0.add(a1).add(a2.add(a3)).reduceLanes(VectorOperators.ADD);
+    float r = VectorMath.sum(a0.add(a1).add(a2.add(a3)));
     for (; i < len; i++) {
       float v = s.getAtIndex(F32, off + i);
       r += v * v;
@@ -615,7 +618,7 @@ final class CpuReduce {
       FloatVector v = FloatVector.fromMemorySegment(FS, s, b + i * 4L, NO).sub(mv);
       a0 = v.fma(v, a0);
     }
-    float r = a0.add(a1).add(a2.add(a3)).reduceLanes(VectorOperators.ADD);
+    float r = VectorMath.sum(a0.add(a1).add(a2.add(a3)));
     for (; i < len; i++) {
       float v = s.getAtIndex(F32, off + i) - m;
       r += v * v;
@@ -636,7 +639,7 @@ final class CpuReduce {
     for (int up = len - FL; i <= up; i += FL) {
       a0 = a0.add(FloatVector.fromMemorySegment(FS, s, b + i * 4L, NO).abs());
     }
-    float r = a0.add(a1).add(a2.add(a3)).reduceLanes(VectorOperators.ADD);
+    float r = VectorMath.sum(a0.add(a1).add(a2.add(a3)));
     for (; i < len; i++) r += Math.abs(s.getAtIndex(F32, off + i));
     return r;
   }
@@ -744,7 +747,7 @@ final class CpuReduce {
       double part;
       if (isMax) part = a0.max(a1).max(a2.max(a3)).reduceLanes(VectorOperators.MAX);
       else if (isMin) part = a0.min(a1).min(a2.min(a3)).reduceLanes(VectorOperators.MIN);
-      else part = a0.add(a1).add(a2.add(a3)).reduceLanes(VectorOperators.ADD);
+      else part = VectorMath.sum(a0.add(a1).add(a2.add(a3)));
       part = k.combine(part, runScalar(k, s, DType.F64, off + blk + i, 1, len - i, m, 0));
       if (isMax || isMin) {
         total = k.combine(total, part);
@@ -826,7 +829,7 @@ final class CpuReduce {
           }
           for (int j = vw; j < w; j++) {
             float v = s.getAtIndex(F32, ro + j);
-            fa[j] += v * v;
+            fa[j] = Math.fma(v, v, fa[j]); // as the vector code
           }
         }
         case SUM_SQDEV -> {
@@ -838,7 +841,7 @@ final class CpuReduce {
           }
           for (int j = vw; j < w; j++) {
             float v = s.getAtIndex(F32, ro + j) - fm[j];
-            fa[j] += v * v;
+            fa[j] = Math.fma(v, v, fa[j]);
           }
         }
         case MAX, MAX_ABS -> {
