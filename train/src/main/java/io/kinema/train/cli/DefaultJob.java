@@ -19,8 +19,8 @@ final class DefaultJob {
   static final Path DEFAULT_DIR = Path.of("outputs", "demo");
 
   /**
-   * The synthetic set: 1024 clips (each shape/colour/direction many times, jittered) of 4 frames
-   * of 16x16 pixels, captions embedded 32 wide. Small enough for the tiny DiT to learn in minutes.
+   * The synthetic set: 1024 clips (each shape/colour/direction many times, jittered) of 4 frames of
+   * 16x16 pixels, captions embedded 32 wide. Small enough for the tiny DiT to learn in minutes.
    */
   static final SyntheticDataset.Params PARAMS =
       new SyntheticDataset.Params(1024, 0, 4, 16, 16, 32, 256);
