@@ -21,7 +21,7 @@ import org.junit.jupiter.api.Test;
  */
 class JitDeterminismTest {
   /** Calls of every op before the fingerprint, in the JVMs that compile. */
-  private static final int WARM_UP = 100;
+  private static final int WARM_UP = 60;
 
   @Test
   void interpreterC1AndC2GiveTheSameBits() throws Exception {
@@ -31,11 +31,11 @@ class JitDeterminismTest {
         probe(
             List.of(
                 "-XX:-TieredCompilation",
-                "-XX:CompileThreshold=300",
+                "-XX:CompileThreshold=1000",
                 "-Xbatch",
                 "-Dkinema.threads=2"),
             WARM_UP);
-    DeterminismProbe.warmUp(2 * WARM_UP);
+    DeterminismProbe.warmUp(WARM_UP);
     List<String> here = DeterminismProbe.run();
     List<String> reference = output(interpreted);
     assertSameLines("interpreter", reference, "C1", output(c1));

@@ -235,8 +235,7 @@ final class CpuNorm {
       int len = (int) Math.min(CpuReduce.BLOCK, n - b), whole = len - len % FL;
       MemorySegment e = log ? work : y;
       long eo = log ? 0 : yo + b;
-      VectorMath.exp(x, (xo + b) * 4, e, eo * 4, whole * 4L, 1, -max);
-      float part = CpuReduce.sumF32(e, eo, whole);
+      float part = VectorMath.exp(x, (xo + b) * 4, e, eo * 4, whole * 4L, 1, -max);
       if (whole < len) {
         MemorySegment.copy(x, (xo + b + whole) * 4, work, padAt, (len - whole) * 4L);
         VectorMath.exp(work, padAt, work, padAt, FL * 4L, 1, -max);

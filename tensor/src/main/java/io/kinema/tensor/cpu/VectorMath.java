@@ -132,18 +132,19 @@ public final class VectorMath {
 
   /**
    * {@code y = e^(scale x + offset)} for {@code bytes} (a multiple of the preferred vector size) of
-   * f32 at byte offsets xb and yb (which may be the same memory). The argument is rounded once
-   * (fma), so it is exactly {@code x - m} for scale 1 and offset -m, and {@code -x} for scale -1
-   * and offset 0. Within 1.009 ulp of the exponential of that argument, subnormal results included;
-   * overflow gives +inf, -inf gives 0, NaN stays NaN.
+   * f32 at byte offsets xb and yb (which may be the same memory); returns the sum of the results
+   * (added lane-wise in order, then by {@link #sum(FloatVector)}), which softmax needs. The
+   * argument is rounded once (fma), so it is exactly {@code x - m} for scale 1 and offset -m, and
+   * {@code -x} for scale -1 and offset 0. Within 1.009 ulp of the exponential of that argument,
+   * subnormal results included; overflow gives +inf, -inf gives 0, NaN stays NaN.
    *
    * <p>{@code a = n ln 2 + r} with n = round(a log2 e) and |r| &lt;= ln(2)/2 (Cody-Waite with fma),
    * {@code e^r} by a degree-6 polynomial, {@code 2^n} applied as two exponent-field factors so that
    * results down to the smallest subnormal round only once.
    */
-  public static void exp(
+  public static float exp(
       MemorySegment x, long xb, MemorySegment y, long yb, long bytes, float scale, float offset) {
-    FloatVector sv = c(scale), ov = c(offset);
+    FloatVector sv = c(scale), ov = c(offset), total = c(0);
     FloatVector hi = c(-LN2_HI), lo = c(-LN2_LO), e2 = c(E2), e1 = c(E1), e0 = c(E0);
     for (long i = 0; i < bytes; i += VB) {
       FloatVector a = FloatVector.fromMemorySegment(FS, x, xb + i, NO).fma(sv, ov);
@@ -158,12 +159,15 @@ public final class VectorMath {
       FloatVector s1 = half.add(127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
       FloatVector s2 =
           ni.sub(half).add(127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
-      p.mul(s1)
-          .mul(s2)
-          .blend(Float.POSITIVE_INFINITY, a.compare(VectorOperators.GT, 89f))
-          .blend(0f, a.compare(VectorOperators.LT, -104f))
-          .intoMemorySegment(y, yb + i, NO);
+      FloatVector e =
+          p.mul(s1)
+              .mul(s2)
+              .blend(Float.POSITIVE_INFINITY, a.compare(VectorOperators.GT, 89f))
+              .blend(0f, a.compare(VectorOperators.LT, -104f));
+      e.intoMemorySegment(y, yb + i, NO);
+      total = total.add(e);
     }
+    return sum(total);
   }
 
   // tanh(a) = a + a^3 T(a^2) on 0 <= a < TANH_POLY, T fitted as E above (1.6e-9).
