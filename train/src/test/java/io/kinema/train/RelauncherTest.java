@@ -132,7 +132,7 @@ class RelauncherTest {
   void mainRelaunchesItselfWithTheVectorModule() throws Exception {
     Run r = runMainWithoutFlags("-Xmx256m");
     assertEquals(0, r.code(), r.output());
-    assertTrue(r.output().contains("usage: java -jar train.jar"), r.output());
+    assertTrue(r.output().contains("Usage: train.jar"), r.output());
   }
 
   @Test

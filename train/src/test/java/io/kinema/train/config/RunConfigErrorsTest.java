@@ -228,7 +228,7 @@ class RunConfigErrorsTest {
     assertEquals(
         "run.yaml: training.optimizer.lr_scheduler: expected one of constant,"
             + " constant_with_warmup, linear, cosine, cosine_with_restarts, polynomial,"
-            + " piecewise_constant, got 'cosin' (did you mean 'cosine'?)",
+            + " piecewise_constant, cosine_with_min_lr, got 'cosin' (did you mean 'cosine'?)",
         f.error(MINIMAL, "--training.optimizer.lr_scheduler=cosin"));
     assertEquals(
         "run.yaml: training.optimizer.lr_step_rules: required by lr_scheduler piecewise_constant"

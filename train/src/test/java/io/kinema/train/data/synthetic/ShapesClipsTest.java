@@ -39,15 +39,16 @@ class ShapesClipsTest {
     for (int i = 0; i < 120; i++) {
       Clip c = clips.clip(17, i);
       double[] first = centroid(c, 0), last = centroid(c, c.frames() - 1);
-      assertTrue(first[2] > 10 && last[2] > 10, c.caption() + ": shape too small or off frame");
+      // The shape crosses the frame: at the ends it may be partly outside, never gone.
+      assertTrue(first[2] > 4 && last[2] > 4, c.caption() + ": shape too small or off frame");
       double dx = last[0] - first[0], dy = last[1] - first[1];
       Direction d = c.content().direction();
       String why = c.caption() + " moved (" + dx + ", " + dy + ")";
       assertTrue(dx * d.dx + dy * d.dy > 4, why); // at least 4 pixels along the direction
       assertEquals(0, d.dx == 0 ? dx : dy, 0.5, why); // and not across it (sampling jitter only)
       assertTrue(c.caption().endsWith("moving " + d.name().toLowerCase()), c.caption());
-      for (int t = 0; t < c.frames(); t++)
-        assertEquals(first[2], centroid(c, t)[2], 0.25 * first[2]);
+      double inside = centroid(c, c.frames() / 2)[2]; // mid-clip: fully inside
+      for (int t = 0; t < c.frames(); t++) assertTrue(centroid(c, t)[2] <= inside * 1.25, why);
     }
   }
 
