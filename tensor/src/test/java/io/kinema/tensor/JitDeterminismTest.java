@@ -3,6 +3,7 @@ package io.kinema.tensor;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import java.io.IOException;
+import java.lang.management.ManagementFactory;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -49,6 +50,10 @@ class JitDeterminismTest {
     cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
     cmd.add("--add-modules=jdk.incubator.vector");
     cmd.add("--enable-native-access=ALL-UNNAMED");
+    // The vector width decides the lane-sum tree: children must use this JVM's.
+    for (String arg : ManagementFactory.getRuntimeMXBean().getInputArguments()) {
+      if (arg.matches("-XX:(UseAVX|UseSSE|MaxVectorSize)=.*")) cmd.add(arg);
+    }
     cmd.addAll(flags);
     cmd.add("-cp");
     cmd.add(System.getProperty("java.class.path"));

@@ -387,8 +387,8 @@ final class CpuNorm {
       MemorySegment b,
       float eps,
       double[] stats) {
-    float mean = (float) (CpuReduce.runF32(Kind.SUM, x, xo, n, 0) / n);
-    double m2 = CpuReduce.runF32(Kind.SUM_SQDEV, x, xo, n, mean);
+    float mean = (float) (CpuReduce.sum(x, xo, n) / n);
+    double m2 = CpuReduce.sumSqDev(x, xo, n, mean);
     float rstd = (float) (1 / Math.sqrt((float) (m2 / n) + eps));
     FloatVector mv = FloatVector.broadcast(FS, mean), rv = FloatVector.broadcast(FS, rstd);
     long i = 0, vn = n - n % FL;
@@ -451,7 +451,7 @@ final class CpuNorm {
       MemorySegment w,
       float eps,
       double[] stats) {
-    double ss = CpuReduce.runF32(Kind.SUM_SQ, x, xo, n, 0);
+    double ss = CpuReduce.sumSq(x, xo, n);
     float rstd = (float) (1 / Math.sqrt((float) (ss / n) + eps));
     FloatVector rv = FloatVector.broadcast(FS, rstd);
     long i = 0, vn = n - n % FL;

@@ -536,22 +536,44 @@ final class CpuReduce {
       case MAX_ABS -> maxF32(s, off, n, true);
       case MIN -> minF32(s, off, n, false);
       case MIN_ABS -> minF32(s, off, n, true);
-      default -> {
-        double total = 0;
-        for (long b = 0; b < n; b += BLOCK) {
-          int len = (int) Math.min(BLOCK, n - b);
-          total +=
-              switch (k) {
-                case SUM -> sumF32(s, off + b, len);
-                case SUM_SQ -> sumSqF32(s, off + b, len);
-                case SUM_SQDEV -> sumSqDevF32(s, off + b, len, m);
-                case SUM_ABS -> sumAbsF32(s, off + b, len);
-                default -> throw new AssertionError(k);
-              };
-        }
-        yield total;
-      }
+      case SUM -> sum(s, off, n);
+      case SUM_SQ -> sumSq(s, off, n);
+      case SUM_SQDEV -> sumSqDev(s, off, n, m);
+      case SUM_ABS -> sumAbs(s, off, n);
+      default -> throw new AssertionError(k);
     };
+  }
+
+  // Sums of n contiguous floats (element offset off): f32 blocks of BLOCK, added in double. The row
+  // kernels call these directly rather than runF32, whose switch would otherwise be compiled into
+  // them with every arm (and use up the inlining budget their own vector loops need).
+
+  static double sum(MemorySegment s, long off, long n) {
+    double total = 0;
+    for (long b = 0; b < n; b += BLOCK) total += sumF32(s, off + b, (int) Math.min(BLOCK, n - b));
+    return total;
+  }
+
+  static double sumSq(MemorySegment s, long off, long n) {
+    double total = 0;
+    for (long b = 0; b < n; b += BLOCK) total += sumSqF32(s, off + b, (int) Math.min(BLOCK, n - b));
+    return total;
+  }
+
+  /** The sum of {@code (x - m)^2}. */
+  static double sumSqDev(MemorySegment s, long off, long n, float m) {
+    double total = 0;
+    for (long b = 0; b < n; b += BLOCK) {
+      total += sumSqDevF32(s, off + b, (int) Math.min(BLOCK, n - b), m);
+    }
+    return total;
+  }
+
+  static double sumAbs(MemorySegment s, long off, long n) {
+    double total = 0;
+    for (long b = 0; b < n; b += BLOCK)
+      total += sumAbsF32(s, off + b, (int) Math.min(BLOCK, n - b));
+    return total;
   }
 
   /** Sum of len (at most {@link #BLOCK}) contiguous floats, four vector accumulators. */

@@ -16,7 +16,8 @@ import java.util.stream.IntStream;
  * </pre>
  *
  * Ranges: exp [-104, 89] (beyond, every result is 0 or inf), tanh |x| &lt;= 10 (beyond, +-1), log
- * every non-negative float, sin and cos |x| &lt;= 2^24 (beyond, fdlibm computes them).
+ * every non-negative float, sin and cos |x| &lt;= 2^24 (beyond, fdlibm computes them). Measured:
+ * exp 1.0086 ulp, tanh 1.0661, log 0.5000, sin 0.5000, cos 0.5000.
  */
 public final class VectorMathExhaustive {
   private VectorMathExhaustive() {}
