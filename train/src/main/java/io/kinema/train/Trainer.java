@@ -416,7 +416,8 @@ public final class Trainer implements AutoCloseable {
         Seeds.derive(d.seed(), "data"),
         d.dataloaderNumWorkers(),
         Math.max(2, 2 * d.dataloaderNumWorkers()),
-        d.dropLast());
+        d.dropLast(),
+        d.shuffle());
   }
 
   /** One optimizer step: accumulation rounds, clipping, updates; returns the step's metrics. */

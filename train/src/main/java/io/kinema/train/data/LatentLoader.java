@@ -93,7 +93,7 @@ public final class LatentLoader implements AutoCloseable {
     }
     this.next = Math.addExact(Math.multiplyExact(start.epoch(), batchesPerEpoch), start.batch());
     this.submitted = next;
-    this.orders = new EpochOrders(rows, config.seed());
+    this.orders = new EpochOrders(rows, config.seed(), config.shuffle());
     this.workers =
         config.numWorkers() == 0
             ? null
@@ -205,19 +205,24 @@ public final class LatentLoader implements AutoCloseable {
   private static final class EpochOrders {
     private final int rows;
     private final long seed;
+    private final boolean shuffle;
     private final long[] epochs = {-1, -1};
     private final int[][] orders = new int[2][];
 
-    EpochOrders(int rows, long seed) {
+    EpochOrders(int rows, long seed, boolean shuffle) {
       this.rows = rows;
       this.seed = seed;
+      this.shuffle = shuffle;
     }
 
     synchronized int[] of(long epoch) {
       for (int i = 0; i < 2; i++) if (epochs[i] == epoch) return orders[i];
       int slot = epochs[0] < epochs[1] ? 0 : 1; // replace the older epoch
       epochs[slot] = epoch;
-      orders[slot] = PhiloxDraws.permutation(rows, seed, epoch);
+      orders[slot] =
+          shuffle
+              ? PhiloxDraws.permutation(rows, seed, epoch)
+              : java.util.stream.IntStream.range(0, rows).toArray();
       return orders[slot];
     }
   }

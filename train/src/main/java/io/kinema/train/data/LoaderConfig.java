@@ -14,6 +14,7 @@ package io.kinema.train.data;
  * @param prefetch batches decoded ahead when {@code numWorkers > 0}
  * @param dropLast drop the last incomplete batch of an epoch; otherwise it is filled up with the
  *     first rows of the epoch's order (FastVideo's padding)
+ * @param shuffle visit the rows in a fresh random order each epoch; false: in data-set order
  */
 public record LoaderConfig(
     int batchSize,
@@ -23,7 +24,8 @@ public record LoaderConfig(
     long seed,
     int numWorkers,
     int prefetch,
-    boolean dropLast) {
+    boolean dropLast,
+    boolean shuffle) {
 
   public LoaderConfig {
     require(batchSize >= 1, "batchSize must be >= 1, got " + batchSize);
@@ -36,25 +38,25 @@ public record LoaderConfig(
 
   /**
    * FastVideo's defaults for the rest: 512 text tokens, all latent frames, no CFG dropout, no
-   * workers, drop_last.
+   * workers, drop_last, shuffled.
    */
   public static LoaderConfig of(int batchSize, long seed) {
-    return new LoaderConfig(batchSize, 512, 0, 0.0, seed, 0, 2, true);
+    return new LoaderConfig(batchSize, 512, 0, 0.0, seed, 0, 2, true, true);
   }
 
   public LoaderConfig withTextLen(int textLen) {
     return new LoaderConfig(
-        batchSize, textLen, numLatentT, cfgRate, seed, numWorkers, prefetch, dropLast);
+        batchSize, textLen, numLatentT, cfgRate, seed, numWorkers, prefetch, dropLast, shuffle);
   }
 
   public LoaderConfig withNumLatentT(int numLatentT) {
     return new LoaderConfig(
-        batchSize, textLen, numLatentT, cfgRate, seed, numWorkers, prefetch, dropLast);
+        batchSize, textLen, numLatentT, cfgRate, seed, numWorkers, prefetch, dropLast, shuffle);
   }
 
   public LoaderConfig withCfgRate(double cfgRate) {
     return new LoaderConfig(
-        batchSize, textLen, numLatentT, cfgRate, seed, numWorkers, prefetch, dropLast);
+        batchSize, textLen, numLatentT, cfgRate, seed, numWorkers, prefetch, dropLast, shuffle);
   }
 
   /** {@code numWorkers} workers and {@code 2 * numWorkers} batches of prefetch (at least 2). */
@@ -67,12 +69,18 @@ public record LoaderConfig(
         seed,
         numWorkers,
         Math.max(2, 2 * numWorkers),
-        dropLast);
+        dropLast,
+        shuffle);
   }
 
   public LoaderConfig withDropLast(boolean dropLast) {
     return new LoaderConfig(
-        batchSize, textLen, numLatentT, cfgRate, seed, numWorkers, prefetch, dropLast);
+        batchSize, textLen, numLatentT, cfgRate, seed, numWorkers, prefetch, dropLast, shuffle);
+  }
+
+  public LoaderConfig withShuffle(boolean shuffle) {
+    return new LoaderConfig(
+        batchSize, textLen, numLatentT, cfgRate, seed, numWorkers, prefetch, dropLast, shuffle);
   }
 
   private static void require(boolean ok, String message) {

@@ -100,6 +100,18 @@ class LatentLoaderTest {
   }
 
   @Test
+  void withoutShuffleEveryEpochVisitsTheRowsInOrder() {
+    try (var loader = new LatentLoader(data, LoaderConfig.of(4, 1).withShuffle(false))) {
+      for (int e = 0; e < 2; e++) {
+        for (int b = 0; b < 5; b++) {
+          long[] rows = loader.next().rowIndices();
+          for (int i = 0; i < 4; i++) assertEquals(b * 4L + i, rows[i], "epoch " + e);
+        }
+      }
+    }
+  }
+
+  @Test
   void dropLastDropsTheTail() {
     try (var loader = new LatentLoader(data, LoaderConfig.of(4, 1))) {
       assertEquals(5, loader.batchesPerEpoch());
