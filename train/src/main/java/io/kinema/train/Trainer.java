@@ -32,7 +32,6 @@ import io.kinema.train.data.LoaderState;
 import io.kinema.train.data.OnBadRow;
 import io.kinema.train.data.ParquetLatentDataset;
 import io.kinema.train.data.Sample;
-import io.kinema.train.media.AtomicFiles;
 import io.kinema.train.method.DiffusionForcingSftMethod;
 import io.kinema.train.method.FineTuneMethod;
 import io.kinema.train.method.OptimizerSpec;
@@ -147,7 +146,8 @@ public final class Trainer implements AutoCloseable {
         case CallbackConfig.Ema e ->
             callbacks.add(new EmaCallback(student, e.decay(), e.startIter()));
         case CallbackConfig.Validation v ->
-            validation = Validations.create(v, config, dataset, norm, device);
+            validation =
+                Validations.create(v, config, dataset, latentShape(dataset, tc), norm, device);
       }
     }
     return new Trainer(config, out, device, method, dataset, callbacks, validation, norm);

@@ -1,12 +1,11 @@
 package io.kinema.train.data;
 
+import io.kinema.train.AtomicFiles;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.stream.Stream;
@@ -162,15 +161,7 @@ public final class ParquetLatentWriter implements AutoCloseable {
     try {
       current.close();
       current = null;
-      try {
-        Files.move(
-            currentTemp,
-            target,
-            StandardCopyOption.ATOMIC_MOVE,
-            StandardCopyOption.REPLACE_EXISTING);
-      } catch (AtomicMoveNotSupportedException e) {
-        Files.move(currentTemp, target, StandardCopyOption.REPLACE_EXISTING);
-      }
+      AtomicFiles.publish(currentTemp, target);
     } catch (IOException e) {
       abort();
       throw new DataException(target + ": cannot be completed (" + e.getMessage() + ")", e);

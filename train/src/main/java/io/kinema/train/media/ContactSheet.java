@@ -1,5 +1,6 @@
 package io.kinema.train.media;
 
+import io.kinema.train.AtomicFiles;
 import java.awt.Color;
 import java.awt.Font;
 import java.awt.FontMetrics;

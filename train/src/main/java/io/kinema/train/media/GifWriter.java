@@ -1,5 +1,6 @@
 package io.kinema.train.media;
 
+import io.kinema.train.AtomicFiles;
 import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.nio.file.Path;

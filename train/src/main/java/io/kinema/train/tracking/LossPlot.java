@@ -1,6 +1,6 @@
 package io.kinema.train.tracking;
 
-import io.kinema.train.media.AtomicFiles;
+import io.kinema.train.AtomicFiles;
 import io.kinema.train.media.Headless;
 import java.awt.BasicStroke;
 import java.awt.Color;

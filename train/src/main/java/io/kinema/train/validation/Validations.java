@@ -34,18 +34,20 @@ import java.util.Set;
 public final class Validations {
   private Validations() {}
 
+  /**
+   * @param latentShape one training sample's latent shape {@code [C, T, h, w]} (T cropped to {@code
+   *     num_latent_t}): the shape of the samples drawn
+   */
   public static ValidationCallback create(
       CallbackConfig.Validation v,
       RunConfig config,
       ParquetLatentDataset dataset,
+      long[] latentShape,
       LatentNormalization norm,
       Device device)
       throws IOException {
     List<String> captions = ValidationPrompts.read(v.datasetFile());
     Sample first = dataset.get(0);
-    long[] shape = first.latentShape().clone();
-    int t = config.training().data().numLatentT();
-    if (t > 0 && t < shape[1]) shape[1] = t;
     boolean demo = config.pipeline().decoder() == PipelineConfig.Decoder.DEMO;
     TextEncoder encoder =
         demo ? demoEncoder((int) first.textShape()[1]) : lookup(dataset, captions, v);
@@ -60,7 +62,7 @@ public final class Validations {
         captions,
         encoder,
         decoder,
-        shape,
+        latentShape,
         config.training().data().textLen(),
         config.pipeline().flowShift(),
         device);

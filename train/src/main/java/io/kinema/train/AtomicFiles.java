@@ -1,4 +1,4 @@
-package io.kinema.train.media;
+package io.kinema.train;
 
 import java.io.IOException;
 import java.nio.file.AtomicMoveNotSupportedException;
@@ -35,15 +35,22 @@ public final class AtomicFiles {
     Path temp = folder.resolve("." + absolute.getFileName() + "." + suffix + ".tmp");
     try {
       body.writeTo(temp);
-      try {
-        Files.move(
-            temp, absolute, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-      } catch (AtomicMoveNotSupportedException e) {
-        // Some file systems (e.g. certain network mounts) cannot rename atomically.
-        Files.move(temp, absolute, StandardCopyOption.REPLACE_EXISTING);
-      }
+      publish(temp, absolute);
     } finally {
       Files.deleteIfExists(temp);
+    }
+  }
+
+  /**
+   * Renames a finished temp file onto {@code target} (replacing it), atomically where the file
+   * system can.
+   */
+  public static void publish(Path temp, Path target) throws IOException {
+    try {
+      Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+    } catch (AtomicMoveNotSupportedException e) {
+      // Some file systems (e.g. certain network mounts) cannot rename atomically.
+      Files.move(temp, target, StandardCopyOption.REPLACE_EXISTING);
     }
   }
 }
