@@ -230,11 +230,60 @@ class TrainJarTest {
             + "  max_timestep_ratio: 0.98";
     String student =
         "    _target_: fastvideo.train.models.wan.WanCausalModel\n    num_frames_per_block: 2";
-    Path cfg = config("dfsft", method, student, "");
+    // Validation samples the causal student block by block (the default causal_sampling).
+    String callbacks =
+        """
+        callbacks:
+          validation:
+            pipeline_target: io.kinema.diffusion.schedulers.SamplingLoop
+            dataset_file: %s
+            every_steps: 6
+            run_at_start: false
+            sampling_steps: [3]
+            guidance_scale: 2.0
+            formats: [png]
+        pipeline: {decoder: demo}
+        """
+            .formatted(data.resolve("validation.json"));
+    Path cfg = config("dfsft", method, student, callbacks);
     TrainJar.Result r = TrainJar.run(work, "--config", cfg.toString());
     assertEquals(0, r.exitCode(), r.all());
     assertTrue(r.out().contains("DiffusionForcingSftMethod"), r.out());
     assertEquals(6, losses(work.resolve("out-dfsft/metrics.jsonl")).size());
+    assertTrue(
+        Files.isRegularFile(work.resolve("out-dfsft/validation/step-6/contact_sheet.png")),
+        r.all());
+
+    // Blocks of 2 frames cannot make 3: refused before training, naming the key.
+    TrainJar.Result odd =
+        TrainJar.run(
+            work,
+            "--config",
+            cfg.toString(),
+            "--callbacks.validation.num_frames",
+            "3",
+            "--override-output-dir",
+            work.resolve("out-dfsft-odd").toString());
+    assertEquals(2, odd.exitCode(), odd.all());
+    assertTrue(odd.err().contains("callbacks.validation.num_frames"), odd.err());
+    assertTrue(odd.err().contains("multiple of num_frames_per_block (2)"), odd.err());
+    assertFalse(Files.exists(work.resolve("out-dfsft-odd/metrics.jsonl")), odd.all());
+  }
+
+  @Test
+  void teacherForcingTrainsTheCausalModel() throws Exception {
+    String method =
+        "  _target_: fastvideo.train.methods.fine_tuning.tfsft.TeacherForcingSFTMethod\n"
+            + "  chunk_size: 2";
+    String student =
+        "    _target_: fastvideo.train.models.wan.WanCausalModel\n    num_frames_per_block: 2";
+    Path cfg = config("tfsft", method, student, "");
+    TrainJar.Result r = TrainJar.run(work, "--config", cfg.toString());
+    assertEquals(0, r.exitCode(), r.all());
+    assertTrue(r.out().contains("TeacherForcingSftMethod"), r.out());
+    List<Double> losses = losses(work.resolve("out-tfsft/metrics.jsonl"));
+    assertEquals(6, losses.size());
+    for (double l : losses) assertTrue(Double.isFinite(l) && l > 0, r.all());
   }
 
   @Test
@@ -247,6 +296,20 @@ class TrainJarTest {
       assertTrue(r.out().contains(part), "missing '" + part + "' in:\n" + r.out());
     }
     assertFalse(Files.exists(work.resolve("out-dry")));
+  }
+
+  @Test
+  void theDefaultJobsConfigIsValid() throws Exception {
+    Path dir = work.resolve("demo");
+    TrainJar.Result r = TrainJar.run(work, "--dry-run", "--override-output-dir", dir.toString());
+    assertEquals(0, r.exitCode(), r.all());
+    for (String part :
+        List.of("TeacherForcingSftMethod", "causal WanTransformer3D", "steps       700")) {
+      assertTrue(r.out().contains(part), "missing '" + part + "' in:\n" + r.out());
+    }
+    assertTrue(Files.isRegularFile(dir.resolve("run.yaml")), r.all());
+    assertTrue(Files.isRegularFile(dir.resolve("data/validation.json")), r.all());
+    assertFalse(Files.exists(dir.resolve("metrics.jsonl")), r.all());
   }
 
   @Test

@@ -36,6 +36,7 @@ import io.kinema.train.method.DiffusionForcingSftMethod;
 import io.kinema.train.method.FineTuneMethod;
 import io.kinema.train.method.OptimizerSpec;
 import io.kinema.train.method.StepLosses;
+import io.kinema.train.method.TeacherForcingSftMethod;
 import io.kinema.train.method.TrainBatch;
 import io.kinema.train.method.TrainingMethod;
 import io.kinema.train.model.LatentNormalization;
@@ -173,6 +174,15 @@ public final class Trainer implements AutoCloseable {
     return switch (config.method()) {
       case MethodConfig.FineTune f ->
           new FineTuneMethod(student, tc.model().weighting(), precondition, spec, seed);
+      case MethodConfig.DiffusionForcingSft d when d.teacherForcing() ->
+          new TeacherForcingSftMethod(
+              student,
+              d.chunkSize(),
+              d.minTimestepRatio(),
+              d.maxTimestepRatio(),
+              precondition,
+              spec,
+              seed);
       case MethodConfig.DiffusionForcingSft d ->
           new DiffusionForcingSftMethod(
               student,
@@ -502,7 +512,8 @@ public final class Trainer implements AutoCloseable {
   }
 
   private void validate(long step) throws IOException {
-    List<Path> files = validation.run(method.roles().get("student"), ema, step);
+    ValidationCallback.Report report = validation.run(method.roles().get("student"), ema, step);
+    List<Path> files = report.files();
     out.println(
         "validation at step "
             + step
@@ -510,6 +521,7 @@ public final class Trainer implements AutoCloseable {
             + files.size()
             + " files in "
             + (files.isEmpty() ? "-" : files.getFirst().getParent()));
+    for (String c : report.checks()) out.println("validation at step " + step + ": " + c);
   }
 
   private void plotLoss(Path metricsFile, Path outDir) throws IOException {

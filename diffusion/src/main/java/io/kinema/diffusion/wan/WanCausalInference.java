@@ -1,5 +1,7 @@
 package io.kinema.diffusion.wan;
 
+import io.kinema.diffusion.flow.ClassifierFreeGuidance;
+import io.kinema.diffusion.flow.FlowModel;
 import io.kinema.diffusion.flow.SigmaTable;
 import io.kinema.tensor.DType;
 import io.kinema.tensor.Scope;
@@ -11,7 +13,10 @@ import java.util.List;
  * Self-Forcing's streaming rollout ({@code CausalInferencePipeline.inference}, spec {@code
  * causal-wan.md} §4.3): chunk by chunk, a few denoising steps each (x0 prediction, then "SDE"
  * re-noising to the next step with fresh Gaussian noise), then a clean-context pass at timestep
- * {@code contextNoise} that leaves the chunk's clean keys/values in the cache.
+ * {@code contextNoise} that leaves the chunk's clean keys/values in the cache. {@link
+ * #sampleBlockwise} runs the same block-by-block scheme with any sampler per block (a multistep
+ * scheduler, classifier-free guidance), which is how a causal model trained with diffusion forcing
+ * (not yet distilled to a few steps) generates.
  */
 public final class WanCausalInference {
   private WanCausalInference() {}
@@ -39,6 +44,90 @@ public final class WanCausalInference {
         Tensor flow,
         Tensor x0,
         WanCausalTransformer3D.KvCache cache);
+  }
+
+  /** Denoises one block. */
+  @FunctionalInterface
+  public interface BlockSampler {
+    /**
+     * Returns the clean block for {@code noise} {@code [B, C, k, H, W]}. {@code model} already sees
+     * the earlier blocks and applies guidance: call it with timesteps {@code [B]} and any context
+     * (it is ignored), as {@code SamplingLoop.run(scheduler, model, noise, null, null, 1, null)}
+     * does.
+     */
+    Tensor sample(FlowModel model, Tensor noise);
+  }
+
+  /**
+   * Autoregressive sampling of latents {@code [B, C, F, H, W]} (the model's layout) from {@code
+   * noise} of that shape: block by block ({@code framesPerBlock} frames), {@code sampler} denoises
+   * the block with the model attending to the clean earlier blocks through the KV cache, then a
+   * context pass at timestep {@code contextNoise} writes the clean block's keys/values into the
+   * cache. With guidance on, the unconditional branch keeps its own cache (its text and hence its
+   * keys/values differ). Runs without gradients; the result has {@code noise}'s dtype.
+   *
+   * @param negativeContext the unconditional context; may be null when {@code guidanceScale ≤ 1}
+   */
+  public static Tensor sampleBlockwise(
+      WanCausalTransformer3D model,
+      Tensor noise,
+      Tensor context,
+      Tensor negativeContext,
+      double guidanceScale,
+      double contextNoise,
+      BlockSampler sampler) {
+    int k = model.framesPerBlock();
+    WanConfig c = model.model().config();
+    if (noise.dim() != 5 || noise.size(1) != c.inChannels() || noise.size(2) % k != 0) {
+      throw new IllegalArgumentException(
+          "WanCausalInference.sampleBlockwise: expected noise [B, "
+              + c.inChannels()
+              + ", F, H, W] with F a multiple of "
+              + k
+              + " frames per block, got "
+              + noise.describe());
+    }
+    boolean guided = ClassifierFreeGuidance.enabled(guidanceScale);
+    if (guided && negativeContext == null) {
+      throw new IllegalArgumentException(
+          "WanCausalInference.sampleBlockwise: guidance scale "
+              + guidanceScale
+              + " needs a negative context");
+    }
+    long b = noise.size(0), frames = noise.size(2);
+    long frameTokens = (noise.size(3) / c.patchSize().h()) * (noise.size(4) / c.patchSize().w());
+    DType act = model.model().dtype(), out = noise.dtype();
+    try (var ng = GradMode.noGrad();
+        var outer = Scope.open();
+        var cond = model.newCache(b, frames * frameTokens);
+        var uncond = guided ? model.newCache(b, frames * frameTokens) : null) {
+      Tensor text = context.to(act), negativeText = guided ? negativeContext.to(act) : null;
+      List<Tensor> blocks = new java.util.ArrayList<>();
+      for (long s0 = 0; s0 < frames; s0 += k) {
+        long start = s0 * frameTokens;
+        FlowModel blockModel =
+            (x, t, ignored) -> {
+              try (var s = Scope.open()) {
+                Tensor xa = x.to(act);
+                Tensor v = model.forwardCached(xa, t, text, cond, start).to(out);
+                if (guided) {
+                  Tensor vu = model.forwardCached(xa, t, negativeText, uncond, start).to(out);
+                  v = ClassifierFreeGuidance.combine(v, vu, guidanceScale);
+                }
+                return s.keep(v);
+              }
+            };
+        Tensor x0 = sampler.sample(blockModel, noise.narrow(2, s0, k).contiguous());
+        blocks.add(x0);
+        try (var s = Scope.open()) {
+          Tensor xa = x0.to(act);
+          Tensor t = Tensor.full(contextNoise, DType.F32, noise.device(), b);
+          model.forwardCached(xa, t, text, cond, start);
+          if (guided) model.forwardCached(xa, t, negativeText, uncond, start);
+        }
+      }
+      return outer.keep(Tensor.cat(blocks, 2));
+    }
   }
 
   /**

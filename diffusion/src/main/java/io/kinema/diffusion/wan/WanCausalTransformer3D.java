@@ -136,6 +136,91 @@ public final class WanCausalTransformer3D implements AutoCloseable {
   }
 
   /**
+   * The teacher-forcing forward (FastVideo's {@code TeacherForcingSFTMethod}, Self-Forcing's {@code
+   * clean_x}; causal-wan.md §3): one sequence {@code [clean | noisy]}, both halves at the same RoPE
+   * positions, the clean half modulated at timestep {@code augT} and block-causal within itself,
+   * each noisy block attending to itself and to the clean blocks before it. So every block is
+   * denoised from the clean past, as in streaming inference, in one call.
+   *
+   * @param noisy latents {@code [B, C_in, F, H, W]}
+   * @param t the noisy frames' timesteps {@code [B, F]} (or {@code [B]})
+   * @param clean the clean latents, the shape of {@code noisy}
+   * @param augT the clean half's timestep (FastVideo's default 0)
+   * @return the velocity of the noisy half {@code [B, C_out, F, H, W]}
+   */
+  public Tensor forwardTeacherForcing(
+      Tensor noisy, Tensor t, Tensor clean, double augT, Tensor context) {
+    WanConfig c = model.config();
+    checkInputs(noisy, t, context);
+    if (!java.util.Arrays.equals(noisy.shape(), clean.shape())) {
+      throw new IllegalArgumentException(
+          "WanCausalTransformer3D.forwardTeacherForcing: clean "
+              + clean.describe()
+              + " and noisy "
+              + noisy.describe()
+              + " latents differ in shape");
+    }
+    if (localAttnSize != -1) {
+      throw new IllegalStateException(
+          "WanCausalTransformer3D.forwardTeacherForcing: needs global attention, the model has a"
+              + " local window of "
+              + localAttnSize
+              + " frames");
+    }
+    WanConfig.PatchSize p = c.patchSize();
+    long b = noisy.size(0), fp = noisy.size(2) / p.t();
+    long hp = noisy.size(3) / p.h(), wp = noisy.size(4) / p.w(), d = c.innerDim();
+    long frameTokens = hp * wp, len = fp * frameTokens;
+    DType act = model.dtype(), up = WanTransformer3D.upcast(act);
+    try (var s = Scope.open()) {
+      Tensor[] half = WanRope.tables(c.attentionHeadDim(), 0, fp, hp, wp, c.ropeMaxSeqLen(), up);
+      Tensor cos = Tensor.cat(List.of(half[0], half[0]), 0);
+      Tensor sin = Tensor.cat(List.of(half[1], half[1]), 0);
+      Tensor tokens =
+          Tensor.cat(List.of(model.embedPatches(clean, null), model.embedPatches(noisy, null)), 1);
+      Tensor tn = t.dim() == 1 ? t.unsqueeze(1).expand(b, fp) : t;
+      Tensor tt =
+          Tensor.cat(List.of(Tensor.full(augT, tn.dtype(), tn.device(), b, fp), tn), 1)
+              .contiguous();
+      WanTimeTextEmbedding.Output cond =
+          ((WanTimeTextEmbedding) model.getSubmodule("condition_embedder"))
+              .forward(tt, padText(context.to(act)), act, up, true, null);
+      Tensor temb = cond.temb().view(b, 2 * fp, d);
+      Tensor proj = cond.timestepProj().view(b, 2 * fp, 6, d);
+      AttentionMask mask = teacherForcingMask(fp, frameTokens);
+      for (int i = 0; i < model.blocks().size(); i++) {
+        tokens =
+            model
+                .blocks()
+                .get(i)
+                .forward(tokens, cond.context(), proj, cos, sin, mask, null, "blocks." + i + ".");
+      }
+      Tensor o = model.head(tokens.narrow(1, len, len), temb.narrow(1, fp, fp), null);
+      return s.keep(model.unpatchify(o, b, fp, hp, wp));
+    }
+  }
+
+  /** The {@code [clean | noisy]} mask of {@link #forwardTeacherForcing} (causal-wan.md §3). */
+  AttentionMask teacherForcingMask(long frames, long frameTokens) {
+    int len = Math.toIntExact(frames * frameTokens), l = 2 * len;
+    long block = framesPerBlock * frameTokens;
+    boolean[] allowed = new boolean[l * l];
+    for (int n = 0; n < l; n++) {
+      boolean noisy = n >= len;
+      long pos = noisy ? n - len : n;
+      long start = pos / block * block, end = Math.min(len, start + block);
+      for (int m = 0; m < l; m++) {
+        boolean allow;
+        if (!noisy) allow = m < end; // clean: block-causal within the clean half
+        else if (m < len) allow = m < start; // noisy: the clean blocks before its own
+        else allow = m - len >= start && m - len < end; // and its own noisy block
+        allowed[n * l + m] = allow || m == n;
+      }
+    }
+    return new AttentionMask.Explicit(Tensor.of(allowed, l, l));
+  }
+
+  /**
    * The mask of the training forward over {@code frames} frames of {@code frameTokens} tokens:
    * {@code AttentionMask.blockCausal} for global attention, else an explicit BOOL matrix.
    */

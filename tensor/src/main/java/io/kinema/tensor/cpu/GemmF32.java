@@ -53,6 +53,13 @@ final class GemmF32 {
       VectorSpecies.of(short.class, VectorShape.forBitSize(S.vectorBitSize() / 2));
   private static final VectorSpecies<Integer> S_INT = VectorSpecies.of(int.class, S.vectorShape());
   private static final VectorMask<Float> MR_MASK = S.indexInRange(0, MR);
+
+  /** Exactly MR lanes, when a vector shape has them: full panels load unmasked. */
+  private static final VectorSpecies<Float> S_MR =
+      MR * Float.SIZE <= S.vectorBitSize()
+          ? VectorSpecies.of(float.class, VectorShape.forBitSize(MR * Float.SIZE))
+          : null;
+
   private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
   private static final int V = S.length();
 
@@ -194,10 +201,18 @@ final class GemmF32 {
       } else if (rs == 1 && t == DType.F32) {
         // Transposed A (M contiguous): each k step is one masked vector of MR rows; the masked
         // lanes load as zeros, which is the padding.
-        VectorMask<Float> m = mr == MR ? MR_MASK : S.indexInRange(0, mr);
-        for (int p = 0; p < kc; p++) {
-          FloatVector.fromMemorySegment(S, s, 4 * (base + p * cs), NATIVE, m)
-              .intoArray(ap, dst + p * MR, MR_MASK);
+        if (mr == MR && S_MR != null) {
+          // A masked segment load is far slower than a plain one of the exact width.
+          for (int p = 0; p < kc; p++) {
+            FloatVector.fromMemorySegment(S_MR, s, 4 * (base + p * cs), NATIVE)
+                .intoArray(ap, dst + p * MR);
+          }
+        } else {
+          VectorMask<Float> m = mr == MR ? MR_MASK : S.indexInRange(0, mr);
+          for (int p = 0; p < kc; p++) {
+            FloatVector.fromMemorySegment(S, s, 4 * (base + p * cs), NATIVE, m)
+                .intoArray(ap, dst + p * MR, MR_MASK);
+          }
         }
       } else {
         for (int p = 0; p < kc; p++) {

@@ -57,6 +57,9 @@ public sealed interface CallbackConfig {
    * @param outputDir {@code output_dir}: null = {@code training.checkpoint.output_dir}
    * @param samplingTimesteps {@code sampling_timesteps}: an explicit timestep list, or null
    * @param sampler {@code sampler} (ours): {@code unipc} (default) or {@code euler}
+   * @param causalSampling {@code causal_sampling} (ours): how a causal student is sampled, {@code
+   *     blockwise} (default: block by block with the KV cache, as it streams) or {@code joint} (all
+   *     frames denoised together under the block-causal mask); no effect on a bidirectional one
    * @param seed {@code seed} (ours): default {@code training.data.seed}
    * @param fps {@code fps} (ours; 8): frame rate of the written videos
    * @param formats {@code formats} (ours; [gif, mp4, png]): what to write per sample
@@ -73,6 +76,7 @@ public sealed interface CallbackConfig {
       Path outputDir,
       List<Double> samplingTimesteps,
       Sampler sampler,
+      CausalSampling causalSampling,
       long seed,
       int fps,
       List<Format> formats)
@@ -94,6 +98,14 @@ public sealed interface CallbackConfig {
     public enum Sampler {
       UNIPC,
       EULER
+    }
+
+    /** How a causal student's validation videos are generated. */
+    public enum CausalSampling {
+      /** Block by block: each block denoised against the clean earlier blocks (KV cache). */
+      BLOCKWISE,
+      /** Every frame denoised together, as in training with one timestep for all frames. */
+      JOINT
     }
 
     /** A file written per validation sample. */

@@ -104,6 +104,11 @@ final class CallbacksSection {
     }
     Validation.Sampler sampler =
         k.enumValue("sampler", Validation.Sampler.UNIPC, Validation.Sampler.class);
+    Validation.CausalSampling causal =
+        k.enumValue(
+            "causal_sampling",
+            Validation.CausalSampling.BLOCKWISE,
+            Validation.CausalSampling.class);
     long seed = k.longInteger("seed", dataSeed);
     int fps = k.integer("fps", 8);
     k.check(fps > 0, "fps", "must be > 0, got " + fps);
@@ -120,7 +125,7 @@ final class CallbacksSection {
     k.finish();
     return new Validation(
         pipeline, dataset, every, atStart, steps, guidance, frames, perPrompt, outputDir, timesteps,
-        sampler, seed, fps, formats);
+        sampler, causal, seed, fps, formats);
   }
 
   private static List<Validation.Format> formats(Keys k) {

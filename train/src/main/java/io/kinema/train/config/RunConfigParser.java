@@ -89,7 +89,8 @@ final class RunConfigParser {
     }
     MethodConfig method =
         switch (target) {
-          case Targets.DFSFT_METHOD -> dfsft(m);
+          case Targets.DFSFT_METHOD -> dfsft(m, false);
+          case Targets.TFSFT_METHOD -> dfsft(m, true);
           default -> new MethodConfig.FineTune();
         };
     m.finish();
@@ -97,7 +98,7 @@ final class RunConfigParser {
     return method;
   }
 
-  private static MethodConfig.DiffusionForcingSft dfsft(Keys m) {
+  private static MethodConfig.DiffusionForcingSft dfsft(Keys m, boolean teacherForcing) {
     int chunk = m.integer("chunk_size", 3);
     m.check(chunk >= 1, "chunk_size", "must be >= 1, got " + chunk);
     double lo = m.number("min_timestep_ratio", 0.0);
@@ -106,7 +107,7 @@ final class RunConfigParser {
     m.check(hi >= 0 && hi <= 1, "max_timestep_ratio", "must be in [0, 1], got " + hi);
     m.check(
         hi >= lo, "max_timestep_ratio", "must be >= min_timestep_ratio (" + lo + "), got " + hi);
-    return new MethodConfig.DiffusionForcingSft(chunk, lo, hi);
+    return new MethodConfig.DiffusionForcingSft(chunk, lo, hi, teacherForcing);
   }
 
   /** What the two SFT methods need of the student, the optimizer and the other roles. */
@@ -134,6 +135,10 @@ final class RunConfigParser {
                 + Targets.WAN_CAUSAL_TRANSFORMER
                 + " (FastVideo: fastvideo.train.models.wan.WanCausalModel), got "
                 + student.target());
+      } else if (d.teacherForcing() && student.localAttnSize() != -1) {
+        p.error(
+            "models.student.local_attn_size",
+            name + " needs global attention (local_attn_size -1), got " + student.localAttnSize());
       } else if (d.chunkSize() != student.numFramesPerBlock()) {
         m.check(
             false,

@@ -26,6 +26,9 @@ public final class Targets {
   /** Diffusion-forcing SFT. */
   public static final String DFSFT_METHOD = "io.kinema.train.method.DiffusionForcingSftMethod";
 
+  /** Teacher-forcing SFT: diffusion forcing with the clean clip as context. */
+  public static final String TFSFT_METHOD = "io.kinema.train.method.TeacherForcingSftMethod";
+
   /** The sampler loop validation runs (diffusers' WanPipeline denoising loop). */
   public static final String SAMPLING_LOOP = "io.kinema.diffusion.schedulers.SamplingLoop";
 
@@ -70,6 +73,10 @@ public final class Targets {
         DFSFT_METHOD,
         "fastvideo.train.methods.fine_tuning.dfsft.DiffusionForcingSFTMethod");
     accept(
+        Kind.METHOD,
+        TFSFT_METHOD,
+        "fastvideo.train.methods.fine_tuning.tfsft.TeacherForcingSFTMethod");
+    accept(
         Kind.VALIDATION_PIPELINE,
         SAMPLING_LOOP,
         "fastvideo.pipelines.basic.wan.wan_pipeline.WanPipeline");
@@ -91,8 +98,6 @@ public final class Targets {
     NOT_IMPLEMENTED.put(
         "fastvideo.train.methods.distribution_matching.self_forcing.SelfForcingMethod",
         Kind.METHOD);
-    NOT_IMPLEMENTED.put(
-        "fastvideo.train.methods.fine_tuning.tfsft.TeacherForcingSFTMethod", Kind.METHOD);
     NOT_IMPLEMENTED.put(
         "fastvideo.pipelines.basic.wan.wan_dmd_pipeline.WanDMDPipeline", Kind.VALIDATION_PIPELINE);
     NOT_IMPLEMENTED.put(

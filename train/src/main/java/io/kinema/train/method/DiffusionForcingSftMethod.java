@@ -11,9 +11,11 @@ import java.util.Map;
  * temporal chunk of {@code chunkSize} latent frames gets its own noise level, drawn uniformly from
  * the table indices {@code [lo, hi]}; the causal student denoises the whole clip in one
  * block-causal forward, and each frame's error is weighted by a Gaussian over the table index (mean
- * weight 1), which emphasizes mid-range noise.
+ * weight 1), which emphasizes mid-range noise. {@link TeacherForcingSftMethod} differs only in the
+ * forward it calls.
  */
-public final class DiffusionForcingSftMethod extends StudentMethod {
+public sealed class DiffusionForcingSftMethod extends StudentMethod
+    permits TeacherForcingSftMethod {
   private final int chunkSize;
   private final int lo;
   private final int hi;
@@ -101,11 +103,18 @@ public final class DiffusionForcingSftMethod extends StudentMethod {
     Tensor noisy = x0.mul(sigmas.neg().add(1.0)).add(noise.mul(sigmas));
     DType dt = student.model().dtype();
     Tensor tt = Tensor.of(t, b, frames).to(x0.device());
-    Tensor v = student.predict(noisy.to(dt), tt, batch.context().to(dt)).to(DType.F32);
+    Tensor v = predict(noisy.to(dt), tt, x0.to(dt), batch.context().to(dt)).to(DType.F32);
     Tensor perFrame =
         FlowLosses.mse(v, noisy, noise, x0, sigmas, preconditionOutputs)
             .mean(new int[] {1, 3, 4}, false); // [B, T]
     Tensor loss = perFrame.mul(Tensor.of(w, b, frames).to(x0.device())).mean();
     return new StepLosses(loss, Map.of("timestep_mean", meanT / (b * frames)));
+  }
+
+  /**
+   * The student's velocity for the noisy clip (block-causal: each chunk sees noisy earlier ones).
+   */
+  Tensor predict(Tensor noisy, Tensor t, Tensor clean, Tensor context) {
+    return student.predict(noisy, t, context);
   }
 }

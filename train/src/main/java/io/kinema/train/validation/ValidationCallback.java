@@ -7,6 +7,7 @@ import io.kinema.diffusion.schedulers.FlowMatchEulerDiscreteScheduler;
 import io.kinema.diffusion.schedulers.FlowScheduler;
 import io.kinema.diffusion.schedulers.SamplingLoop;
 import io.kinema.diffusion.schedulers.UniPCMultistepScheduler;
+import io.kinema.diffusion.wan.WanCausalInference;
 import io.kinema.tensor.DType;
 import io.kinema.tensor.Device;
 import io.kinema.tensor.Generator;
@@ -25,6 +26,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.Optional;
 
 /**
  * Samples the validation prompts with the student (its EMA weights when EMA has started) and writes
@@ -48,12 +50,29 @@ public final class ValidationCallback {
   private final int textLen;
   private final double flowShift;
   private final Device device;
+  private final VideoCheck check;
+
+  /** Judges a validation pass's videos against their captions (e.g. the demo's motion check). */
+  @FunctionalInterface
+  public interface VideoCheck {
+    /** A one-line verdict, or empty when it has nothing to say about these captions. */
+    Optional<String> check(List<String> captions, List<Video> videos);
+  }
+
+  /** What a validation wrote, and the {@link VideoCheck}'s verdict of each pass (may be empty). */
+  public record Report(List<Path> files, List<String> checks) {
+    public Report {
+      files = List.copyOf(files);
+      checks = List.copyOf(checks);
+    }
+  }
 
   /**
    * @param outputDir where the {@code step-<N>} folders go
    * @param latentShape one sample's latent shape {@code [C, T, h, w]}
    * @param textLen text tokens the context is padded to
    * @param flowShift the sampler's shift ({@code pipeline.flow_shift})
+   * @param check judges each pass's videos; null for none
    */
   public ValidationCallback(
       CallbackConfig.Validation config,
@@ -64,7 +83,8 @@ public final class ValidationCallback {
       long[] latentShape,
       int textLen,
       double flowShift,
-      Device device) {
+      Device device,
+      VideoCheck check) {
     if (latentShape.length != 4) {
       throw new IllegalArgumentException("validation: latent shape must be [C, T, h, w]");
     }
@@ -77,6 +97,7 @@ public final class ValidationCallback {
     this.textLen = textLen;
     this.flowShift = flowShift;
     this.device = device;
+    this.check = check;
   }
 
   public CallbackConfig.Validation config() {
@@ -89,8 +110,8 @@ public final class ValidationCallback {
     return step % config.everySteps() == 0 || step == maxSteps;
   }
 
-  /** Samples every prompt at {@code step}; returns the files written. */
-  public List<Path> run(RoleModel student, EmaCallback ema, long step) throws IOException {
+  /** Samples every prompt at {@code step}; returns the files written and the checks' verdicts. */
+  public Report run(RoleModel student, EmaCallback ema, long step) throws IOException {
     if (ema != null) ema.swapIn();
     try {
       return sample(student, step);
@@ -99,10 +120,11 @@ public final class ValidationCallback {
     }
   }
 
-  private List<Path> sample(RoleModel student, long step) throws IOException {
+  private Report sample(RoleModel student, long step) throws IOException {
     Path dir = outputDir.resolve("step-" + step);
     Files.createDirectories(dir);
     List<Path> written = new ArrayList<>();
+    List<String> checks = new ArrayList<>();
     boolean wasTraining = student.model().isTraining();
     student.model().eval();
     try (var s = Scope.open()) {
@@ -117,21 +139,50 @@ public final class ValidationCallback {
           config.samplingTimesteps() != null
               ? List.of(config.samplingTimesteps().size())
               : config.samplingSteps();
+      boolean blockwise =
+          student.isCausal()
+              && config.causalSampling() == CallbackConfig.Validation.CausalSampling.BLOCKWISE;
       for (int n : stepCounts) {
         long[] shape = {b, latentShape[0], frames(), latentShape[2], latentShape[3]};
         Generator gen = new Generator(config.seed());
         Tensor noise = Tensor.randn(gen, DType.F32, device, shape);
         Tensor out =
-            config.samplingTimesteps() != null
-                ? fewStep(model, noise, context, uncond, guidance, gen)
-                : loop(n, model, noise, context, uncond, guidance);
+            blockwise
+                ? WanCausalInference.sampleBlockwise(
+                    student.causal(),
+                    noise,
+                    context,
+                    uncond,
+                    guidance,
+                    0,
+                    (blockModel, blockNoise) ->
+                        sample(n, blockModel, blockNoise, null, null, 1, gen))
+                : sample(n, model, noise, context, uncond, guidance, gen);
         String suffix = stepCounts.size() > 1 ? "-" + n + "steps" : "";
-        written.addAll(writeMedia(dir, out, perPrompt, suffix));
+        List<Video> videos = decode(out);
+        written.addAll(writeMedia(dir, videos, perPrompt, suffix));
+        if (check != null) {
+          List<String> perVideo = new ArrayList<>();
+          for (int i = 0; i < videos.size(); i++) perVideo.add(captions.get(i / perPrompt));
+          check
+              .check(perVideo, videos)
+              .ifPresent(c -> checks.add(stepCounts.size() > 1 ? n + " steps: " + c : c));
+        }
       }
     } finally {
       student.model().train(wasTraining);
     }
-    return written;
+    return new Report(written, checks);
+  }
+
+  private List<Video> decode(Tensor latents) {
+    List<Video> videos = new ArrayList<>();
+    for (int i = 0; i < latents.size(0); i++) {
+      try (var s = Scope.open()) {
+        videos.add(Video.fromTensor(decoder.decode(latents.select(0, i)), config.fps()));
+      }
+    }
+    return videos;
   }
 
   private int frames() {
@@ -161,8 +212,21 @@ public final class ValidationCallback {
     return Tensor.of(padded, b, textLen, dim).to(device);
   }
 
-  private Tensor loop(
-      int steps, FlowModel model, Tensor noise, Tensor context, Tensor uncond, double guidance) {
+  /** One sampler run: the explicit timesteps (few-step) when configured, else the scheduler. */
+  private Tensor sample(
+      int steps,
+      FlowModel model,
+      Tensor noise,
+      Tensor context,
+      Tensor uncond,
+      double guidance,
+      Generator gen) {
+    if (config.samplingTimesteps() != null) {
+      double[] ts = config.samplingTimesteps().stream().mapToDouble(Double::doubleValue).toArray();
+      FewStepSampler sampler =
+          new FewStepSampler(SigmaTable.flowMatchEuler(flowShift), ts, FewStepSampler.Renoise.SDE);
+      return sampler.sample(model, noise, context, uncond, guidance, gen);
+    }
     FlowScheduler scheduler =
         config.sampler() == CallbackConfig.Validation.Sampler.EULER
             ? new FlowMatchEulerDiscreteScheduler(flowShift)
@@ -173,29 +237,13 @@ public final class ValidationCallback {
     }
   }
 
-  private Tensor fewStep(
-      FlowModel model,
-      Tensor noise,
-      Tensor context,
-      Tensor uncond,
-      double guidance,
-      Generator gen) {
-    double[] ts = config.samplingTimesteps().stream().mapToDouble(Double::doubleValue).toArray();
-    FewStepSampler sampler =
-        new FewStepSampler(SigmaTable.flowMatchEuler(flowShift), ts, FewStepSampler.Renoise.SDE);
-    return sampler.sample(model, noise, context, uncond, guidance, gen);
-  }
-
-  private List<Path> writeMedia(Path dir, Tensor latents, int perPrompt, String suffix)
+  private List<Path> writeMedia(Path dir, List<Video> videos, int perPrompt, String suffix)
       throws IOException {
     List<Path> written = new ArrayList<>();
     List<ContactSheet.Row> rows = new ArrayList<>();
-    for (int i = 0; i < latents.size(0); i++) {
+    for (int i = 0; i < videos.size(); i++) {
       String caption = captions.get(i / perPrompt);
-      Video video;
-      try (var s = Scope.open()) {
-        video = Video.fromTensor(decoder.decode(latents.select(0, i)), config.fps());
-      }
+      Video video = videos.get(i);
       String name = String.format(Locale.ROOT, "%02d-%s%s", i, slug(caption), suffix);
       for (var format : config.formats()) {
         switch (format) {

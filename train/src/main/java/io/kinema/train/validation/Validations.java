@@ -4,12 +4,15 @@ import io.kinema.tensor.Device;
 import io.kinema.tensor.Scope;
 import io.kinema.tensor.Tensor;
 import io.kinema.train.config.CallbackConfig;
+import io.kinema.train.config.ConfigException;
+import io.kinema.train.config.ModelConfig;
 import io.kinema.train.config.PipelineConfig;
 import io.kinema.train.config.RunConfig;
 import io.kinema.train.data.ParquetLatentDataset;
 import io.kinema.train.data.Sample;
 import io.kinema.train.data.synthetic.CaptionEmbedder;
 import io.kinema.train.data.synthetic.DemoLatentMap;
+import io.kinema.train.data.synthetic.MotionCheck;
 import io.kinema.train.model.LatentNormalization;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -46,6 +49,7 @@ public final class Validations {
       LatentNormalization norm,
       Device device)
       throws IOException {
+    checkBlocks(v, config, latentShape);
     List<String> captions = ValidationPrompts.read(v.datasetFile());
     Sample first = dataset.get(0);
     boolean demo = config.pipeline().decoder() == PipelineConfig.Decoder.DEMO;
@@ -65,7 +69,30 @@ public final class Validations {
         latentShape,
         config.training().data().textLen(),
         config.pipeline().flowShift(),
-        device);
+        device,
+        demo ? MotionCheck::summary : null);
+  }
+
+  /** Block-by-block sampling of a causal student needs whole blocks of frames. */
+  private static void checkBlocks(
+      CallbackConfig.Validation v, RunConfig config, long[] latentShape) {
+    ModelConfig student = config.student();
+    if (student == null
+        || !student.causal()
+        || v.causalSampling() != CallbackConfig.Validation.CausalSampling.BLOCKWISE) return;
+    long frames = v.numFrames() != null ? v.numFrames() : latentShape[1];
+    int k = student.numFramesPerBlock();
+    if (frames % k != 0) {
+      throw new ConfigException(
+          config.source(),
+          v.numFrames() != null ? "callbacks.validation.num_frames" : "callbacks.validation",
+          "blockwise sampling of the causal student needs a multiple of num_frames_per_block ("
+              + k
+              + ") latent frames, got "
+              + frames
+              + (v.numFrames() != null ? "" : " (from the training data)")
+              + "; set num_frames or causal_sampling: joint");
+    }
   }
 
   private static TextEncoder demoEncoder(int dim) {

@@ -133,7 +133,8 @@ class RunConfigErrorsTest {
     assertEquals(
         "run.yaml: method._target_: 'fastvideo.train.methods.distribution_matching.dmd2.DMD2Method'"
             + " is not implemented yet in Kinema (available: io.kinema.train.method.FineTuneMethod,"
-            + " io.kinema.train.method.DiffusionForcingSftMethod)",
+            + " io.kinema.train.method.DiffusionForcingSftMethod,"
+            + " io.kinema.train.method.TeacherForcingSftMethod)",
         f.error(
             MINIMAL,
             "--method._target_=fastvideo.train.methods.distribution_matching.dmd2.DMD2Method",
@@ -277,6 +278,10 @@ class RunConfigErrorsTest {
     assertEquals(
         "run.yaml: callbacks.validation.formats: expected one of gif, mp4, png, got 'webm'",
         f.error(minimalPlus(VALIDATION), "--callbacks.validation.formats=[gif, webm]"));
+    assertEquals(
+        "run.yaml: callbacks.validation.causal_sampling: expected one of blockwise, joint, got"
+            + " 'streaming'",
+        f.error(minimalPlus(VALIDATION), "--callbacks.validation.causal_sampling=streaming"));
     assertEquals(
         "run.yaml: callbacks.validation.pipeline_target: 'fastvideo.pipelines.basic.wan."
             + "wan_dmd_pipeline.WanDMDPipeline' is not implemented yet in Kinema (available:"

@@ -47,7 +47,7 @@ class RunConfigTest {
         new LoraConfig(
             false, 16, 16, List.of("to_q", "to_k", "to_v", "to_out"), List.of("embedder")),
         s.lora());
-    assertEquals(new MethodConfig.DiffusionForcingSft(3, 0.0, 1.0), c.method());
+    assertEquals(new MethodConfig.DiffusionForcingSft(3, 0.0, 1.0, false), c.method());
 
     TrainingConfig t = c.training();
     assertEquals(
@@ -70,6 +70,7 @@ class RunConfigTest {
     assertEquals(Targets.SAMPLING_LOOP, v.pipelineTarget());
     assertEquals(tmp.resolve("validation.json"), v.datasetFile());
     assertEquals(List.of(8), v.samplingSteps());
+    assertEquals(Validation.CausalSampling.BLOCKWISE, v.causalSampling());
     assertEquals(
         List.of(Validation.Format.GIF, Validation.Format.MP4, Validation.Format.PNG), v.formats());
     assertEquals(new PipelineConfig(3.0, -1, 0, true, PipelineConfig.Decoder.NONE), c.pipeline());
@@ -301,7 +302,37 @@ class RunConfigTest {
     assertEquals(6, c.student().localAttnSize()); // from pipeline.dit_config
     assertEquals(1, c.student().sinkSize()); // the role's own value wins
     assertTrue(c.pipeline().isCausal());
-    assertEquals(new MethodConfig.DiffusionForcingSft(2, 0.0, 1.0), c.method());
+    assertEquals(new MethodConfig.DiffusionForcingSft(2, 0.0, 1.0, false), c.method());
+  }
+
+  @Test
+  void teacherForcingSftTakesTheDiffusionForcingKeysAndNeedsGlobalAttention() {
+    String yaml =
+        ConfigFixture.MINIMAL
+            .replace("WanTransformer3D", "WanCausalTransformer3D")
+            .replace(
+                "io.kinema.train.method.FineTuneMethod",
+                "fastvideo.train.methods.fine_tuning.tfsft.TeacherForcingSFTMethod\n"
+                    + "  chunk_size: 1\n  max_timestep_ratio: 0.9")
+            .replace(
+                "init_from: preset:tiny", "init_from: preset:tiny\n    num_frames_per_block: 1");
+    RunConfig c = fixture().load(yaml);
+    assertEquals(new MethodConfig.DiffusionForcingSft(1, 0.0, 0.9, true), c.method());
+    assertEquals(Targets.TFSFT_METHOD, c.method().target());
+    ConfigException e =
+        assertThrows(
+            ConfigException.class,
+            () ->
+                fixture()
+                    .load(
+                        yaml.replace(
+                            "num_frames_per_block: 1",
+                            "num_frames_per_block: 1\n    local_attn_size: 3")));
+    assertTrue(
+        e.getMessage()
+            .contains(
+                "models.student.local_attn_size: TeacherForcingSftMethod needs global attention"),
+        e.getMessage());
   }
 
   @Test

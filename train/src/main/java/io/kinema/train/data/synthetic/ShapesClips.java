@@ -131,10 +131,11 @@ public final class ShapesClips {
 
   /**
    * Renders {@code content} with size, start and speed drawn from {@code rnd}: the shape (about a
-   * quarter of the frame) enters near one side and travels 75-95 % of the free space across the
-   * frame in its direction; across the motion it stays within 15 % of the middle. The small jitter
-   * keeps the set varied while each caption still pins the clip down, which is what lets a tiny
-   * model learn it in a few minutes on a CPU.
+   * quarter of the frame) travels 50-70 % of the free space in its direction over the clip, from a
+   * start anywhere its whole path fits. Wan's DiT sees only relative positions (RoPE), so what it
+   * can learn is how each frame follows from the previous one (the same shape, a step further in
+   * the caption's direction), not where in the frame a clip begins; random starts keep the data
+   * about exactly that.
    */
   public Clip render(Content content, SplittableRandom rnd) {
     int extent = Math.min(height, width);
@@ -142,11 +143,11 @@ public final class ShapesClips {
     double freeX = width - 2 * radius, freeY = height - 2 * radius;
     Direction d = content.direction();
     double free = d.dx != 0 ? freeX : freeY;
-    double travel = free * (0.75 + 0.2 * rnd.nextDouble());
-    double entry = radius + rnd.nextDouble() * (free - travel);
-    double across = 0.5 + 0.15 * (2 * rnd.nextDouble() - 1);
-    double x0 = d.dx != 0 ? entry : radius + across * freeX;
-    double y0 = d.dy != 0 ? entry : radius + across * freeY;
+    double travel = free * (0.5 + 0.2 * rnd.nextDouble());
+    // Start anywhere the whole path fits: along the motion within the free space left, across it
+    // anywhere in the frame.
+    double x0 = radius + rnd.nextDouble() * (d.dx != 0 ? freeX - travel : freeX);
+    double y0 = radius + rnd.nextDouble() * (d.dy != 0 ? freeY - travel : freeY);
     if (d.dx < 0) x0 = width - x0;
     if (d.dy < 0) y0 = height - y0;
     float[] pixels = new float[3 * frames * height * width];

@@ -30,7 +30,7 @@ import java.util.stream.Stream;
  */
 public final class SyntheticDataset {
   /** Bumped whenever rendering or encoding changes, so cached folders are rebuilt. */
-  static final int GENERATOR_VERSION = 4;
+  static final int GENERATOR_VERSION = 5;
 
   static final String MANIFEST = "manifest.json";
   static final String VALIDATION = "validation.json";
