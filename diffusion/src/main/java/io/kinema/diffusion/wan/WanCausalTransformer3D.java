@@ -204,7 +204,7 @@ public final class WanCausalTransformer3D implements AutoCloseable {
   AttentionMask teacherForcingMask(long frames, long frameTokens) {
     int len = Math.toIntExact(frames * frameTokens), l = 2 * len;
     long block = framesPerBlock * frameTokens;
-    boolean[] allowed = new boolean[l * l];
+    boolean[] allowed = explicitMask(l, "the teacher-forcing forward");
     for (int n = 0; n < l; n++) {
       boolean noisy = n >= len;
       long pos = noisy ? n - len : n;
@@ -229,7 +229,7 @@ public final class WanCausalTransformer3D implements AutoCloseable {
     if (localAttnSize == -1) return AttentionMask.blockCausal(block);
     int l = Math.toIntExact(frames * frameTokens);
     long window = localAttnSize * frameTokens;
-    boolean[] allowed = new boolean[l * l];
+    boolean[] allowed = explicitMask(l, "a local attention window");
     for (int n = 0; n < l; n++) {
       long end = Math.min(l, (n / block + 1) * block);
       for (int m = 0; m < l; m++) {
@@ -237,6 +237,26 @@ public final class WanCausalTransformer3D implements AutoCloseable {
       }
     }
     return new AttentionMask.Explicit(Tensor.of(allowed, l, l));
+  }
+
+  /** Most entries of an explicit mask we build (256 MiB of booleans). */
+  private static final long MAX_EXPLICIT_MASK = 1L << 28;
+
+  /** An all-false {@code l x l} mask, or a clear error where it would not fit. */
+  private static boolean[] explicitMask(int l, String what) {
+    if ((long) l * l > MAX_EXPLICIT_MASK) {
+      throw new UnsupportedOperationException(
+          "WanCausalTransformer3D: "
+              + what
+              + " needs an explicit "
+              + l
+              + " x "
+              + l
+              + " attention mask, more than the "
+              + MAX_EXPLICIT_MASK
+              + " entries supported; use fewer frames or tokens per frame");
+    }
+    return new boolean[l * l];
   }
 
   // ---------------------------------------------------------------- streaming mode
