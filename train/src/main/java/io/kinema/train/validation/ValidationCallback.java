@@ -33,6 +33,10 @@ import java.util.Optional;
  * each sample as an animated GIF and an MP4, plus one PNG contact sheet of every prompt's frames,
  * under {@code <output_dir>/validation/step-<N>/} (training-infra.md §2.4).
  *
+ * <p>A causal student is sampled block by block through its KV cache ({@code causal_sampling:
+ * blockwise}, the default), each block denoised by the configured sampler from the clean blocks
+ * before it, as the model streams; {@code joint} denoises all frames together instead.
+ *
  * <p>The starting noise comes from a fresh generator of the validation seed every time, so the
  * samples of different steps differ only by what the model learned. Unconditional guidance uses
  * all-zero text, the same null condition CFG dropout trains.
