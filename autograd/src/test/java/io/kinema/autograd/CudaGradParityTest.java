@@ -65,13 +65,23 @@ class CudaGradParityTest {
 
   @Test
   void attentionBlockGradientsInBf16() {
+    attentionBlockGradients(DType.BF16, 3e-2, 6e-2);
+  }
+
+  /** F32 attention runs the composed (cuBLAS + elementwise) path: F32-level agreement. */
+  @Test
+  void attentionBlockGradientsInF32() {
+    attentionBlockGradients(DType.F32, 1e-5, 1e-4);
+  }
+
+  private static void attentionBlockGradients(DType dt, double lossTol, double gradTol) {
     Random r = new Random(72);
     try (Scope s = Scope.open()) {
       long[][] shapes = {{1, 40, 128}, {128, 128}, {128, 128}, {128, 128}, {128}};
       double[] scales = {1, 0.09, 0.09, 0.09, 1};
       List<Tensor> cpu = new ArrayList<>(), gpu = new ArrayList<>();
       for (int i = 0; i < shapes.length; i++) {
-        Tensor t = GradTesting.normal(r, shapes[i]).detach().mul(scales[i]).to(DType.BF16);
+        Tensor t = GradTesting.normal(r, shapes[i]).detach().mul(scales[i]).to(dt);
         Tensor tg = t.to(GPU);
         cpu.add(t.requiresGrad(true));
         gpu.add(tg.requiresGrad(true));
@@ -80,11 +90,11 @@ class CudaGradParityTest {
       Tensor cos = angles.cos(), sin = angles.sin();
       Tensor lc = attentionBlock(cpu, cos, sin);
       Tensor lg = attentionBlock(gpu, cos.to(GPU), sin.to(GPU));
-      assertEquals(lc.item(), lg.item(), 3e-2 * Math.abs(lc.item()), "loss");
+      assertEquals(lc.item(), lg.item(), lossTol * Math.abs(lc.item()), "loss");
       lc.backward();
       lg.backward();
       for (int i = 0; i < shapes.length; i++) {
-        assertClose(cpu.get(i).grad(), gpu.get(i).grad(), 6e-2, "bf16 grad of parameter " + i);
+        assertClose(cpu.get(i).grad(), gpu.get(i).grad(), gradTol, dt + " grad of parameter " + i);
       }
     }
   }

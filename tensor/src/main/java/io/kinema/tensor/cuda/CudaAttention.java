@@ -14,7 +14,11 @@ import io.kinema.tensor.cuda.KernelStructs.AttentionArgs;
  * kernels take head dims 64 and 128 (D == Dv) with unit stride along the head dim and 16-byte
  * aligned rows; smaller head dims (and D != Dv up to 128) are zero-padded to the next kernel size —
  * zeros add nothing to q k^T, and the padded output columns are dropped — and operands in another
- * layout are copied. F32/F64 and head dims above 128 are not supported on CUDA yet.
+ * layout are copied. Head dims above 128 are not supported on CUDA yet.
+ *
+ * <p>F32 and F64 have no flash kernel yet: they run {@link ComposedAttention}, cuBLAS products and
+ * elementwise kernels that materialize the {@code [B, H, Sq, Sk]} scores (same results as the CPU,
+ * more memory).
  */
 final class CudaAttention {
   /** Query rows per CTA of every attention kernel (their grids' second dim counts these). */
@@ -30,6 +34,10 @@ final class CudaAttention {
 
   void forward(
       Tensor q, Tensor k, Tensor v, AttentionMask mask, double scale, Tensor out, Tensor lseOut) {
+    if (ComposedAttention.handles(q)) {
+      ComposedAttention.forward(q, k, v, mask, scale, out, lseOut);
+      return;
+    }
     int dp = paddedHeadDim("attention", q, k, v);
     long b = q.size(0), h = q.size(1), sq = q.size(2), dv = v.size(3);
     try (Tensor qp = operand(q, dp);
@@ -66,6 +74,10 @@ final class CudaAttention {
       Tensor gradQ,
       Tensor gradK,
       Tensor gradV) {
+    if (ComposedAttention.handles(q)) {
+      ComposedAttention.backward(q, k, v, out, lse, gradOut, mask, scale, gradQ, gradK, gradV);
+      return;
+    }
     int dp = paddedHeadDim("attention backward", q, k, v);
     long b = q.size(0), h = q.size(1), sq = q.size(2), sk = k.size(2);
     String t = CudaElementwise.suffix(q.dtype());
@@ -137,8 +149,7 @@ final class CudaAttention {
               + k.describe()
               + ", v "
               + v.describe()
-              + ": the flash kernels take BF16/F16 with head dims up to 128"
-              + (dt.isHalf() ? "" : " (cast q, k and v to BF16)"));
+              + ": the flash kernels take BF16/F16 with head dims up to 128");
     }
     return Math.max(d, dv) <= 64 ? 64 : 128;
   }
