@@ -1,7 +1,9 @@
 package io.kinema.nn.optim;
 
 import io.kinema.nn.Parameter;
+import io.kinema.tensor.Backends;
 import io.kinema.tensor.Tensor;
+import io.kinema.tensor.backend.AdamwScalars;
 import java.util.Collection;
 import java.util.List;
 
@@ -86,20 +88,34 @@ public final class Adam extends Optimizer {
     double beta1 = group.getDouble("beta1");
     double beta2 = group.getDouble("beta2");
     double eps = group.getDouble("eps");
+    Tensor m = state.zerosIfAbsent("exp_avg", param);
+    Tensor v = state.zerosIfAbsent("exp_avg_sq", param);
+    double t = state.step();
+    double biasCorrection1 = 1 - Math.pow(beta1, t);
+    double biasCorrection2 = 1 - Math.pow(beta2, t);
+    double stepSize = lr / biasCorrection1;
+    if ((decoupled || wd == 0) && !group.getBoolean("amsgrad")) {
+      // One fused pass where the backend has it (the same bits as the ops below).
+      AdamwScalars s =
+          new AdamwScalars(
+              (float) (1 - lr * wd),
+              (float) beta1,
+              (float) (1 - beta1),
+              (float) beta2,
+              (float) (1 - beta2),
+              (float) -stepSize,
+              (float) Math.sqrt(biasCorrection2),
+              (float) eps,
+              group.getBoolean("maximize"));
+      if (Backends.of(param.device()).adamwStep(param, grad, m, v, s)) return;
+    }
     Tensor g = group.getBoolean("maximize") ? grad.neg() : grad;
     if (wd != 0) {
       if (decoupled) param.mulInPlace(1 - lr * wd);
       else g = g.add(param.mul(wd));
     }
-    Tensor m = state.zerosIfAbsent("exp_avg", param);
-    Tensor v = state.zerosIfAbsent("exp_avg_sq", param);
     m.mulInPlace(beta1).addInPlace(g.mul(1 - beta1));
     v.mulInPlace(beta2).addInPlace(g.mul(1 - beta2).mulInPlace(g));
-
-    double t = state.step();
-    double biasCorrection1 = 1 - Math.pow(beta1, t);
-    double biasCorrection2 = 1 - Math.pow(beta2, t);
-    double stepSize = lr / biasCorrection1;
     Tensor second = v;
     if (group.getBoolean("amsgrad")) {
       Tensor vmax = state.get("max_exp_avg_sq");

@@ -94,6 +94,25 @@ public interface Backend {
   void rotary(Tensor x, Tensor cos, Tensor sin, boolean interleaved, Tensor out);
 
   /**
+   * One AdamW step in place over dense F32 tensors of one shape, in f32, each operation rounded
+   * once and in this order (so it gives the bits of the composed tensor ops):
+   *
+   * <pre>
+   * p = p · decay
+   * m = m · beta1 + g · (1 − beta1)
+   * v = v · beta2 + (g · (1 − beta2)) · g
+   * p = p + (m · negStep) / (sqrt(v) / bc2Sqrt + eps)
+   * </pre>
+   *
+   * Returns false, touching nothing, when this backend has no fused step for these operands; the
+   * caller then runs the composed ops.
+   */
+  default boolean adamwStep(
+      Tensor param, Tensor grad, Tensor expAvg, Tensor expAvgSq, AdamwScalars s) {
+    return false;
+  }
+
+  /**
    * Fused attention: q [B,H,Sq,D], k [B,H,Sk,D], v [B,H,Sk,Dv] -> out [B,H,Sq,Dv], softmax of scale
    * * q k^T under the mask, computed blockwise (online softmax) so no Sq x Sk matrix is stored.
    * {@code lseOut} (nullable, [B,H,Sq], F32/F64) receives each row's log-sum-exp.

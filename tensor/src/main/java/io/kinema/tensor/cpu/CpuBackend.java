@@ -3,6 +3,7 @@ package io.kinema.tensor.cpu;
 import io.kinema.tensor.AttentionMask;
 import io.kinema.tensor.Device;
 import io.kinema.tensor.Tensor;
+import io.kinema.tensor.backend.AdamwScalars;
 import io.kinema.tensor.backend.Backend;
 import io.kinema.tensor.backend.BinaryOp;
 import io.kinema.tensor.backend.MemoryStats;
@@ -119,6 +120,14 @@ public final class CpuBackend implements Backend {
   @Override
   public void rotary(Tensor x, Tensor cos, Tensor sin, boolean interleaved, Tensor out) {
     CpuNorm.rotary(x, cos, sin, interleaved, out);
+  }
+
+  @Override
+  public boolean adamwStep(
+      Tensor param, Tensor grad, Tensor expAvg, Tensor expAvgSq, AdamwScalars s) {
+    if (!CpuAdamw.applies(param, grad, expAvg, expAvgSq)) return false;
+    CpuAdamw.step(param, grad, expAvg, expAvgSq, s);
+    return true;
   }
 
   @Override

@@ -2,8 +2,10 @@ package io.kinema.tensor.cuda;
 
 import io.kinema.ffi.cuda.CudaDevices;
 import io.kinema.tensor.AttentionMask;
+import io.kinema.tensor.DType;
 import io.kinema.tensor.Device;
 import io.kinema.tensor.Tensor;
+import io.kinema.tensor.backend.AdamwScalars;
 import io.kinema.tensor.backend.Backend;
 import io.kinema.tensor.backend.BinaryOp;
 import io.kinema.tensor.backend.MemoryStats;
@@ -34,10 +36,11 @@ public final class CudaBackend implements Backend {
   private final CudaMatmul matmul;
   private final CudaAttention attention;
   private final HostFallback host;
+  private final CudaKernels kernels;
 
   CudaBackend(CudaDevice device) {
     this.device = device;
-    CudaKernels kernels = new CudaKernels(device);
+    this.kernels = new CudaKernels(device);
     this.allocator = new CudaAllocator(device);
     this.staging = new PinnedStaging(device);
     this.elementwise = new CudaElementwise(kernels, device);
@@ -184,6 +187,41 @@ public final class CudaBackend implements Backend {
   public void rotary(Tensor x, Tensor cos, Tensor sin, boolean interleaved, Tensor out) {
     device.bind();
     norm.rotary(x, cos, sin, interleaved, out);
+  }
+
+  /** The fused {@code kinema_adamw} kernel on dense F32 operands (the optimizer's F32 work). */
+  @Override
+  public boolean adamwStep(
+      Tensor param, Tensor grad, Tensor expAvg, Tensor expAvgSq, AdamwScalars s) {
+    for (Tensor t : new Tensor[] {param, grad, expAvg, expAvgSq}) {
+      if (t.dtype() != DType.F32
+          || !t.isContiguous()
+          || !java.util.Arrays.equals(t.shape(), param.shape())) return false;
+    }
+    long n = param.numel();
+    int f32 = DType.F32.ordinal();
+    kernels.launch(
+        "kinema_adamw",
+        kernels.gridStride(n),
+        DeviceTensors.address(param),
+        f32,
+        0L, // no master: the optimizer hands over the F32 master itself
+        DeviceTensors.address(grad),
+        f32,
+        DeviceTensors.address(expAvg),
+        DeviceTensors.address(expAvgSq),
+        f32,
+        n,
+        s.decay(),
+        s.beta1(),
+        s.oneMinusBeta1(),
+        s.beta2(),
+        s.oneMinusBeta2(),
+        s.negStep(),
+        s.bc2Sqrt(),
+        s.eps(),
+        s.maximize() ? 1 : 0);
+    return true;
   }
 
   @Override
