@@ -2,13 +2,12 @@ package io.kinema.tensor.cpu;
 
 import io.kinema.tensor.DType;
 import io.kinema.tensor.Tensor;
+import io.kinema.tensor.backend.ReduceGeometry;
 import io.kinema.tensor.backend.ReduceOp;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
-import java.util.ArrayList;
-import java.util.List;
 import jdk.incubator.vector.DoubleVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
@@ -150,56 +149,14 @@ final class CpuReduce {
     final long n, numOut;
 
     Geometry(Tensor x, int[] dims, Tensor out) {
-      long[] shape = x.shape(), xst = x.strides(), ost = out.strides();
-      boolean[] red = new boolean[shape.length];
-      for (int d : dims) red[d] = true;
-      List<long[]> kept = new ArrayList<>(), reduced = new ArrayList<>();
-      for (int d = 0; d < shape.length; d++) {
-        if (shape[d] == 1) continue;
-        if (red[d]) reduced.add(new long[] {shape[d], xst[d]});
-        else kept.add(new long[] {shape[d], xst[d], ost[d]});
-      }
-      // Outer to inner by x stride (stable), then fuse neighbours that are contiguous.
-      kept.sort((a, b) -> Long.compare(Math.abs(b[1]), Math.abs(a[1])));
-      reduced.sort((a, b) -> Long.compare(Math.abs(b[1]), Math.abs(a[1])));
-      kept = merge(kept);
-      reduced = merge(reduced);
-      if (reduced.isEmpty()) reduced.add(new long[] {1, 0});
-      ks = column(kept, 0);
-      kxs = column(kept, 1);
-      kos = column(kept, 2);
-      rs = column(reduced, 0);
-      rxs = column(reduced, 1);
-      long c = 1;
-      for (long s : rs) c *= s;
-      n = c;
-      c = 1;
-      for (long s : ks) c *= s;
-      numOut = c;
-    }
-
-    private static List<long[]> merge(List<long[]> dims) {
-      List<long[]> out = new ArrayList<>();
-      for (long[] d : dims) {
-        if (!out.isEmpty()) {
-          long[] prev = out.getLast();
-          boolean fuse = true;
-          for (int i = 1; i < d.length; i++) fuse &= prev[i] == d[i] * d[0];
-          if (fuse) {
-            prev[0] *= d[0];
-            for (int i = 1; i < d.length; i++) prev[i] = d[i];
-            continue;
-          }
-        }
-        out.add(d.clone());
-      }
-      return out;
-    }
-
-    private static long[] column(List<long[]> dims, int i) {
-      long[] out = new long[dims.size()];
-      for (int k = 0; k < out.length; k++) out[k] = i < dims.get(k).length ? dims.get(k)[i] : 0;
-      return out;
+      ReduceGeometry g = ReduceGeometry.of(x.shape(), x.strides(), out.strides(), dims);
+      ks = g.keptShape();
+      kxs = g.keptX();
+      kos = g.keptOut();
+      rs = g.redShape();
+      rxs = g.redX();
+      n = g.n();
+      numOut = g.numOut();
     }
 
     /** Offset (in x when {@code inX}, else in out) of kept index {@code g} (row-major over ks). */

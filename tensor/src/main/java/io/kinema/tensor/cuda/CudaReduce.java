@@ -4,6 +4,7 @@ import static io.kinema.tensor.cuda.DeviceTensors.address;
 
 import io.kinema.tensor.DType;
 import io.kinema.tensor.Tensor;
+import io.kinema.tensor.backend.ReduceGeometry;
 import io.kinema.tensor.backend.ReduceOp;
 import io.kinema.tensor.cuda.CudaKernels.Grid;
 import java.util.Arrays;
@@ -65,7 +66,7 @@ final class CudaReduce {
       integerReduce(op, x, g, out);
       return;
     }
-    boolean column = g.columnPlan();
+    boolean column = columnPlan(g);
     boolean warp = !column && n <= WARP_PER_OUTPUT_MAX;
     int splits = splits(g, column, warp);
     ReduceKind kind = ReduceKind.of(op, param);
@@ -83,6 +84,16 @@ final class CudaReduce {
         finish(op, ReduceKind.SUM_SQDEV, partials, splits, g, param, out, 0);
       }
     }
+  }
+
+  /**
+   * True when the column plan suits: the innermost kept dim is contiguous in x and at least 16
+   * long, and the reduced dims are outer (a warp then reads 32 neighbouring elements).
+   */
+  private static boolean columnPlan(ReduceGeometry g) {
+    long[] kept = g.keptShape(), keptX = g.keptX(), redX = g.redX();
+    int k = kept.length;
+    return k > 0 && keptX[k - 1] == 1 && kept[k - 1] >= 16 && redX[redX.length - 1] != 1;
   }
 
   /** Splits of the reduced range: 1 unless the outputs alone cannot fill the GPU. */

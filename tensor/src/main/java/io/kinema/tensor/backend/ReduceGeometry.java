@@ -1,4 +1,4 @@
-package io.kinema.tensor.cuda;
+package io.kinema.tensor.backend;
 
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -6,12 +6,12 @@ import java.util.Comparator;
 import java.util.List;
 
 /**
- * How a reduction kernel walks x (the geometry {@code reduce.cu} documents, computed as the CPU's
- * {@code CpuReduce.Geometry}): x's dims split into kept dims (one output each) and reduced dims,
- * size-1 dims dropped, each group sorted outer to inner by x stride and fused where contiguous.
- * Output {@code o} (row-major over the kept shape) reduces the {@code n} elements {@code r}
- * (row-major over the reduced shape) at {@code x + offset(o, keptX) + offset(r, redX)} and is
- * stored at {@code offset(o, keptOut)}. The reduced group always has at least one dim.
+ * How a reduction walks x (the CPU's {@code CpuReduce} and the geometry {@code reduce.cu}
+ * documents): x's dims split into kept dims (one output each) and reduced dims, size-1 dims
+ * dropped, each group sorted outer to inner by x stride and fused where contiguous. Output {@code
+ * o} (row-major over the kept shape) reduces the {@code n} elements {@code r} (row-major over the
+ * reduced shape) at {@code x + offset(o, keptX) + offset(r, redX)} and is stored at {@code
+ * offset(o, keptOut)}. The reduced group always has at least one dim.
  *
  * @param keptShape sizes of the kept dims
  * @param keptX x's strides along them
@@ -19,11 +19,11 @@ import java.util.List;
  * @param redShape sizes of the reduced dims ({@code [1]} when nothing is reduced)
  * @param redX x's strides along them
  */
-record ReduceGeometry(
+public record ReduceGeometry(
     long[] keptShape, long[] keptX, long[] keptOut, long[] redShape, long[] redX) {
 
   /** The geometry of reducing {@code dims} of x ({@code shape}, {@code xStrides}) into out. */
-  static ReduceGeometry of(long[] shape, long[] xStrides, long[] outStrides, int[] dims) {
+  public static ReduceGeometry of(long[] shape, long[] xStrides, long[] outStrides, int[] dims) {
     boolean[] reduced = new boolean[shape.length];
     for (int d : dims) reduced[d] = true;
     List<long[]> kept = new ArrayList<>(), red = new ArrayList<>();
@@ -68,26 +68,17 @@ record ReduceGeometry(
   }
 
   /** Elements each output reduces. */
-  long n() {
+  public long n() {
     long c = 1;
     for (long s : redShape) c *= s;
     return c;
   }
 
   /** Number of outputs. */
-  long numOut() {
+  public long numOut() {
     long c = 1;
     for (long s : keptShape) c *= s;
     return c;
-  }
-
-  /**
-   * True when the column plan suits: the innermost kept dim is contiguous in x and at least 16
-   * long, and the reduced dims are outer (a warp then reads 32 neighbouring elements).
-   */
-  boolean columnPlan() {
-    int k = keptShape.length;
-    return k > 0 && keptX[k - 1] == 1 && keptShape[k - 1] >= 16 && redX[redX.length - 1] != 1;
   }
 
   @Override
