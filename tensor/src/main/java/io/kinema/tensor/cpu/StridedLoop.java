@@ -1,5 +1,7 @@
 package io.kinema.tensor.cpu;
 
+import io.kinema.tensor.backend.FusedDims;
+
 /**
  * Walks several operands of one N-d shape (each with its own element strides and offset) as 1-d
  * runs along the innermost dimension, so kernels only ever see {@code (offsets, strides, n)}.
@@ -30,27 +32,11 @@ public final class StridedLoop {
   public static void forEach(long[] shape, long[][] strides, long[] offsets, long grain, Run body) {
     int ops = strides.length;
     for (long d : shape) if (d == 0) return;
-    // Merge dimensions: drop size-1 dims, fuse d into d+1 when every operand's stride agrees.
-    int nd = shape.length;
-    long[] sh = new long[Math.max(nd, 1)];
-    long[][] st = new long[ops][Math.max(nd, 1)];
-    int k = 0;
-    for (int d = 0; d < nd; d++) {
-      if (shape[d] == 1) continue;
-      if (k > 0 && fusable(strides, d, st, k - 1, shape[d])) {
-        sh[k - 1] *= shape[d];
-        for (int i = 0; i < ops; i++) st[i][k - 1] = strides[i][d];
-        continue;
-      }
-      sh[k] = shape[d];
-      for (int i = 0; i < ops; i++) st[i][k] = strides[i][d];
-      k++;
-    }
-    if (k == 0) {
-      sh[0] = 1;
-      k = 1;
-    }
-    final int dims = k;
+    FusedDims f = FusedDims.of(shape, strides);
+    // A single element still makes one run of length 1.
+    final int dims = Math.max(1, f.rank());
+    final long[] sh = f.rank() > 0 ? f.shape() : new long[] {1};
+    final long[][] st = f.rank() > 0 ? f.strides() : new long[ops][1];
     final long inner = sh[dims - 1];
     final long[] innerStrides = new long[ops];
     for (int i = 0; i < ops; i++) innerStrides[i] = st[i][dims - 1];
@@ -89,13 +75,6 @@ public final class StridedLoop {
             body.run(offs, innerStrides, Math.min(tile, inner - start));
           }
         });
-  }
-
-  private static boolean fusable(long[][] strides, int d, long[][] st, int prev, long size) {
-    for (int i = 0; i < strides.length; i++) {
-      if (st[i][prev] != strides[i][d] * size) return false;
-    }
-    return true;
   }
 
   private static long ceilDiv(long a, long b) {

@@ -1,5 +1,6 @@
 package io.kinema.tensor.cuda;
 
+import io.kinema.tensor.backend.FusedDims;
 import java.util.Arrays;
 
 /**
@@ -21,31 +22,8 @@ record StridedLayout(long[] shape, long[][] strides) {
 
   /** The fused layout of operands with {@code strides} over {@code shape}. */
   static StridedLayout of(long[] shape, long[]... strides) {
-    int ops = strides.length;
-    long[] sh = new long[shape.length];
-    long[][] st = new long[ops][shape.length];
-    int k = 0;
-    for (int d = 0; d < shape.length; d++) {
-      if (shape[d] == 1) continue;
-      if (k > 0 && fusable(strides, d, st, k - 1, shape[d])) {
-        sh[k - 1] *= shape[d];
-        for (int i = 0; i < ops; i++) st[i][k - 1] = strides[i][d];
-        continue;
-      }
-      sh[k] = shape[d];
-      for (int i = 0; i < ops; i++) st[i][k] = strides[i][d];
-      k++;
-    }
-    long[][] out = new long[ops][];
-    for (int i = 0; i < ops; i++) out[i] = Arrays.copyOf(st[i], k);
-    return new StridedLayout(Arrays.copyOf(sh, k), out);
-  }
-
-  private static boolean fusable(long[][] strides, int d, long[][] st, int prev, long size) {
-    for (int i = 0; i < strides.length; i++) {
-      if (st[i][prev] != strides[i][d] * size) return false;
-    }
-    return true;
+    FusedDims f = FusedDims.of(shape, strides);
+    return new StridedLayout(f.shape(), f.strides());
   }
 
   /** This layout with one more (innermost, unfused) dim of {@code size}, operand strides given. */
