@@ -44,22 +44,30 @@ final class CpuAdamw {
         Math.ceilDiv(n, L),
         4096,
         (from, to) -> {
+          // The scalars as vectors once per chunk, not per iteration.
+          FloatVector decay = FloatVector.broadcast(S, s.decay());
+          FloatVector beta1 = FloatVector.broadcast(S, s.beta1());
+          FloatVector omb1 = FloatVector.broadcast(S, s.oneMinusBeta1());
+          FloatVector beta2 = FloatVector.broadcast(S, s.beta2());
+          FloatVector omb2 = FloatVector.broadcast(S, s.oneMinusBeta2());
+          FloatVector negStep = FloatVector.broadcast(S, s.negStep());
+          FloatVector bc2Sqrt = FloatVector.broadcast(S, s.bc2Sqrt());
+          FloatVector eps = FloatVector.broadcast(S, s.eps());
+          boolean maximize = s.maximize();
           long end = Math.min(n, to * L);
           long i = from * L;
           for (; i + L <= end; i += L) {
             FloatVector gr = FloatVector.fromMemorySegment(S, gs, go + 4 * i, NO);
-            if (s.maximize()) gr = gr.neg();
-            FloatVector pr = FloatVector.fromMemorySegment(S, ps, po + 4 * i, NO).mul(s.decay());
+            if (maximize) gr = gr.neg();
+            FloatVector pr = FloatVector.fromMemorySegment(S, ps, po + 4 * i, NO).mul(decay);
             FloatVector mr =
-                FloatVector.fromMemorySegment(S, ms, mo + 4 * i, NO)
-                    .mul(s.beta1())
-                    .add(gr.mul(s.oneMinusBeta1()));
+                FloatVector.fromMemorySegment(S, ms, mo + 4 * i, NO).mul(beta1).add(gr.mul(omb1));
             FloatVector vr =
                 FloatVector.fromMemorySegment(S, vs, vo + 4 * i, NO)
-                    .mul(s.beta2())
-                    .add(gr.mul(s.oneMinusBeta2()).mul(gr));
-            FloatVector denom = vr.lanewise(VectorOperators.SQRT).div(s.bc2Sqrt()).add(s.eps());
-            pr = pr.add(mr.mul(s.negStep()).div(denom));
+                    .mul(beta2)
+                    .add(gr.mul(omb2).mul(gr));
+            FloatVector denom = vr.lanewise(VectorOperators.SQRT).div(bc2Sqrt).add(eps);
+            pr = pr.add(mr.mul(negStep).div(denom));
             pr.intoMemorySegment(ps, po + 4 * i, NO);
             mr.intoMemorySegment(ms, mo + 4 * i, NO);
             vr.intoMemorySegment(vs, vo + 4 * i, NO);
