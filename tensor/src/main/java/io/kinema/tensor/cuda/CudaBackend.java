@@ -35,7 +35,7 @@ public final class CudaBackend implements Backend {
   private final CudaRandom random;
   private final CudaMatmul matmul;
   private final CudaAttention attention;
-  private final HostFallback host;
+  private final CudaIndex indexing;
   private final CudaKernels kernels;
 
   CudaBackend(CudaDevice device) {
@@ -49,7 +49,7 @@ public final class CudaBackend implements Backend {
     this.random = new CudaRandom(kernels);
     this.matmul = new CudaMatmul(device, elementwise, allocator);
     this.attention = new CudaAttention(kernels, elementwise);
-    this.host = new HostFallback(this);
+    this.indexing = new CudaIndex(kernels, device, staging);
   }
 
   @Override
@@ -251,19 +251,19 @@ public final class CudaBackend implements Backend {
   @Override
   public void indexSelect(Tensor x, int dim, Tensor index, Tensor out) {
     device.bind();
-    host.indexSelect(x, dim, index, out);
+    indexing.indexSelect(x, dim, index, out);
   }
 
   @Override
   public void gather(Tensor x, int dim, Tensor index, Tensor out) {
     device.bind();
-    host.gather(x, dim, index, out);
+    indexing.gather(x, dim, index, out);
   }
 
   @Override
   public void scatterAdd(Tensor self, int dim, Tensor index, Tensor src) {
     device.bind();
-    host.scatterAdd(self, dim, index, src);
+    indexing.scatterAdd(self, dim, index, src);
   }
 
   @Override

@@ -43,7 +43,8 @@ public final class KernelCatalog {
     ADAMW("adamw"),
     RANDOM("random"),
     ATTENTION("attention"),
-    ATTENTION_BACKWARD("attention_backward");
+    ATTENTION_BACKWARD("attention_backward"),
+    INDEX("index");
 
     private final String fileName;
 
@@ -187,6 +188,7 @@ public final class KernelCatalog {
     adamw();
     random();
     attention();
+    index();
   }
 
   private static final Map<String, Kernel> BY_NAME = new LinkedHashMap<>();
@@ -750,6 +752,60 @@ public final class KernelCatalog {
             attentionArgs("a"));
       }
     }
+  }
+
+  private static void index() {
+    Module m = Module.INDEX;
+    add(
+        m,
+        "kinema_gather",
+        GRID_STRIDE,
+        "gather / index_select of raw elem_bytes-sized elements; a bad index sets *bad",
+        ptr("x"),
+        strides("x_st"),
+        i64("x_dim_stride"),
+        i64("x_dim_size"),
+        ptr("index"),
+        i32("index_dtype"),
+        strides("idx_st"),
+        ptr("out"),
+        strides("out_st"),
+        shape("shape"),
+        i64("n"),
+        i32("elem_bytes"),
+        ptr("bad"));
+    add(
+        m,
+        "kinema_index_check",
+        GRID_STRIDE,
+        "sets *bad when an index is outside [0, size)",
+        ptr("index"),
+        i32("index_dtype"),
+        strides("idx_st"),
+        shape("shape"),
+        i64("n"),
+        i64("size"),
+        ptr("bad"));
+    add(
+        m,
+        "kinema_scatter_add",
+        new Launch(256, 1, 256, 0, "min(ceil(num_lines / 256), 32 * SMs), grid-stride loop"),
+        "deterministic scatter_add, a thread per line along dim walking it in order",
+        ptr("self"),
+        strides("self_st"),
+        i64("self_dim_stride"),
+        ptr("index"),
+        i32("index_dtype"),
+        strides("idx_st"),
+        i64("idx_dim_stride"),
+        ptr("src"),
+        strides("src_st"),
+        i64("src_dim_stride"),
+        shape("lines"),
+        i64("num_lines"),
+        i64("len"),
+        i32("dtype"),
+        ptr("bad"));
   }
 
   // ---------------------------------------------------------------- table helpers
