@@ -18,8 +18,8 @@ import org.junit.jupiter.api.Test;
 
 /**
  * Backward on the GPU gives the CPU's gradients: a small MLP (matmul, bias, GELU, layer norm,
- * log-softmax, mean) in F32, and an attention block in BF16 (rms norm, rotary, flash attention and
- * its backward), leaf gradients compared element by element.
+ * log-softmax, mean) in F32, an attention block in BF16 (rms norm, rotary, flash attention and its
+ * backward), and index_select/gather, leaf gradients compared element by element.
  */
 @RequiresCuda(CudaLibrary.CUBLAS)
 class CudaGradParityTest {
@@ -96,6 +96,28 @@ class CudaGradParityTest {
       for (int i = 0; i < shapes.length; i++) {
         assertClose(cpu.get(i).grad(), gpu.get(i).grad(), gradTol, dt + " grad of parameter " + i);
       }
+    }
+  }
+
+  /**
+   * An embedding lookup (index_select along dim 0, repeated ids) then a gather along dim 1: their
+   * backward is scatter_add on the GPU, which adds in the CPU's order: the same bits.
+   */
+  @Test
+  void indexSelectAndGatherGradients() {
+    Random r = new Random(73);
+    try (Scope s = Scope.open()) {
+      Tensor table = GradTesting.normal(r, 10, 16).detach().to(DType.F32);
+      Tensor weight = GradTesting.normal(r, 9, 5).detach().to(DType.F32);
+      Tensor ids = Tensor.of(new long[] {3, 0, 3, 9, 5, 3, 0, 7, 3});
+      int[] c = new int[9 * 5];
+      for (int i = 0; i < c.length; i++) c[i] = r.nextInt(16);
+      Tensor cols = Tensor.of(c, 9, 5);
+      Tensor tg = table.to(GPU).requiresGrad(true), tc = table.requiresGrad(true);
+      tc.indexSelect(0, ids).gather(1, cols).mul(weight).sum().backward();
+      tg.indexSelect(0, ids.to(GPU)).gather(1, cols.to(GPU)).mul(weight.to(GPU)).sum().backward();
+      assertEquals(GPU, tg.grad().device());
+      assertArrayEquals(tc.grad().toFloatArray(), tg.grad().toFloatArray(), "grad of the table");
     }
   }
 

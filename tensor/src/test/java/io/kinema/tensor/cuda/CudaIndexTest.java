@@ -11,6 +11,8 @@ import io.kinema.tensor.DType;
 import io.kinema.tensor.Device;
 import io.kinema.tensor.Scope;
 import io.kinema.tensor.Tensor;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
 import java.util.Random;
 import java.util.function.UnaryOperator;
@@ -332,9 +334,24 @@ class CudaIndexTest {
     }
   }
 
-  /** Each element's exact value as bits: I64 as is, the others through their exact double. */
+  /**
+   * Each element's stored bits, read raw from a dense host copy (BOOL bytes other than 0/1 too).
+   */
   private static long[] bits(Tensor t) {
-    if (t.dtype() == DType.I64) return t.toLongArray();
-    return Arrays.stream(t.toDoubleArray()).mapToLong(Double::doubleToRawLongBits).toArray();
+    try (Tensor host = t.to(Device.CPU).contiguous()) {
+      MemorySegment m = host.storage().segment();
+      long[] out = new long[Math.toIntExact(host.numel())];
+      for (int i = 0; i < out.length; i++) {
+        long at = host.offset() + i;
+        out[i] =
+            switch (host.dtype().byteSize()) {
+              case 8 -> m.getAtIndex(ValueLayout.JAVA_LONG, at);
+              case 4 -> m.getAtIndex(ValueLayout.JAVA_INT, at);
+              case 2 -> m.getAtIndex(ValueLayout.JAVA_SHORT, at);
+              default -> m.get(ValueLayout.JAVA_BYTE, at);
+            };
+      }
+      return out;
+    }
   }
 }
