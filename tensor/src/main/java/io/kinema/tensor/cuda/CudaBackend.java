@@ -248,6 +248,7 @@ public final class CudaBackend implements Backend {
     attention.backward(q, k, v, out, lse, gradOut, mask, scale, gradQ, gradK, gradV);
   }
 
+  // The index ops wait for the queued work: they read their index range check back (CudaIndex).
   @Override
   public void indexSelect(Tensor x, int dim, Tensor index, Tensor out) {
     device.bind();
