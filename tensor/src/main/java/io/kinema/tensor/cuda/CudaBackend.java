@@ -16,7 +16,8 @@ import io.kinema.tensor.backend.UnaryOp;
 
 /**
  * The CUDA backend of one GPU: Kinema's PTX kernels for the elementwise, reduction, norm, rotary,
- * random and attention primitives, cuBLAS for matmul, a caching allocator, and pinned staging
+ * random and attention primitives, cuBLAS for matmul, cuDNN for 3-d convolutions, a caching
+ * allocator, and pinned staging
  * buffers for host copies. Every primitive is queued on the device's one stream and returns without
  * waiting, except copies to the host ({@link #transfer} into a CPU tensor), which return with the
  * data — so {@code item()} and {@code toFloatArray()} see every earlier op. Each primitive has the
@@ -35,6 +36,7 @@ public final class CudaBackend implements Backend {
   private final CudaRandom random;
   private final CudaMatmul matmul;
   private final CudaAttention attention;
+  private final CudaConv conv;
   private final HostFallback host;
   private final CudaKernels kernels;
 
@@ -49,6 +51,7 @@ public final class CudaBackend implements Backend {
     this.random = new CudaRandom(kernels);
     this.matmul = new CudaMatmul(device, elementwise, allocator);
     this.attention = new CudaAttention(kernels, elementwise);
+    this.conv = new CudaConv(device, elementwise);
     this.host = new HostFallback(this);
   }
 
@@ -246,6 +249,32 @@ public final class CudaBackend implements Backend {
       Tensor gradV) {
     device.bind();
     attention.backward(q, k, v, out, lse, gradOut, mask, scale, gradQ, gradK, gradV);
+  }
+
+  @Override
+  public void conv3d(
+      Tensor x, Tensor weight, Tensor bias, long[] stride, long[] padding, Tensor out) {
+    device.bind();
+    conv.forward(x, weight, bias, stride, padding, out);
+  }
+
+  @Override
+  public void conv3dBackwardInput(
+      Tensor gradOut, Tensor weight, long[] stride, long[] padding, Tensor gradInput) {
+    device.bind();
+    conv.backwardInput(gradOut, weight, stride, padding, gradInput);
+  }
+
+  @Override
+  public void conv3dBackwardWeight(
+      Tensor x, Tensor gradOut, long[] stride, long[] padding, Tensor gradWeight) {
+    device.bind();
+    conv.backwardWeight(x, gradOut, stride, padding, gradWeight);
+  }
+
+  /** Convolutions cuDNN has run on this device (the rest ran composed). */
+  long cudnnConvolutions() {
+    return conv.cudnnCalls();
   }
 
   @Override
