@@ -32,7 +32,7 @@ import java.util.List;
  * [rows, K]} matrix, the weight's is {@code (patchesᵀ g)ᵀ} and the patches' is {@code g W}; the
  * input's is that patch gradient folded back (col2im): a permute/reshape when kernel == stride and
  * padding is 0, else one strided slice-add per kernel offset and dim, in reverse order of the
- * unfold, accumulated in F32 for BF16/F16 (F64 for F64) and rounded once.
+ * unfold; there the product and the sums run in F32 for BF16/F16 inputs, rounded once at the end.
  */
 public final class ComposedConv3d {
   private ComposedConv3d() {}
@@ -60,9 +60,13 @@ public final class ComposedConv3d {
     Geometry geo = new Geometry(gradInput.shape(), weight.shape(), stride, padding);
     try (var ng = GradMode.noGrad();
         var s = Scope.open()) {
-      Tensor g = toRows(gradOut, geo);
-      Tensor patchGrad =
-          g.matmul(weight.reshape(geo.outChannels(), geo.cols())).view(patchShape(geo));
+      Tensor g = toRows(gradOut, geo), w = weight.reshape(geo.outChannels(), geo.cols());
+      if (!geo.isPatchify()) {
+        // Overlapping patches' gradients are summed: keep them in the wide type until then.
+        g = wide(g);
+        w = wide(w);
+      }
+      Tensor patchGrad = g.matmul(w).view(patchShape(geo));
       if (geo.isPatchify()) placePatches(patchGrad, geo, gradInput);
       else fold(patchGrad, geo, gradInput);
     }
@@ -248,16 +252,21 @@ public final class ComposedConv3d {
         .copyFrom(patchGrad.permute(0, 4, 1, 5, 2, 6, 3, 7));
   }
 
+  /** {@code t} in F32 when it is BF16/F16, else itself. */
+  private static Tensor wide(Tensor t) {
+    return t.dtype().isHalf() ? t.to(DType.F32) : t;
+  }
+
   /**
    * The adjoint of {@link #patches}' general path: undoes the D, H and W unfolds in reverse order,
    * each window's gradient added into the strided slice it was read from, then drops the padding.
    */
   private static void fold(Tensor patchGrad, Geometry geo, Tensor gradInput) {
-    DType wide = patchGrad.dtype().isHalf() ? DType.F32 : patchGrad.dtype();
+    Tensor g = wide(patchGrad); // [B, Do, Ho, Wo, C, kd, kh, kw]
+    DType wide = g.dtype();
     var device = gradInput.device();
     long b = geo.batch(), c = geo.channels();
     long[] st = geo.stride();
-    Tensor g = patchGrad.to(wide); // [B, Do, Ho, Wo, C, kd, kh, kw]
     // D: [B, Dp, Ho, Wo, C, kh, kw]
     Tensor gd =
         Tensor.zeros(wide, device, b, geo.padded(0), geo.out(1), geo.out(2), c, geo.k(1), geo.k(2));
