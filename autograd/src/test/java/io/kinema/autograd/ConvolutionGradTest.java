@@ -25,12 +25,32 @@ class ConvolutionGradTest {
     try (var s = Scope.open()) {
       Random r = new Random(41);
       // kernel == stride, sizes with a remainder that gets no gradient
-      conv(r, new long[] {2, 2, 2, 5, 4}, new long[] {3, 2, 1, 2, 2}, new long[] {1, 2, 2}, new long[3]);
+      conv(
+          r,
+          new long[] {2, 2, 2, 5, 4},
+          new long[] {3, 2, 1, 2, 2},
+          new long[] {1, 2, 2},
+          new long[3]);
       // overlapping windows, stride and padding per dim
-      conv(r, new long[] {1, 2, 3, 4, 3}, new long[] {3, 2, 2, 2, 1}, new long[] {1, 2, 1}, new long[] {1, 0, 1});
-      conv(r, new long[] {1, 1, 4, 3, 5}, new long[] {2, 1, 3, 2, 2}, new long[] {2, 1, 3}, new long[] {2, 1, 0});
+      conv(
+          r,
+          new long[] {1, 2, 3, 4, 3},
+          new long[] {3, 2, 2, 2, 1},
+          new long[] {1, 2, 1},
+          new long[] {1, 0, 1});
+      conv(
+          r,
+          new long[] {1, 1, 4, 3, 5},
+          new long[] {2, 1, 3, 2, 2},
+          new long[] {2, 1, 3},
+          new long[] {2, 1, 0});
       // unbatched
-      conv(r, new long[] {2, 3, 3, 3}, new long[] {2, 2, 2, 2, 2}, new long[] {1, 1, 1}, new long[] {0, 1, 0});
+      conv(
+          r,
+          new long[] {2, 3, 3, 3},
+          new long[] {2, 2, 2, 2, 2},
+          new long[] {1, 1, 1},
+          new long[] {0, 1, 0});
     }
   }
 

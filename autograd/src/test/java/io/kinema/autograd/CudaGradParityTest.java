@@ -18,9 +18,9 @@ import org.junit.jupiter.api.Test;
 
 /**
  * Backward on the GPU gives the CPU's gradients: a small MLP (matmul, bias, GELU, layer norm,
- * log-softmax, mean) in F32, an attention block in BF16 (rms norm, rotary, flash attention and
- * its backward), and a block of two 3-d convolutions in F32 and BF16, leaf gradients compared
- * element by element.
+ * log-softmax, mean) in F32, an attention block in BF16 (rms norm, rotary, flash attention and its
+ * backward), and a block of two 3-d convolutions in F32 and BF16, leaf gradients compared element
+ * by element.
  */
 @RequiresCuda(CudaLibrary.CUBLAS)
 class CudaGradParityTest {

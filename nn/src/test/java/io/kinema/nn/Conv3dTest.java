@@ -231,7 +231,8 @@ class Conv3dTest {
       Tensor in, Tensor weight, Tensor bias, long[] kernel, long[] stride, long[] padding) {
     long b = in.size(0), c = in.size(1), outChannels = weight.size(0);
     long[] out = new long[3];
-    for (int i = 0; i < 3; i++) out[i] = (in.size(2 + i) + 2 * padding[i] - kernel[i]) / stride[i] + 1;
+    for (int i = 0; i < 3; i++)
+      out[i] = (in.size(2 + i) + 2 * padding[i] - kernel[i]) / stride[i] + 1;
     long k = kernel[0] * kernel[1] * kernel[2];
     long rows = b * out[0] * out[1] * out[2];
     Tensor patches;

@@ -145,7 +145,9 @@ final class ConvOps {
   private static boolean isUnbatched(String op, long[] xs, Tensor weight) {
     if (weight.dim() != 5) {
       throw new IllegalArgumentException(
-          op + ": weight must be [out_channels, in_channels, kd, kh, kw], got " + weight.describe());
+          op
+              + ": weight must be [out_channels, in_channels, kd, kh, kw], got "
+              + weight.describe());
     }
     return isUnbatched(op, xs, weight.shape());
   }

@@ -21,14 +21,20 @@ class ConvolutionTest {
   record Case(long[] xs, long[] ws, long[] stride, long[] padding) {
     long[] out() {
       long[] o = {xs[0], ws[0], 0, 0, 0};
-      for (int i = 0; i < 3; i++) o[2 + i] = (xs[2 + i] + 2 * padding[i] - ws[2 + i]) / stride[i] + 1;
+      for (int i = 0; i < 3; i++)
+        o[2 + i] = (xs[2 + i] + 2 * padding[i] - ws[2 + i]) / stride[i] + 1;
       return o;
     }
   }
 
   /** The convolution, its input and weight gradients, and each element's sum of |terms|. */
   record Reference(
-      double[] out, double[] outScale, double[] gx, double[] gxScale, double[] gw, double[] gwScale) {}
+      double[] out,
+      double[] outScale,
+      double[] gx,
+      double[] gxScale,
+      double[] gw,
+      double[] gwScale) {}
 
   /** Direct loops over every (output position, channel, kernel offset) that reads the input. */
   static Reference reference(Case c, double[] x, double[] w, double[] bias, double[] g) {
@@ -74,7 +80,8 @@ class ConvolutionTest {
 
   static Case randomCase(Random r, boolean patchify) {
     long[] k = {1 + r.nextInt(3), 1 + r.nextInt(3), 1 + r.nextInt(3)};
-    long[] st = patchify ? k.clone() : new long[] {1 + r.nextInt(3), 1 + r.nextInt(3), 1 + r.nextInt(3)};
+    long[] st =
+        patchify ? k.clone() : new long[] {1 + r.nextInt(3), 1 + r.nextInt(3), 1 + r.nextInt(3)};
     long[] pad = patchify ? new long[3] : new long[] {r.nextInt(3), r.nextInt(3), r.nextInt(3)};
     long[] xs = {1 + r.nextInt(2), 1 + r.nextInt(3), 0, 0, 0};
     for (int i = 0; i < 3; i++) xs[2 + i] = Math.max(1, k[i] - 2 * pad[i]) + r.nextInt(5);
@@ -96,7 +103,17 @@ class ConvolutionTest {
     assertEquals(want.length, g.length, what + ": size");
     for (int i = 0; i < want.length; i++) {
       if (!(Math.abs(g[i] - want[i]) <= tol * (1e-3 + scale[i]))) {
-        fail(what + ": element " + i + " is " + g[i] + ", expected " + want[i] + " (tol " + tol + ")");
+        fail(
+            what
+                + ": element "
+                + i
+                + " is "
+                + g[i]
+                + ", expected "
+                + want[i]
+                + " (tol "
+                + tol
+                + ")");
       }
     }
   }
@@ -110,7 +127,8 @@ class ConvolutionTest {
   }
 
   /** Forward and both gradients of one case against the loops; x and g may be non-contiguous. */
-  private static void check(Random r, Case c, DType dt, boolean bias, boolean strided, String what) {
+  private static void check(
+      Random r, Case c, DType dt, boolean bias, boolean strided, String what) {
     try (var s = Scope.open()) {
       long[] xs = c.xs(), os = c.out();
       Tensor x =
@@ -120,7 +138,9 @@ class ConvolutionTest {
       Tensor w = randn(r, dt, c.ws());
       Tensor b = bias ? randn(r, dt, c.ws()[0]) : null;
       Tensor g =
-          strided ? randn(r, dt, os[4], os[3], os[2], os[1], os[0]).permute(4, 3, 2, 1, 0) : randn(r, dt, os);
+          strided
+              ? randn(r, dt, os[4], os[3], os[2], os[1], os[0]).permute(4, 3, 2, 1, 0)
+              : randn(r, dt, os);
       Reference ref =
           reference(
               c,
@@ -165,8 +185,28 @@ class ConvolutionTest {
   @Test
   void bf16ComputesInF32AndRoundsOnce() {
     Random r = new Random(3);
-    check(r, new Case(new long[] {2, 3, 4, 6, 5}, new long[] {4, 3, 2, 3, 2}, new long[] {1, 2, 1}, new long[] {1, 1, 0}), DType.BF16, true, false, "bf16 general");
-    check(r, new Case(new long[] {1, 4, 3, 8, 8}, new long[] {6, 4, 1, 2, 2}, new long[] {1, 2, 2}, new long[3]), DType.BF16, true, true, "bf16 patchify");
+    check(
+        r,
+        new Case(
+            new long[] {2, 3, 4, 6, 5},
+            new long[] {4, 3, 2, 3, 2},
+            new long[] {1, 2, 1},
+            new long[] {1, 1, 0}),
+        DType.BF16,
+        true,
+        false,
+        "bf16 general");
+    check(
+        r,
+        new Case(
+            new long[] {1, 4, 3, 8, 8},
+            new long[] {6, 4, 1, 2, 2},
+            new long[] {1, 2, 2},
+            new long[3]),
+        DType.BF16,
+        true,
+        true,
+        "bf16 patchify");
   }
 
   @Test
@@ -182,10 +222,12 @@ class ConvolutionTest {
       assertArrayEquals(yb.toDoubleArray(), y.toDoubleArray());
       Tensor g = randn(r, DType.F64, y.shape());
       assertArrayEquals(
-          Convolution.conv3dInput(new long[] {1, 3, 4, 5, 4}, w, g.unsqueeze(0), st, pad).toDoubleArray(),
+          Convolution.conv3dInput(new long[] {1, 3, 4, 5, 4}, w, g.unsqueeze(0), st, pad)
+              .toDoubleArray(),
           Convolution.conv3dInput(x.shape(), w, g, st, pad).toDoubleArray());
       assertArrayEquals(
-          Convolution.conv3dWeight(x.unsqueeze(0), w.shape(), g.unsqueeze(0), st, pad).toDoubleArray(),
+          Convolution.conv3dWeight(x.unsqueeze(0), w.shape(), g.unsqueeze(0), st, pad)
+              .toDoubleArray(),
           Convolution.conv3dWeight(x, w.shape(), g, st, pad).toDoubleArray());
     }
   }
@@ -207,11 +249,20 @@ class ConvolutionTest {
   void emptyBatchAndEmptyOutputChannels() {
     try (var s = Scope.open()) {
       Tensor x = Tensor.zeros(DType.F32, 0, 2, 3, 3, 3), w = Tensor.ones(DType.F32, 4, 2, 2, 2, 2);
-      assertArrayEquals(new long[] {0, 4, 2, 2, 2}, x.conv3d(w, null, new long[] {1, 1, 1}, new long[3]).shape());
-      Tensor gw = Convolution.conv3dWeight(x, w.shape(), Tensor.zeros(DType.F32, 0, 4, 2, 2, 2), new long[] {1, 1, 1}, new long[3]);
+      assertArrayEquals(
+          new long[] {0, 4, 2, 2, 2}, x.conv3d(w, null, new long[] {1, 1, 1}, new long[3]).shape());
+      Tensor gw =
+          Convolution.conv3dWeight(
+              x,
+              w.shape(),
+              Tensor.zeros(DType.F32, 0, 4, 2, 2, 2),
+              new long[] {1, 1, 1},
+              new long[3]);
       assertArrayEquals(new double[64], gw.toDoubleArray());
       Tensor x1 = Tensor.ones(DType.F32, 1, 2, 3, 3, 3), w0 = Tensor.ones(DType.F32, 0, 2, 2, 2, 2);
-      assertArrayEquals(new long[] {1, 0, 2, 2, 2}, x1.conv3d(w0, null, new long[] {1, 1, 1}, new long[3]).shape());
+      assertArrayEquals(
+          new long[] {1, 0, 2, 2, 2},
+          x1.conv3d(w0, null, new long[] {1, 1, 1}, new long[3]).shape());
     }
   }
 
@@ -232,7 +283,9 @@ class ConvolutionTest {
           "bias must be [3]",
           "got F32[4]");
       assertMessage(
-          () -> x.conv3d(w.to(DType.F64), null, one, none), "expected one floating dtype", "F64[3, 2, 3, 3, 3]");
+          () -> x.conv3d(w.to(DType.F64), null, one, none),
+          "expected one floating dtype",
+          "F64[3, 2, 3, 3, 3]");
       assertMessage(
           () -> Tensor.zeros(DType.F32, 1, 2, 4, 1, 2).conv3d(w, null, one, new long[] {0, 1, 0}),
           "padded input size per channel [4, 3, 2] is smaller than the kernel [3, 3, 3]");
@@ -240,11 +293,15 @@ class ConvolutionTest {
       assertMessage(() -> x.conv3d(w, null, one, new long[] {0, -1, 0}), "padding must be >= 0");
       assertMessage(() -> x.conv3d(w, null, new long[] {1, 1}, none), "stride must have 3 values");
       assertMessage(
-          () -> Convolution.conv3dInput(x.shape(), w, Tensor.zeros(DType.F32, 1, 3, 2, 2, 3), one, none),
+          () ->
+              Convolution.conv3dInput(
+                  x.shape(), w, Tensor.zeros(DType.F32, 1, 3, 2, 2, 3), one, none),
           "conv3d_input: gradOutput must be [1, 3, 2, 2, 2]",
           "got F32[1, 3, 2, 2, 3]");
       assertMessage(
-          () -> Convolution.conv3dWeight(x, new long[] {3, 2, 3}, Tensor.zeros(DType.F32, 1, 3, 2, 2, 2), one, none),
+          () ->
+              Convolution.conv3dWeight(
+                  x, new long[] {3, 2, 3}, Tensor.zeros(DType.F32, 1, 3, 2, 2, 2), one, none),
           "conv3d_weight: weightSize must be [out_channels, in_channels, kd, kh, kw]");
     }
   }

@@ -150,14 +150,7 @@ public final class ComposedConv3d {
   /** {@code [B, Do, Ho, Wo, C, kd, kh, kw]}. */
   private static long[] patchShape(Geometry geo) {
     return new long[] {
-      geo.batch(),
-      geo.out(0),
-      geo.out(1),
-      geo.out(2),
-      geo.channels(),
-      geo.k(0),
-      geo.k(1),
-      geo.k(2)
+      geo.batch(), geo.out(0), geo.out(1), geo.out(2), geo.channels(), geo.k(0), geo.k(1), geo.k(2)
     };
   }
 
@@ -274,7 +267,8 @@ public final class ComposedConv3d {
       window(gd, 1, j, st[0], geo.out(0)).addInPlace(g.select(5, j));
     }
     // H: [B, Dp, Hp, Wo, C, kw]
-    Tensor gh = Tensor.zeros(wide, device, b, geo.padded(0), geo.padded(1), geo.out(2), c, geo.k(2));
+    Tensor gh =
+        Tensor.zeros(wide, device, b, geo.padded(0), geo.padded(1), geo.out(2), c, geo.k(2));
     for (long j = 0; j < geo.k(1); j++) {
       window(gh, 2, j, st[1], geo.out(1)).addInPlace(gd.select(5, j));
     }
@@ -286,6 +280,8 @@ public final class ComposedConv3d {
     }
     long[] pad = geo.padding();
     gradInput.copyFrom(
-        gp.narrow(2, pad[0], geo.size(0)).narrow(3, pad[1], geo.size(1)).narrow(4, pad[2], geo.size(2)));
+        gp.narrow(2, pad[0], geo.size(0))
+            .narrow(3, pad[1], geo.size(1))
+            .narrow(4, pad[2], geo.size(2)));
   }
 }

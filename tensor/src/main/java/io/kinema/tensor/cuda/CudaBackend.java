@@ -16,8 +16,7 @@ import io.kinema.tensor.backend.UnaryOp;
 
 /**
  * The CUDA backend of one GPU: Kinema's PTX kernels for the elementwise, reduction, norm, rotary,
- * random and attention primitives, cuBLAS for matmul, cuDNN for 3-d convolutions, a caching
- * allocator, and pinned staging
+ * random and attention primitives, cuBLAS for matmul, a caching allocator, and pinned staging
  * buffers for host copies. Every primitive is queued on the device's one stream and returns without
  * waiting, except copies to the host ({@link #transfer} into a CPU tensor), which return with the
  * data — so {@code item()} and {@code toFloatArray()} see every earlier op. Each primitive has the

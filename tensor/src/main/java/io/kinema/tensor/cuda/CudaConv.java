@@ -23,10 +23,10 @@ import java.util.Map;
 /**
  * 3-d convolutions through cuDNN's convolution API: forward, backward data (the input's gradient)
  * and backward filter (the weight's), on NCDHW tensors (operands in another layout are copied
- * dense; the channels-last output of the front-end is written through a dense scratch) in F32, BF16,
- * F16 and F64. 16-bit types compute in f32 with tensor cores allowed; F32 uses FMA kernels only,
- * or TF32 tensor cores with {@code -Dkinema.cuda.tf32=true} (the matmul setting); F64 computes in
- * f64. The bias is added by the elementwise kernel.
+ * dense; the channels-last output of the front-end is written through a dense scratch) in F32,
+ * BF16, F16 and F64. 16-bit types compute in f32 with tensor cores allowed; F32 uses FMA kernels
+ * only, or TF32 tensor cores with {@code -Dkinema.cuda.tf32=true} (the matmul setting); F64
+ * computes in f64. The bias is added by the elementwise kernel.
  *
  * <p>Per shape a {@link Plan} keeps the descriptors and, per direction, the algorithm cuDNN's
  * heuristics ({@code cudnnGet*Algorithm_v7}) rank first among the deterministic ones, with its
@@ -101,7 +101,8 @@ final class CudaConv {
     if (algo == null) return false;
     try (Tensor xd = dense(x);
         Tensor wd = dense(w);
-        Tensor y = out.isContiguous() ? same(out) : DeviceTensors.empty(out.dtype(), out, out.shape());
+        Tensor y =
+            out.isContiguous() ? same(out) : DeviceTensors.empty(out.dtype(), out, out.shape());
         Tensor ws = algo.workspace(out);
         Arena arena = Arena.ofConfined()) {
       Cudnn.convolutionForward(
@@ -359,7 +360,8 @@ final class CudaConv {
 
     private static MemorySegment tensor(DataType type, long[] shape) {
       MemorySegment d = Cudnn.createTensorDescriptor();
-      Cudnn.setTensorNdDescriptor(d, type, ints(shape), ints(DeviceTensors.contiguousStrides(shape)));
+      Cudnn.setTensorNdDescriptor(
+          d, type, ints(shape), ints(DeviceTensors.contiguousStrides(shape)));
       return d;
     }
 

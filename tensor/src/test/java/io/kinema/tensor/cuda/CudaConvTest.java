@@ -18,8 +18,8 @@ import org.junit.jupiter.api.Test;
 /**
  * conv3d and its two gradients on the GPU against the CPU, through cuDNN and, with {@code
  * -Dkinema.cuda.cudnn=false}, through the composed im2col path: every float dtype, kernel == stride
- * with remainders (Wan's patch embedding), overlapping windows with strides and padding,
- * unbatched, non-contiguous operands, with and without bias.
+ * with remainders (Wan's patch embedding), overlapping windows with strides and padding, unbatched,
+ * non-contiguous operands, with and without bias.
  */
 @RequiresCuda(CudaLibrary.CUDNN)
 class CudaConvTest {
@@ -27,10 +27,30 @@ class CudaConvTest {
   private record Case(String name, long[] x, long[] w, long[] stride, long[] padding) {}
 
   private static final Case[] CASES = {
-    new Case("patchify", new long[] {2, 4, 3, 9, 8}, new long[] {6, 4, 1, 2, 2}, new long[] {1, 2, 2}, new long[3]),
-    new Case("overlapping", new long[] {2, 3, 5, 6, 4}, new long[] {4, 3, 3, 2, 3}, new long[] {1, 2, 1}, new long[] {1, 0, 2}),
-    new Case("strided 3x3x3", new long[] {1, 2, 6, 7, 5}, new long[] {3, 2, 3, 3, 3}, new long[] {2, 2, 1}, new long[] {1, 1, 1}),
-    new Case("unbatched", new long[] {3, 4, 5, 4}, new long[] {2, 3, 2, 2, 2}, new long[] {1, 1, 2}, new long[] {0, 1, 1}),
+    new Case(
+        "patchify",
+        new long[] {2, 4, 3, 9, 8},
+        new long[] {6, 4, 1, 2, 2},
+        new long[] {1, 2, 2},
+        new long[3]),
+    new Case(
+        "overlapping",
+        new long[] {2, 3, 5, 6, 4},
+        new long[] {4, 3, 3, 2, 3},
+        new long[] {1, 2, 1},
+        new long[] {1, 0, 2}),
+    new Case(
+        "strided 3x3x3",
+        new long[] {1, 2, 6, 7, 5},
+        new long[] {3, 2, 3, 3, 3},
+        new long[] {2, 2, 1},
+        new long[] {1, 1, 1}),
+    new Case(
+        "unbatched",
+        new long[] {3, 4, 5, 4},
+        new long[] {2, 3, 2, 2, 2},
+        new long[] {1, 1, 2},
+        new long[] {0, 1, 1}),
   };
 
   private static CudaBackend backend() {
@@ -95,16 +115,23 @@ class CudaConvTest {
   private static void check(Random r, DType dt, Case c, boolean bias, boolean strided) {
     String what = c.name() + " " + dt + (bias ? " with bias" : "") + (strided ? " strided" : "");
     try (Scope s = Scope.open()) {
-      Tensor x = strided ? reversed(CudaTesting.randn(r, dt, reverse(c.x())), c.x().length) : CudaTesting.randn(r, dt, c.x());
+      Tensor x =
+          strided
+              ? reversed(CudaTesting.randn(r, dt, reverse(c.x())), c.x().length)
+              : CudaTesting.randn(r, dt, c.x());
       Tensor w = CudaTesting.randn(r, dt, c.w());
       Tensor b = bias ? CudaTesting.randn(r, dt, c.w()[0]) : null;
       Tensor want = x.conv3d(w, b, c.stride(), c.padding());
-      Tensor got = x.to(GPU).conv3d(w.to(GPU), b == null ? null : b.to(GPU), c.stride(), c.padding());
+      Tensor got =
+          x.to(GPU).conv3d(w.to(GPU), b == null ? null : b.to(GPU), c.stride(), c.padding());
       assertArrayEquals(want.strides(), got.strides(), what + ": channels-last output");
       assertClose(want, got, what + " forward");
 
       long[] ys = want.shape();
-      Tensor g = strided ? reversed(CudaTesting.randn(r, dt, reverse(ys)), ys.length) : CudaTesting.randn(r, dt, ys);
+      Tensor g =
+          strided
+              ? reversed(CudaTesting.randn(r, dt, reverse(ys)), ys.length)
+              : CudaTesting.randn(r, dt, ys);
       assertClose(
           Convolution.conv3dInput(c.x(), w, g, c.stride(), c.padding()),
           Convolution.conv3dInput(c.x(), w.to(GPU), g.to(GPU), c.stride(), c.padding()),
