@@ -7,6 +7,7 @@
 # Needs g++ >= 12 (C++20, _Float16). Each kernel module is compiled alone for the host (emu.h and
 # the host kinema_ptx.h of tensor/src/test/cuda replace the GPU-only parts), followed by one
 # registration line per kernel its preprocessed source defines. See run-backend-emulated.sh.
+# cudnn.cpp adds cuDNN's convolution API to the same library, reached as libcudnn.so.9.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 module="$(cd "$here/../../.." && pwd)"

@@ -8,6 +8,7 @@ import io.kinema.ffi.cuda.Cudnn.ConvolutionMode;
 import io.kinema.ffi.cuda.Cudnn.DataType;
 import io.kinema.ffi.cuda.Cudnn.MathType;
 import io.kinema.ffi.cuda.Cudnn.TensorFormat;
+import io.kinema.ffi.cuda.CudnnException;
 import io.kinema.tensor.DType;
 import io.kinema.tensor.Tensor;
 import io.kinema.tensor.backend.BinaryOp;
@@ -19,6 +20,8 @@ import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
+import java.util.function.IntToLongFunction;
 
 /**
  * 3-d convolutions through cuDNN's convolution API: forward, backward data (the input's gradient)
@@ -42,6 +45,13 @@ final class CudaConv {
 
   /** Algorithms of each kind cuDNN 9 has (CUDNN_CONVOLUTION_*_ALGO_COUNT). */
   private static final int FWD_ALGOS = 8, BWD_DATA_ALGOS = 6, BWD_FILTER_ALGOS = 7;
+
+  /**
+   * Whether {@code status} is CUDNN_STATUS_NOT_SUPPORTED: 3000 to 3999 in cuDNN 9, 9 in cuDNN 8.
+   */
+  private static boolean notSupported(int status) {
+    return (status >= 3000 && status < 4000) || (status == 9 && Cudnn.getVersion() < 9000);
+  }
 
   private final CudaDevice device;
   private final CudaElementwise elementwise;
@@ -264,8 +274,9 @@ final class CudaConv {
   private static final class Plan {
     private final MemorySegment handle;
     final MemorySegment x, y, w, conv;
-    private Algo forward, backwardData, backwardFilter;
-    private boolean forwardChosen, backwardDataChosen, backwardFilterChosen;
+
+    /** Null until chosen; empty when cuDNN offers no usable algorithm. */
+    private Optional<Algo> forward, backwardData, backwardFilter;
 
     Plan(
         MemorySegment handle,
@@ -293,53 +304,52 @@ final class CudaConv {
     }
 
     Algo forward() {
-      if (!forwardChosen) {
-        AlgoPerf best =
-            deterministic(Cudnn.getConvolutionForwardAlgorithm(handle, x, w, conv, y, FWD_ALGOS));
+      if (forward == null) {
         forward =
-            best == null
-                ? null
-                : new Algo(
-                    best.algo(),
-                    Cudnn.getConvolutionForwardWorkspaceSize(handle, x, w, conv, y, best.algo()));
-        forwardChosen = true;
+            choose(
+                Cudnn.getConvolutionForwardAlgorithm(handle, x, w, conv, y, FWD_ALGOS),
+                algo -> Cudnn.getConvolutionForwardWorkspaceSize(handle, x, w, conv, y, algo));
       }
-      return forward;
+      return forward.orElse(null);
     }
 
     Algo backwardData() {
-      if (!backwardDataChosen) {
-        AlgoPerf best =
-            deterministic(
-                Cudnn.getConvolutionBackwardDataAlgorithm(handle, w, y, conv, x, BWD_DATA_ALGOS));
+      if (backwardData == null) {
         backwardData =
-            best == null
-                ? null
-                : new Algo(
-                    best.algo(),
-                    Cudnn.getConvolutionBackwardDataWorkspaceSize(
-                        handle, w, y, conv, x, best.algo()));
-        backwardDataChosen = true;
+            choose(
+                Cudnn.getConvolutionBackwardDataAlgorithm(handle, w, y, conv, x, BWD_DATA_ALGOS),
+                algo -> Cudnn.getConvolutionBackwardDataWorkspaceSize(handle, w, y, conv, x, algo));
       }
-      return backwardData;
+      return backwardData.orElse(null);
     }
 
     Algo backwardFilter() {
-      if (!backwardFilterChosen) {
-        AlgoPerf best =
-            deterministic(
-                Cudnn.getConvolutionBackwardFilterAlgorithm(
-                    handle, x, y, conv, w, BWD_FILTER_ALGOS));
+      if (backwardFilter == null) {
         backwardFilter =
-            best == null
-                ? null
-                : new Algo(
-                    best.algo(),
-                    Cudnn.getConvolutionBackwardFilterWorkspaceSize(
-                        handle, x, y, conv, w, best.algo()));
-        backwardFilterChosen = true;
+            choose(
+                Cudnn.getConvolutionBackwardFilterAlgorithm(
+                    handle, x, y, conv, w, BWD_FILTER_ALGOS),
+                algo ->
+                    Cudnn.getConvolutionBackwardFilterWorkspaceSize(handle, x, y, conv, w, algo));
       }
-      return backwardFilter;
+      return backwardFilter.orElse(null);
+    }
+
+    /**
+     * The heuristics' best algorithm whose results are reproducible (some backward algorithms add
+     * with atomics) and that takes these descriptors, with its workspace size; empty if none.
+     */
+    private static Optional<Algo> choose(List<AlgoPerf> ranked, IntToLongFunction workspace) {
+      for (AlgoPerf a : ranked) {
+        if (!a.deterministic()) continue;
+        try {
+          return Optional.of(new Algo(a.algo(), workspace.applyAsLong(a.algo())));
+        } catch (CudnnException e) {
+          if (!notSupported(e.status())) throw e;
+          // CUDNN_STATUS_NOT_SUPPORTED*: this algorithm declines the shapes; try the next.
+        }
+      }
+      return Optional.empty();
     }
 
     void destroy() {
@@ -347,15 +357,6 @@ final class CudaConv {
       Cudnn.destroyTensorDescriptor(y);
       Cudnn.destroyFilterDescriptor(w);
       Cudnn.destroyConvolutionDescriptor(conv);
-    }
-
-    /**
-     * The heuristics' best algorithm whose results are reproducible (some backward algorithms add
-     * with atomics), or null.
-     */
-    private static AlgoPerf deterministic(List<AlgoPerf> ranked) {
-      for (AlgoPerf a : ranked) if (a.deterministic()) return a;
-      return null;
     }
 
     private static MemorySegment tensor(DataType type, long[] shape) {
