@@ -7,6 +7,7 @@
 # Needs g++ >= 12 (C++20, _Float16). Each kernel module is compiled alone for the host (emu.h and
 # the host kinema_ptx.h of tensor/src/test/cuda replace the GPU-only parts), followed by one
 # registration line per kernel its preprocessed source defines. See run-backend-emulated.sh.
+# cudnn.cpp adds cuDNN's convolution API to the same library, reached as libcudnn.so.9.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 module="$(cd "$here/../../.." && pwd)"
@@ -15,7 +16,7 @@ work="$out/src"
 rm -rf "$work" && mkdir -p "$work"
 cp "$module"/src/main/cuda/*.h "$module"/src/main/cuda/*.cu "$work/"
 cp "$module"/src/test/cuda/emu.h "$module"/src/test/cuda/kinema_ptx.h "$work/"
-cp "$here"/registry.h "$here"/driver.cpp "$here"/cublas.cpp "$work/"
+cp "$here"/registry.h "$here"/driver.cpp "$here"/cublas.cpp "$here"/cudnn.cpp "$work/"
 
 flags=(-std=c++20 -O2 -ffp-contract=off -pthread -fPIC -I"$work")
 objects=()
@@ -40,7 +41,9 @@ done
 for p in "${pids[@]}"; do wait "$p"; done
 g++ "${flags[@]}" -c "$work/driver.cpp" -o "$work/driver.o"
 g++ "${flags[@]}" -c "$work/cublas.cpp" -o "$work/cublas.o"
-g++ -shared -pthread -o "$out/libkinema-emulated-cuda.so" "$work"/module_*.o "$work/driver.o" "$work/cublas.o"
+g++ "${flags[@]}" -c "$work/cudnn.cpp" -o "$work/cudnn.o"
+g++ -shared -pthread -o "$out/libkinema-emulated-cuda.so" "$work"/module_*.o "$work/driver.o" "$work/cublas.o" "$work/cudnn.o"
 ln -sf libkinema-emulated-cuda.so "$out/libcuda.so.1"
 ln -sf libkinema-emulated-cuda.so "$out/libcublas.so.13"
+ln -sf libkinema-emulated-cuda.so "$out/libcudnn.so.9"
 echo "emulated CUDA driver and cuBLAS: $out/libcuda.so.1, $out/libcublas.so.13 ($(grep -c KINEMA_EMU_KERNEL "$work"/module_*.cpp | awk -F: '{s += $2} END {print s}') kernels)"

@@ -16,4 +16,4 @@ tests="${1:-io/kinema/tensor/cuda/Cuda*Test,io/kinema/autograd/Cuda*Test}"
 cd "$root"
 ./kinema mvn -q -pl tensor,autograd -am test -Dtest="$tests" \
   -Dsurefire.failIfNoSpecifiedTests=false -Dspotless.check.skip=true \
-  "-Dsurefire.extraArgs=-Xmx4g -Dkinema.cuda.path=$out -Dkinema.cublas.path=$out"
+  "-Dsurefire.extraArgs=-Xmx4g -Dkinema.cuda.path=$out -Dkinema.cublas.path=$out -Dkinema.cudnn.path=$out"

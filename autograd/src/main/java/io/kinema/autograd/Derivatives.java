@@ -2,6 +2,7 @@ package io.kinema.autograd;
 
 import io.kinema.tensor.Attention;
 import io.kinema.tensor.AttentionMask;
+import io.kinema.tensor.Convolution;
 import io.kinema.tensor.DType;
 import io.kinema.tensor.Shapes;
 import io.kinema.tensor.Tensor;
@@ -36,6 +37,7 @@ final class Derivatives {
       case OpCall.RmsNorm c -> rmsNorm(c, out);
       case OpCall.Rotary c -> rotary(c, out);
       case OpCall.Attention c -> attention(c, out);
+      case OpCall.Conv3d c -> conv3d(c, out);
       case OpCall.IndexSelect c -> indexSelect(c, out);
       case OpCall.Gather c -> gather(c, out);
       case OpCall.ScatterAdd c -> scatterAdd(c, out);
@@ -565,6 +567,37 @@ final class Derivatives {
     n.save(ko);
     n.save(vo);
     n.save(allowedO);
+    return n;
+  }
+
+  // ---------------------------------------------------------------- convolution
+
+  /**
+   * {@link Tensor#conv3d}: the input's gradient is {@link Convolution#conv3dInput} (needs the
+   * weight), the weight's {@link Convolution#conv3dWeight} (needs the input), the bias's the sum of
+   * g over every dim but the channels; only what a gradient is wanted for is saved and computed.
+   */
+  private static Node conv3d(OpCall.Conv3d c, Tensor out) {
+    Tensor xo = c.x(), wo = c.weight(), bo = c.bias();
+    long[] xs = xo.shape(), ws = wo.shape(), stride = c.stride(), padding = c.padding();
+    boolean gx = xo.requiresGrad(), gw = wo.requiresGrad(), gb = bo != null && bo.requiresGrad();
+    int channelDim = xs.length - 4;
+    int[] others = channelDim == 0 ? new int[] {1, 2, 3} : new int[] {0, 2, 3, 4};
+    Node n =
+        make(
+            "conv3d",
+            c,
+            out,
+            (node, g0) -> {
+              Tensor g = g0.dtype() == xo.dtype() ? g0 : g0.to(xo.dtype());
+              List<Tensor> r = new ArrayList<>(3);
+              r.add(gx ? Convolution.conv3dInput(xs, node.saved(wo), g, stride, padding) : null);
+              r.add(gw ? Convolution.conv3dWeight(node.saved(xo), ws, g, stride, padding) : null);
+              if (bo != null) r.add(gb ? g.sum(others, false) : null);
+              return r.toArray(Tensor[]::new);
+            });
+    if (gw) n.save(xo);
+    if (gx) n.save(wo);
     return n;
   }
 

@@ -19,7 +19,8 @@ import org.junit.jupiter.api.Test;
 /**
  * Backward on the GPU gives the CPU's gradients: a small MLP (matmul, bias, GELU, layer norm,
  * log-softmax, mean) in F32, an attention block in BF16 (rms norm, rotary, flash attention and its
- * backward), and index_select/gather, leaf gradients compared element by element.
+ * backward), index_select/gather, and a block of two 3-d convolutions in F32 and BF16, leaf
+ * gradients compared element by element.
  */
 @RequiresCuda(CudaLibrary.CUBLAS)
 class CudaGradParityTest {
@@ -118,6 +119,50 @@ class CudaGradParityTest {
       tg.indexSelect(0, ids.to(GPU)).gather(1, cols.to(GPU)).mul(weight.to(GPU)).sum().backward();
       assertEquals(GPU, tg.grad().device());
       assertArrayEquals(tc.grad().toFloatArray(), tg.grad().toFloatArray(), "grad of the table");
+    }
+  }
+
+  /**
+   * Wan's patch embedding (kernel == stride) to tokens, a padded 3x3x3 convolution after it, and a
+   * loss: conv3d's forward and both backward passes (cuDNN where installed), the bias sums.
+   */
+  private static Tensor convBlock(List<Tensor> p) {
+    Tensor x = p.get(0), w1 = p.get(1), b1 = p.get(2), w2 = p.get(3), b2 = p.get(4);
+    long[] patch = {1, 2, 2};
+    Tensor h = x.conv3d(w1, b1, patch, new long[3]).gelu();
+    Tensor y = h.conv3d(w2, b2, new long[] {1, 1, 1}, new long[] {1, 1, 1});
+    return y.flatten(2, -1).transpose(1, 2).to(DType.F32).square().mean();
+  }
+
+  @Test
+  void convBlockGradientsInF32() {
+    convBlockGradients(DType.F32, 1e-5, 1e-4);
+  }
+
+  @Test
+  void convBlockGradientsInBf16() {
+    convBlockGradients(DType.BF16, 3e-2, 6e-2);
+  }
+
+  private static void convBlockGradients(DType dt, double lossTol, double gradTol) {
+    Random r = new Random(73);
+    try (Scope s = Scope.open()) {
+      long[][] shapes = {{2, 4, 3, 8, 6}, {8, 4, 1, 2, 2}, {8}, {6, 8, 3, 3, 3}, {6}};
+      double[] scales = {1, 0.25, 0.1, 0.07, 0.1};
+      List<Tensor> cpu = new ArrayList<>(), gpu = new ArrayList<>();
+      for (int i = 0; i < shapes.length; i++) {
+        Tensor t = GradTesting.normal(r, shapes[i]).detach().mul(scales[i]).to(dt);
+        Tensor tg = t.to(GPU);
+        cpu.add(t.requiresGrad(true));
+        gpu.add(tg.requiresGrad(true));
+      }
+      Tensor lc = convBlock(cpu), lg = convBlock(gpu);
+      assertEquals(lc.item(), lg.item(), lossTol * Math.abs(lc.item()), "loss");
+      lc.backward();
+      lg.backward();
+      for (int i = 0; i < shapes.length; i++) {
+        assertClose(cpu.get(i).grad(), gpu.get(i).grad(), gradTol, dt + " grad of conv input " + i);
+      }
     }
   }
 

@@ -223,6 +223,108 @@ class Conv3dTest {
     }
   }
 
+  /**
+   * The module's forward before conv3d became a tensor op (im2col from differentiable tensor ops,
+   * one matmul, the bias added, a channels-last view): kept to pin that the op gives the same bits.
+   */
+  private static Tensor legacyForward(
+      Tensor in, Tensor weight, Tensor bias, long[] kernel, long[] stride, long[] padding) {
+    long b = in.size(0), c = in.size(1), outChannels = weight.size(0);
+    long[] out = new long[3];
+    for (int i = 0; i < 3; i++)
+      out[i] = (in.size(2 + i) + 2 * padding[i] - kernel[i]) / stride[i] + 1;
+    long k = kernel[0] * kernel[1] * kernel[2];
+    long rows = b * out[0] * out[1] * out[2];
+    Tensor patches;
+    if (java.util.Arrays.equals(kernel, stride) && java.util.Arrays.equals(padding, new long[3])) {
+      Tensor used =
+          in.narrow(2, 0, out[0] * kernel[0])
+              .narrow(3, 0, out[1] * kernel[1])
+              .narrow(4, 0, out[2] * kernel[2]);
+      patches =
+          used.reshape(b, c, out[0], kernel[0], out[1], kernel[1], out[2], kernel[2])
+              .permute(0, 2, 4, 6, 1, 3, 5, 7);
+    } else {
+      Tensor p = in;
+      for (int i = 0; i < 3; i++) p = legacyPad(p, 2 + i, padding[i]);
+      Tensor t = legacyUnfold(p, 4, kernel[2], stride[2], out[2], 5).permute(0, 2, 3, 4, 1, 5);
+      t = legacyUnfold(t, 2, kernel[1], stride[1], out[1], 5);
+      patches = legacyUnfold(t, 1, kernel[0], stride[0], out[0], 5);
+    }
+    Tensor cols = patches.reshape(rows, c * k);
+    Tensor y = cols.matmul(weight.reshape(outChannels, c * k).mT());
+    if (bias != null) y = y.add(bias);
+    return y.view(b, out[0], out[1], out[2], outChannels).permute(0, 4, 1, 2, 3);
+  }
+
+  private static Tensor legacyPad(Tensor x, int dim, long p) {
+    if (p == 0) return x;
+    long[] sh = x.shape();
+    sh[dim] = p;
+    Tensor z = Tensor.zeros(x.dtype(), x.device(), sh);
+    return Tensor.cat(List.of(z, x, z), dim);
+  }
+
+  private static Tensor legacyUnfold(Tensor x, int dim, long k, long s, long n, int at) {
+    if (k == 1) return x.slice(dim, 0, (n - 1) * s + 1, s).unsqueeze(at);
+    List<Tensor> windows = new ArrayList<>((int) k);
+    for (long j = 0; j < k; j++) windows.add(x.slice(dim, j, j + (n - 1) * s + 1, s));
+    return Tensor.stack(windows, at);
+  }
+
+  private static void assertBits(Tensor want, Tensor got, String what) {
+    assertEquals(java.util.Arrays.toString(want.shape()), java.util.Arrays.toString(got.shape()));
+    float[] a = want.toFloatArray(), b = got.toFloatArray();
+    for (int i = 0; i < a.length; i++) {
+      if (Float.floatToRawIntBits(a[i]) != Float.floatToRawIntBits(b[i])) {
+        org.junit.jupiter.api.Assertions.fail(
+            what + ": element " + i + " is " + b[i] + ", the old composition gave " + a[i]);
+      }
+    }
+  }
+
+  /**
+   * F32 forward results are the old composition's bits on both paths; with kernel == stride (Wan's
+   * patch embedding) so are the input, weight and bias gradients, so the demo's losses are
+   * unchanged.
+   */
+  @Test
+  void sameBitsAsTheOldComposition() {
+    Random rnd = new Random(7);
+    long[][][] configs = {
+      {{1, 2, 2}, {1, 2, 2}, {0, 0, 0}, {2, 16, 3, 8, 10}}, // Wan's patch embedding
+      {{2, 2, 2}, {2, 2, 2}, {0, 0, 0}, {1, 8, 5, 7, 6}},
+      {{3, 3, 3}, {1, 1, 1}, {1, 1, 1}, {2, 4, 5, 6, 7}},
+      {{2, 3, 1}, {2, 1, 3}, {0, 2, 1}, {1, 3, 6, 5, 8}},
+    };
+    for (long[][] c : configs) {
+      long[] k = c[0], st = c[1], pad = c[2], xs = c[3];
+      boolean patchify = java.util.Arrays.equals(k, st);
+      try (var s = Scope.open();
+          Conv3d conv = new Conv3d(xs[1], 24, k, st, pad, true, DType.F32, new Generator(9))) {
+        String what = java.util.Arrays.deepToString(c);
+        Tensor x = randn(rnd, DType.F32, xs);
+        Tensor xOld = x.detach().requiresGrad(true), xNew = x.detach().requiresGrad(true);
+        Tensor w = conv.weight().data(), b = conv.bias().data();
+        Tensor wOld = w.detach().requiresGrad(true), bOld = b.detach().requiresGrad(true);
+        w.requiresGrad(true);
+        b.requiresGrad(true);
+        Tensor yOld = legacyForward(xOld, wOld, bOld, k, st, pad);
+        Tensor yNew = conv.forward(xNew);
+        assertBits(yOld, yNew, what + " forward");
+        assertTrue(java.util.Arrays.equals(yOld.strides(), yNew.strides()), what + " layout");
+        if (!patchify) continue;
+        Tensor gy = randn(rnd, DType.F32, yNew.shape());
+        // The tokens view, as the transformer uses it.
+        yOld.flatten(2, -1).transpose(1, 2).mul(gy.flatten(2, -1).transpose(1, 2)).sum().backward();
+        yNew.flatten(2, -1).transpose(1, 2).mul(gy.flatten(2, -1).transpose(1, 2)).sum().backward();
+        assertBits(xOld.grad(), xNew.grad(), what + " input grad");
+        assertBits(wOld.grad(), w.grad(), what + " weight grad");
+        assertBits(bOld.grad(), b.grad(), what + " bias grad");
+      }
+    }
+  }
+
   /** The diffusers Wan patch embedding (golden, exact f64). */
   @Test
   void wanPatchEmbeddingMatchesDiffusers() throws IOException {

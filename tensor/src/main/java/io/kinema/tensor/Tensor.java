@@ -1135,6 +1135,21 @@ public final class Tensor implements AutoCloseable {
   }
 
   /**
+   * 3-d convolution, PyTorch's {@code F.conv3d} (cross-correlation, zero padding, dilation 1,
+   * groups 1): this input [B, C, D, H, W] (or unbatched [C, D, H, W]) with {@code weight} [K, C,
+   * kd, kh, kw] and {@code bias} [K] (nullable), all of one floating dtype, gives [B, K, Do, Ho,
+   * Wo] with {@code Do = (D + 2 padding[0] - kd) / stride[0] + 1} (floor), likewise for H and W.
+   * The result is channels-last in memory ({@code flatten(2, -1).transpose(1, 2)} to tokens is a
+   * view). Gradients: {@link Convolution}.
+   */
+  public Tensor conv3d(Tensor weight, Tensor bias, long[] stride, long[] padding) {
+    Tensor out = ConvOps.conv3d(this, weight, bias, stride, padding);
+    return tracks(this) || tracks(weight) || tracks(bias)
+        ? recorded(new OpCall.Conv3d(this, weight, bias, stride.clone(), padding.clone()), out)
+        : out;
+  }
+
+  /**
    * Fused scaled dot-product attention: {@code softmax(q k^T * scale + mask) v} over q [..., Sq,
    * D], k [..., Sk, D], v [..., Sk, Dv], computed blockwise without an Sq x Sk matrix.
    */

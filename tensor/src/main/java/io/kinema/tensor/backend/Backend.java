@@ -140,6 +140,31 @@ public interface Backend {
       Tensor gradK,
       Tensor gradV);
 
+  /**
+   * 3-d convolution (cross-correlation, zero padding, dilation 1, groups 1): x [B, C, D, H, W],
+   * weight [K, C, kd, kh, kw], bias [K] (nullable), all of one floating dtype, into out [B, K, Do,
+   * Ho, Wo] (any strides; the front-end allocates it channels-last) with {@code Do = (D + 2
+   * padding[0] - kd) / stride[0] + 1} and likewise for H and W. {@link ComposedConv3d#forward}
+   * computes it from other primitives.
+   */
+  void conv3d(Tensor x, Tensor weight, Tensor bias, long[] stride, long[] padding, Tensor out);
+
+  /**
+   * The gradient of {@link #conv3d} with respect to x: {@code gradOut} [B, K, Do, Ho, Wo] (any
+   * strides) and weight in x's dtype, into the contiguous {@code gradInput} of x's shape (written
+   * fully, zeros where no output position reads x).
+   */
+  void conv3dBackwardInput(
+      Tensor gradOut, Tensor weight, long[] stride, long[] padding, Tensor gradInput);
+
+  /**
+   * The gradient of {@link #conv3d} with respect to the weight: x and {@code gradOut} of one dtype,
+   * into the contiguous {@code gradWeight} [K, C, kd, kh, kw] (written fully). The bias gradient is
+   * a plain sum of {@code gradOut}.
+   */
+  void conv3dBackwardWeight(
+      Tensor x, Tensor gradOut, long[] stride, long[] padding, Tensor gradWeight);
+
   /** {@code out = x.index_select(dim, index)}; index is 1-d I64/I32. */
   void indexSelect(Tensor x, int dim, Tensor index, Tensor out);
 

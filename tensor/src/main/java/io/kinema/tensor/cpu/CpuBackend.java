@@ -6,6 +6,7 @@ import io.kinema.tensor.Tensor;
 import io.kinema.tensor.backend.AdamwScalars;
 import io.kinema.tensor.backend.Backend;
 import io.kinema.tensor.backend.BinaryOp;
+import io.kinema.tensor.backend.ComposedConv3d;
 import io.kinema.tensor.backend.MemoryStats;
 import io.kinema.tensor.backend.RandomKind;
 import io.kinema.tensor.backend.ReduceOp;
@@ -150,6 +151,24 @@ public final class CpuBackend implements Backend {
       Tensor gradK,
       Tensor gradV) {
     AttentionBackward.run(q, k, v, out, lse, gradOut, mask, scale, gradQ, gradK, gradV);
+  }
+
+  @Override
+  public void conv3d(
+      Tensor x, Tensor weight, Tensor bias, long[] stride, long[] padding, Tensor out) {
+    ComposedConv3d.forward(x, weight, bias, stride, padding, out);
+  }
+
+  @Override
+  public void conv3dBackwardInput(
+      Tensor gradOut, Tensor weight, long[] stride, long[] padding, Tensor gradInput) {
+    ComposedConv3d.backwardInput(gradOut, weight, stride, padding, gradInput);
+  }
+
+  @Override
+  public void conv3dBackwardWeight(
+      Tensor x, Tensor gradOut, long[] stride, long[] padding, Tensor gradWeight) {
+    ComposedConv3d.backwardWeight(x, gradOut, stride, padding, gradWeight);
   }
 
   @Override

@@ -36,6 +36,7 @@ public final class CudaBackend implements Backend {
   private final CudaMatmul matmul;
   private final CudaAttention attention;
   private final CudaIndex indexing;
+  private final CudaConv conv;
   private final CudaKernels kernels;
 
   CudaBackend(CudaDevice device) {
@@ -50,6 +51,7 @@ public final class CudaBackend implements Backend {
     this.matmul = new CudaMatmul(device, elementwise, allocator);
     this.attention = new CudaAttention(kernels, elementwise);
     this.indexing = new CudaIndex(kernels, device, staging);
+    this.conv = new CudaConv(device, elementwise);
   }
 
   @Override
@@ -249,6 +251,32 @@ public final class CudaBackend implements Backend {
   }
 
   // The index ops wait for the queued work: they read their index range check back (CudaIndex).
+  @Override
+  public void conv3d(
+      Tensor x, Tensor weight, Tensor bias, long[] stride, long[] padding, Tensor out) {
+    device.bind();
+    conv.forward(x, weight, bias, stride, padding, out);
+  }
+
+  @Override
+  public void conv3dBackwardInput(
+      Tensor gradOut, Tensor weight, long[] stride, long[] padding, Tensor gradInput) {
+    device.bind();
+    conv.backwardInput(gradOut, weight, stride, padding, gradInput);
+  }
+
+  @Override
+  public void conv3dBackwardWeight(
+      Tensor x, Tensor gradOut, long[] stride, long[] padding, Tensor gradWeight) {
+    device.bind();
+    conv.backwardWeight(x, gradOut, stride, padding, gradWeight);
+  }
+
+  /** Convolutions cuDNN has run on this device (the rest ran composed). */
+  long cudnnConvolutions() {
+    return conv.cudnnCalls();
+  }
+
   @Override
   public void indexSelect(Tensor x, int dim, Tensor index, Tensor out) {
     device.bind();

@@ -97,6 +97,14 @@ public sealed interface OpCall {
     }
   }
 
+  /** 3-d convolution (dilation 1, groups 1); bias may be null. */
+  record Conv3d(Tensor x, Tensor weight, Tensor bias, long[] stride, long[] padding)
+      implements OpCall {
+    public List<Tensor> inputs() {
+      return nonNull(x, weight, bias);
+    }
+  }
+
   record IndexSelect(Tensor x, int dim, Tensor index) implements OpCall {
     public List<Tensor> inputs() {
       return List.of(x);
