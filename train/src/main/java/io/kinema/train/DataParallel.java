@@ -11,8 +11,8 @@ import java.util.function.Function;
 
 /**
  * Drives the replicas of a data-parallel run, one thread per replica (the JVM's way to run one
- * process over several devices: no launcher, no processes). With one replica everything runs on
- * the caller's thread and there is no process group.
+ * process over several devices: no launcher, no processes). With one replica everything runs on the
+ * caller's thread and there is no process group.
  *
  * <p>A replica that fails closes its process group handle, which releases the replicas waiting for
  * it in a collective; the first failure is rethrown and the run ends.
@@ -55,7 +55,9 @@ final class DataParallel implements AutoCloseable {
     return replicas;
   }
 
-  /** Runs {@code body} on every replica (each on its own thread) and returns the results by rank. */
+  /**
+   * Runs {@code body} on every replica (each on its own thread) and returns the results by rank.
+   */
   <T> List<T> onEachRank(Function<Replica, T> body) {
     if (threads.isEmpty()) return java.util.Collections.singletonList(body.apply(primary()));
     List<Throwable> failures = java.util.Collections.synchronizedList(new ArrayList<>());

@@ -79,8 +79,8 @@ final class Replica implements AutoCloseable {
 
   /**
    * A replica's metrics of one step, in log order, and which of them depend on its rows (the loss
-   * and the method's logs: the trainer averages those over the replicas; the rest — learning
-   * rates, gradient norms of the averaged gradients — are the same on every replica).
+   * and the method's logs: the trainer averages those over the replicas; the rest — learning rates,
+   * gradient norms of the averaged gradients — are the same on every replica).
    */
   record StepMetrics(Map<String, Double> values, Set<String> perRows) {}
 
@@ -146,10 +146,13 @@ final class Replica implements AutoCloseable {
   /** The shard's rows of the loader's host arrays as tensors on the device, latents normalized. */
   private TrainBatch toDevice(Batch b, TrainBatch.Shard shard) {
     try (var s = Scope.open()) {
-      Tensor raw = Tensor.of(rows(b.latents(), b.latentShape(), shard), rowsShape(b.latentShape(), shard)).to(device);
+      Tensor raw =
+          Tensor.of(rows(b.latents(), b.latentShape(), shard), rowsShape(b.latentShape(), shard))
+              .to(device);
       Tensor latents = normalization.normalize(raw);
       long[] textShape = rowsShape(b.textShape(), shard);
-      Tensor context = Tensor.of(rows(b.textEmbeddings(), b.textShape(), shard), textShape).to(device);
+      Tensor context =
+          Tensor.of(rows(b.textEmbeddings(), b.textShape(), shard), textShape).to(device);
       Tensor mask =
           Tensor.of(rows(b.textMask(), b.textShape(), shard), textShape[0], textShape[1])
               .to(device);

@@ -5,12 +5,9 @@ import io.kinema.diffusion.wan.WanConfig;
 import io.kinema.ffi.cuda.CudaDevices;
 import io.kinema.nn.lora.Lora;
 import io.kinema.nn.parallel.GradientSync;
-import io.kinema.nn.optim.LRScheduler;
-import io.kinema.nn.optim.Optimizer;
 import io.kinema.tensor.Backends;
 import io.kinema.tensor.Device;
 import io.kinema.tensor.Generator;
-import io.kinema.tensor.Scope;
 import io.kinema.tensor.distributed.ProcessGroup;
 import io.kinema.tensor.distributed.ProcessGroups;
 import io.kinema.train.callbacks.EmaCallback;
@@ -39,9 +36,7 @@ import io.kinema.train.data.Sample;
 import io.kinema.train.method.DiffusionForcingSftMethod;
 import io.kinema.train.method.FineTuneMethod;
 import io.kinema.train.method.OptimizerSpec;
-import io.kinema.train.method.StepLosses;
 import io.kinema.train.method.TeacherForcingSftMethod;
-import io.kinema.train.method.TrainBatch;
 import io.kinema.train.method.TrainingMethod;
 import io.kinema.train.model.LatentNormalization;
 import io.kinema.train.model.RoleFactory;
@@ -72,6 +67,10 @@ import java.util.Optional;
  * <p>Everything random comes from counter-based streams derived from {@code training.data.seed}
  * whose positions are checkpointed, so a run resumed from {@code checkpoint-N} continues exactly as
  * the uninterrupted run would have.
+ *
+ * <p>With several {@code training.devices} the step runs data-parallel ({@link DataParallel}, one
+ * {@link Replica} per device on its own thread, gradients averaged before the optimizers step);
+ * rank 0's replica is the one logged, validated, checkpointed and exported.
  */
 public final class Trainer implements AutoCloseable {
   private final RunConfig config;
@@ -113,8 +112,8 @@ public final class Trainer implements AutoCloseable {
   // ---------------------------------------------------------------- building
 
   /**
-   * Builds models, method, data and callbacks — one replica per entry of {@code training.devices}
-   * — and the replicas' process group; nothing is written yet.
+   * Builds models, method, data and callbacks — one replica per entry of {@code training.devices} —
+   * and the replicas' process group; nothing is written yet.
    *
    * @throws ConfigException when {@code training.devices} names a CUDA device this machine lacks
    */
@@ -136,8 +135,8 @@ public final class Trainer implements AutoCloseable {
     try {
       for (int rank = 0; rank < devices.size(); rank++) {
         replicas.add(
-            replica(config, rank, devices.get(rank), groups.isEmpty() ? null : groups.get(rank),
-                norm));
+            replica(
+                config, rank, devices.get(rank), groups.isEmpty() ? null : groups.get(rank), norm));
       }
     } catch (RuntimeException | IOException e) {
       replicas.forEach(Replica::close);
@@ -566,7 +565,8 @@ public final class Trainer implements AutoCloseable {
     if (!diffs.isEmpty()) throw new ResumeMismatchException(dir, diffs);
     TrainingCheckpoint.TrainerState state = null;
     for (Replica r : parallel.replicas()) { // the same files for every replica: identical again
-      TrainingCheckpoint.TrainerState s = TrainingCheckpoint.restore(dir, r.method(), r.callbacks());
+      TrainingCheckpoint.TrainerState s =
+          TrainingCheckpoint.restore(dir, r.method(), r.callbacks());
       if (s.generator().seed() != r.method().generator().seed()) {
         throw new ResumeMismatchException(dir, List.of("generator seed differs"));
       }

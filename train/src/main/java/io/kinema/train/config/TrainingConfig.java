@@ -13,9 +13,9 @@ import java.util.List;
  *
  * <p>Keys of Kinema's own, beyond FastVideo's schema: {@code training.device} ({@code cpu} | {@code
  * cuda:N}, default {@code cpu}), {@code training.devices} (data parallelism: one replica per
- * entry), {@code training.data.text_len}, {@code training.data.on_bad_row},
- * {@code training.data.shuffle}, {@code training.data.drop_last}, {@code
- * training.loop.log_every_steps} and {@code training.optimizer.lr_step_rules}.
+ * entry), {@code training.data.text_len}, {@code training.data.on_bad_row}, {@code
+ * training.data.shuffle}, {@code training.data.drop_last}, {@code training.loop.log_every_steps}
+ * and {@code training.optimizer.lr_step_rules}.
  *
  * @param modelPath {@code model_path}: defaults to the student's {@code init_from} (as written,
  *     made absolute when a path)

@@ -63,8 +63,8 @@ final class TrainingSection {
   }
 
   /**
-   * {@code devices} (a list, one data-parallel replica per entry) or the single {@code device}:
-   * all {@code cpu} (CPU replicas share the host) or distinct CUDA devices. Whether a CUDA device
+   * {@code devices} (a list, one data-parallel replica per entry) or the single {@code device}: all
+   * {@code cpu} (CPU replicas share the host) or distinct CUDA devices. Whether a CUDA device
    * exists is checked when training starts, not here (parsing never loads the driver).
    */
   private static List<Device> devices(Keys t) {
