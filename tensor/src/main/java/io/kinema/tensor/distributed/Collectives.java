@@ -27,14 +27,13 @@ final class Collectives {
   /** {@code t} can be reduced with {@code op}. */
   static void reducible(String call, ProcessGroup g, Tensor t, ReduceOp op) {
     if (op == null) throw new NullPointerException(name(call, g) + ": op is null");
-    if (t.dtype() == DType.BOOL || (op == ReduceOp.AVG && !t.dtype().isFloatingPoint())) {
+    if (t.dtype() == DType.BOOL) {
       throw new IllegalArgumentException(
-          name(call, g)
-              + ": cannot "
-              + op
-              + " "
-              + t.describe()
-              + " (a floating-point dtype needed)");
+          name(call, g) + ": cannot " + op + " " + t.describe() + " (BOOL is not a number type)");
+    }
+    if (op == ReduceOp.AVG && !t.dtype().isFloatingPoint()) {
+      throw new IllegalArgumentException(
+          name(call, g) + ": cannot AVG " + t.describe() + " (a floating-point dtype needed)");
     }
   }
 

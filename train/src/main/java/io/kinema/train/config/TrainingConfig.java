@@ -89,7 +89,8 @@ public record TrainingConfig(
    * @param onBadRow {@code on_bad_row} (ours): {@code error} (default) stops at a malformed row,
    *     {@code skip} logs and skips it
    * @param shuffle {@code shuffle} (ours; true): a seeded global permutation of the rows
-   * @param dropLast {@code drop_last} (ours; true): drop the last incomplete batch
+   * @param dropLast {@code drop_last} (ours; true): drop the last incomplete batch (required with
+   *     several devices)
    */
   public record Data(
       List<DataSource> dataPath,

@@ -181,6 +181,11 @@ final class TrainingSection {
         d.enumValue("on_bad_row", TrainingConfig.OnBadRow.ERROR, TrainingConfig.OnBadRow.class);
     boolean shuffle = d.bool("shuffle", true);
     boolean dropLast = d.bool("drop_last", true);
+    d.check(
+        dropLast || worldSize == 1,
+        "drop_last",
+        "must be true with several training.devices (a last, smaller batch would not split evenly"
+            + " over the replicas)");
     d.finish();
     return new TrainingConfig.Data(
         sources, type, batch, workers, cfgRate, seed, height, width, latentT, frames, textLen,

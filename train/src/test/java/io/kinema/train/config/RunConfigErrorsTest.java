@@ -241,6 +241,13 @@ class RunConfigErrorsTest {
     assertEquals(
         "run.yaml: training.devices: expected at least one device", f.error(withDevices("[]")));
     assertEquals(
+        "run.yaml: training.data.drop_last: must be true with several training.devices (a last,"
+            + " smaller batch would not split evenly over the replicas)",
+        f.error(
+            withDevices("[cpu, cpu]"),
+            "--training.data.train_batch_size=2",
+            "--training.data.drop_last=false"));
+    assertEquals(
         "run.yaml: training.distributed.hsdp_shard_dim: hsdp_replicate_dim x hsdp_shard_dim must"
             + " equal the number of training.devices (2), got 1 x 1",
         f.error(
