@@ -1,13 +1,12 @@
 #!/usr/bin/env bash
-# Builds the emulated CUDA driver and cuBLAS (one shared library, reached as libcuda.so.1 and
-# libcublas.so.13) from Kinema's kernels and the host emulator, into OUT_DIR:
+# Builds the emulated CUDA driver, cuBLAS, cuDNN and NCCL (one shared library, reached by each
+# library's soname, see `sonames` below) from Kinema's kernels and the host emulator, into OUT_DIR:
 #
 #   tensor/src/test/emulated-cuda/build.sh OUT_DIR
 #
 # Needs g++ >= 12 (C++20, _Float16). Each kernel module is compiled alone for the host (emu.h and
 # the host kinema_ptx.h of tensor/src/test/cuda replace the GPU-only parts), followed by one
 # registration line per kernel its preprocessed source defines. See run-backend-emulated.sh.
-# cudnn.cpp adds cuDNN's convolution API to the same library, reached as libcudnn.so.9.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 module="$(cd "$here/../../.." && pwd)"
@@ -16,10 +15,13 @@ work="$out/src"
 rm -rf "$work" && mkdir -p "$work"
 cp "$module"/src/main/cuda/*.h "$module"/src/main/cuda/*.cu "$work/"
 cp "$module"/src/test/cuda/emu.h "$module"/src/test/cuda/kinema_ptx.h "$work/"
-cp "$here"/registry.h "$here"/driver.cpp "$here"/cublas.cpp "$here"/cudnn.cpp "$work/"
+# The emulated libraries: one source each, all linked into one .so that every soname points at.
+libraries=(driver cublas cudnn nccl)
+sonames=(libcuda.so.1 libcublas.so.13 libcudnn.so.9 libnccl.so.2)
+cp "$here"/registry.h "$work/"
+for lib in "${libraries[@]}"; do cp "$here/$lib.cpp" "$work/"; done
 
 flags=(-std=c++20 -O2 -ffp-contract=off -pthread -fPIC -I"$work")
-objects=()
 build_module() {
   local cu="$1" name tu
   name="$(basename "$cu" .cu)"
@@ -39,11 +41,7 @@ for cu in "$work"/*.cu; do
   if [[ ${#pids[@]} -ge 2 ]]; then wait "${pids[0]}"; pids=("${pids[@]:1}"); fi
 done
 for p in "${pids[@]}"; do wait "$p"; done
-g++ "${flags[@]}" -c "$work/driver.cpp" -o "$work/driver.o"
-g++ "${flags[@]}" -c "$work/cublas.cpp" -o "$work/cublas.o"
-g++ "${flags[@]}" -c "$work/cudnn.cpp" -o "$work/cudnn.o"
-g++ -shared -pthread -o "$out/libkinema-emulated-cuda.so" "$work"/module_*.o "$work/driver.o" "$work/cublas.o" "$work/cudnn.o"
-ln -sf libkinema-emulated-cuda.so "$out/libcuda.so.1"
-ln -sf libkinema-emulated-cuda.so "$out/libcublas.so.13"
-ln -sf libkinema-emulated-cuda.so "$out/libcudnn.so.9"
-echo "emulated CUDA driver and cuBLAS: $out/libcuda.so.1, $out/libcublas.so.13 ($(grep -c KINEMA_EMU_KERNEL "$work"/module_*.cpp | awk -F: '{s += $2} END {print s}') kernels)"
+for lib in "${libraries[@]}"; do g++ "${flags[@]}" -c "$work/$lib.cpp" -o "$work/lib_$lib.o"; done
+g++ -shared -pthread -o "$out/libkinema-emulated-cuda.so" "$work"/module_*.o "$work"/lib_*.o
+for soname in "${sonames[@]}"; do ln -sf libkinema-emulated-cuda.so "$out/$soname"; done
+echo "emulated ${sonames[*]} in $out ($(grep -c KINEMA_EMU_KERNEL "$work"/module_*.cpp | awk -F: '{s += $2} END {print s}') kernels)"

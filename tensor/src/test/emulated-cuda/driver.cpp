@@ -8,7 +8,9 @@
 //     48 KiB only after cuFuncSetAttribute raised the kernel's limit;
 //   - a kernel is found only if the loaded PTX has an entry of that name.
 // Device memory is limited to KINEMA_EMU_MEMORY_BYTES (default 1 GiB), so out-of-memory paths can
-// be tested. Only the functions Kinema's bindings (io.kinema.ffi.cuda.CudaDriver) declare exist.
+// be tested. KINEMA_EMU_DEVICES (default 1, at most 8) devices exist, each with its own primary
+// context; allocations and streams remember the device whose context was current on the calling
+// thread, so the emulated NCCL (nccl.cpp) can check that a rank's buffers are on its device. Only the functions Kinema's bindings (io.kinema.ffi.cuda.CudaDriver) declare exist.
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -41,6 +43,7 @@ struct Allocation {
   size_t size;
   void* mapping;
   size_t mapped;
+  int device;
 };
 std::map<unsigned long long, Allocation>& allocations() {
   static std::map<unsigned long long, Allocation> a;
@@ -94,7 +97,15 @@ struct Module {
   std::string ptx;
 };
 
-int context_token, device_token;
+constexpr int MAX_DEVICES = 8;
+int context_tokens[MAX_DEVICES];  // device d's primary context is &context_tokens[d]
+thread_local int current_device = 0;
+
+int device_count() {
+  const char* s = std::getenv("KINEMA_EMU_DEVICES");
+  int n = s != nullptr ? std::atoi(s) : 1;
+  return n < 1 ? 1 : n > MAX_DEVICES ? MAX_DEVICES : n;
+}
 double now_ms() {
   using namespace std::chrono;
   return duration<double, std::milli>(steady_clock::now().time_since_epoch()).count();
@@ -119,12 +130,14 @@ CUresult cuDriverGetVersion(int* v) {
   return OK;
 }
 CUresult cuDeviceGetCount(int* n) {
-  *n = 1;
+  *n = device_count();
   return OK;
 }
 CUresult cuDeviceGet(int* d, int ordinal) {
-  if (ordinal != 0) return fail(INVALID_VALUE, "cuDeviceGet: no device " + std::to_string(ordinal));
-  *d = 0;
+  if (ordinal < 0 || ordinal >= device_count()) {
+    return fail(INVALID_VALUE, "cuDeviceGet: no device " + std::to_string(ordinal));
+  }
+  *d = ordinal;
   return OK;
 }
 CUresult cuDeviceGetName(char* name, int len, int) {
@@ -150,17 +163,23 @@ CUresult cuDeviceTotalMem_v2(size_t* bytes, int) {
   *bytes = memory_limit();
   return OK;
 }
-CUresult cuDevicePrimaryCtxRetain(void** ctx, int) {
-  *ctx = &context_token;
+CUresult cuDevicePrimaryCtxRetain(void** ctx, int device) {
+  if (device < 0 || device >= device_count()) {
+    return fail(INVALID_VALUE, "cuDevicePrimaryCtxRetain: no device " + std::to_string(device));
+  }
+  *ctx = &context_tokens[device];
   return OK;
 }
 CUresult cuDevicePrimaryCtxRelease_v2(int) { return OK; }
 CUresult cuCtxSetCurrent(void* ctx) {
-  if (ctx != nullptr && ctx != &context_token) return fail(INVALID_HANDLE, "cuCtxSetCurrent: unknown context");
+  if (ctx == nullptr) return OK;
+  int d = (int)((int*)ctx - context_tokens);
+  if (d < 0 || d >= device_count()) return fail(INVALID_HANDLE, "cuCtxSetCurrent: unknown context");
+  current_device = d;
   return OK;
 }
 CUresult cuCtxGetCurrent(void** ctx) {
-  *ctx = &context_token;
+  *ctx = &context_tokens[current_device];
   return OK;
 }
 CUresult cuCtxSynchronize() { return OK; }
@@ -186,7 +205,7 @@ CUresult cuMemAlloc_v2(CUdeviceptr* p, size_t bytes) {
   mprotect(guard, page, PROT_NONE);
   unsigned long long addr = (unsigned long long)(guard - body);
   std::memset((void*)addr, 0xA5, body);  // garbage, as fresh device memory is
-  allocations()[addr] = Allocation{bytes, m, mapped};
+  allocations()[addr] = Allocation{bytes, m, mapped, current_device};
   in_use += bytes;
   *p = addr;
   return OK;
@@ -245,7 +264,7 @@ CUresult cuMemsetD32Async(CUdeviceptr dst, unsigned v, size_t n, void*) {
 }
 
 CUresult cuStreamCreate(void** s, unsigned) {
-  *s = new int(0);
+  *s = new int(current_device);  // a stream belongs to the current context's device
   return OK;
 }
 CUresult cuStreamDestroy_v2(void* s) {
@@ -350,6 +369,16 @@ CUresult cuGetErrorString(CUresult e, const char** s) {
 }
 
 }  // extern "C"
+
+// For the emulated NCCL (nccl.cpp): the device count, the device of the allocation holding a byte
+// range (-1 when none holds it), and the device a stream was created on (-1 for the null stream).
+int emu_device_count() { return device_count(); }
+int emu_device_of(const void* p, size_t bytes) {
+  std::lock_guard<std::mutex> g(mu);
+  const Allocation* a = find((unsigned long long)p, bytes == 0 ? 1 : bytes);
+  return a != nullptr ? a->device : -1;
+}
+int emu_stream_device(void* stream) { return stream != nullptr ? *(int*)stream : -1; }
 
 // For the emulated cuBLAS (cublas.cpp): the allocation holding a byte range, checked.
 bool emu_device_range(const void* p, size_t bytes) {

@@ -7,13 +7,15 @@
 #   tensor/src/test/emulated-cuda/run-backend-emulated.sh [TEST_PATTERN]
 #
 # TEST_PATTERN: surefire's -Dtest (default: every CUDA test of tensor and autograd).
+# The emulated driver shows KINEMA_EMU_DEVICES devices (2 here unless set: the NCCL tests need two).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../../../.." && pwd)"
 out="$root/tensor/target/emulated-cuda"
 "$here/build.sh" "$out"
-tests="${1:-io/kinema/tensor/cuda/Cuda*Test,io/kinema/autograd/Cuda*Test}"
+tests="${1:-io/kinema/tensor/cuda/Cuda*Test,io/kinema/tensor/distributed/Nccl*Test,io/kinema/autograd/Cuda*Test}"
 cd "$root"
+export KINEMA_EMU_DEVICES="${KINEMA_EMU_DEVICES:-2}"
 ./kinema mvn -q -pl tensor,autograd -am test -Dtest="$tests" \
   -Dsurefire.failIfNoSpecifiedTests=false -Dspotless.check.skip=true \
-  "-Dsurefire.extraArgs=-Xmx4g -Dkinema.cuda.path=$out -Dkinema.cublas.path=$out -Dkinema.cudnn.path=$out"
+  "-Dsurefire.extraArgs=-Xmx4g -Dkinema.cuda.path=$out -Dkinema.cublas.path=$out -Dkinema.cudnn.path=$out -Dkinema.nccl.path=$out"

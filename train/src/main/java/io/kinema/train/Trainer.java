@@ -2,14 +2,14 @@ package io.kinema.train;
 
 import io.kinema.diffusion.wan.ActivationMemory;
 import io.kinema.diffusion.wan.WanConfig;
+import io.kinema.ffi.cuda.CudaDevices;
 import io.kinema.nn.lora.Lora;
-import io.kinema.nn.optim.LRScheduler;
-import io.kinema.nn.optim.Optimizer;
+import io.kinema.nn.parallel.GradientSync;
 import io.kinema.tensor.Backends;
 import io.kinema.tensor.Device;
 import io.kinema.tensor.Generator;
-import io.kinema.tensor.Scope;
-import io.kinema.tensor.Tensor;
+import io.kinema.tensor.distributed.ProcessGroup;
+import io.kinema.tensor.distributed.ProcessGroups;
 import io.kinema.train.callbacks.EmaCallback;
 import io.kinema.train.callbacks.GradClipCallback;
 import io.kinema.train.callbacks.TrainingCallback;
@@ -17,6 +17,7 @@ import io.kinema.train.checkpoint.CheckpointManager;
 import io.kinema.train.checkpoint.ConfigDiff;
 import io.kinema.train.checkpoint.TrainingCheckpoint;
 import io.kinema.train.config.CallbackConfig;
+import io.kinema.train.config.ConfigException;
 import io.kinema.train.config.MethodConfig;
 import io.kinema.train.config.ModelConfig;
 import io.kinema.train.config.PipelineConfig;
@@ -35,9 +36,7 @@ import io.kinema.train.data.Sample;
 import io.kinema.train.method.DiffusionForcingSftMethod;
 import io.kinema.train.method.FineTuneMethod;
 import io.kinema.train.method.OptimizerSpec;
-import io.kinema.train.method.StepLosses;
 import io.kinema.train.method.TeacherForcingSftMethod;
-import io.kinema.train.method.TrainBatch;
 import io.kinema.train.method.TrainingMethod;
 import io.kinema.train.model.LatentNormalization;
 import io.kinema.train.model.RoleFactory;
@@ -68,34 +67,37 @@ import java.util.Optional;
  * <p>Everything random comes from counter-based streams derived from {@code training.data.seed}
  * whose positions are checkpointed, so a run resumed from {@code checkpoint-N} continues exactly as
  * the uninterrupted run would have.
+ *
+ * <p>With several {@code training.devices} the step runs data-parallel ({@link DataParallel}, one
+ * {@link Replica} per device on its own thread, gradients averaged before the optimizers step);
+ * rank 0's replica is the one logged, validated, checkpointed and exported.
  */
 public final class Trainer implements AutoCloseable {
   private final RunConfig config;
   private final PrintWriter out;
+  private final DataParallel parallel;
+  // rank 0's device, method and callbacks: what is logged, validated, checkpointed and exported
   private final Device device;
   private final TrainingMethod method;
   private final ParquetLatentDataset dataset;
   private final List<TrainingCallback> callbacks;
   private final EmaCallback ema;
   private final ValidationCallback validation;
-  private final LatentNormalization normalization;
   private final CheckpointManager checkpoints;
 
   private Trainer(
       RunConfig config,
       PrintWriter out,
-      Device device,
-      TrainingMethod method,
+      DataParallel parallel,
       ParquetLatentDataset dataset,
-      List<TrainingCallback> callbacks,
-      ValidationCallback validation,
-      LatentNormalization normalization) {
+      ValidationCallback validation) {
     this.config = config;
     this.out = out;
-    this.device = device;
-    this.method = method;
+    this.parallel = parallel;
+    this.device = parallel.primary().device();
+    this.method = parallel.primary().method();
     this.dataset = dataset;
-    this.callbacks = callbacks;
+    this.callbacks = parallel.primary().callbacks();
     this.ema =
         callbacks.stream()
             .filter(EmaCallback.class::isInstance)
@@ -103,55 +105,125 @@ public final class Trainer implements AutoCloseable {
             .findFirst()
             .orElse(null);
     this.validation = validation;
-    this.normalization = normalization;
     TrainingConfig.Checkpoint c = config.training().checkpoint();
     this.checkpoints = new CheckpointManager(c.outputDir(), c.checkpointsTotalLimit());
   }
 
   // ---------------------------------------------------------------- building
 
-  /** Builds models, method, data and callbacks; nothing is written yet. */
+  /**
+   * Builds models, method, data and callbacks — one replica per entry of {@code training.devices} —
+   * and the replicas' process group; nothing is written yet.
+   *
+   * @throws ConfigException when {@code training.devices} names a CUDA device this machine lacks
+   */
   public static Trainer create(RunConfig config, PrintWriter out) throws IOException {
     TrainingConfig tc = config.training();
-    Device device = tc.device();
-    Backends.of(device); // fails here, clearly, when the device's backend is missing
-    long seed = tc.data().seed();
+    List<Device> devices = tc.devices();
+    checkDevicesExist(config);
+    for (Device d : devices) Backends.of(d); // fails here, clearly, when a backend is missing
     ParquetLatentDataset dataset = openData(tc);
     ModelConfig mc = config.student();
     checkDataFitsModel(dataset, mc, tc);
+    LatentNormalization norm =
+        config.pipeline().decoder() == PipelineConfig.Decoder.DEMO
+            ? LatentNormalization.NONE
+            : LatentNormalization.WAN;
+    List<ProcessGroup> groups =
+        devices.size() > 1 ? ProcessGroups.create(devices) : List.<ProcessGroup>of();
+    List<Replica> replicas = new ArrayList<>();
+    try {
+      for (int rank = 0; rank < devices.size(); rank++) {
+        replicas.add(
+            replica(
+                config, rank, devices.get(rank), groups.isEmpty() ? null : groups.get(rank), norm));
+      }
+    } catch (RuntimeException | IOException e) {
+      replicas.forEach(Replica::close);
+      groups.forEach(ProcessGroup::close);
+      throw e;
+    }
+    DataParallel parallel = new DataParallel(replicas, groups);
+    ValidationCallback validation = null;
+    for (CallbackConfig cc : config.callbacks().inOrder()) {
+      if (cc instanceof CallbackConfig.Validation v) {
+        validation =
+            Validations.create(v, config, dataset, latentShape(dataset, tc), norm, devices.get(0));
+      }
+    }
+    return new Trainer(config, out, parallel, dataset, validation);
+  }
+
+  /**
+   * Replica {@code rank}: the student built from the same seed on every rank (so the replicas start
+   * identical even before rank 0's weights are broadcast), moved to its device, its method (the
+   * same noise seed: every replica draws the same numbers and keeps its rows), its step callbacks
+   * (EMA only on rank 0, whose weights are the ones validated and saved) and its gradient exchange.
+   */
+  private static Replica replica(
+      RunConfig config, int rank, Device device, ProcessGroup group, LatentNormalization norm)
+      throws IOException {
+    TrainingConfig tc = config.training();
+    long seed = tc.data().seed();
     RoleModel student =
         RoleFactory.build(
-            mc,
+            config.student(),
             config.pipeline(),
             tc.ditPrecision(),
             Seeds.derive(seed, "init"),
             tc.model().gradientCheckpointing(),
             tc.data().textLen());
     TrainingMethod method;
+    List<TrainingCallback> callbacks = new ArrayList<>();
+    List<GradientSync> syncs = new ArrayList<>();
     try {
+      if (!device.equals(Device.CPU)) student.model().to(device);
       method = method(config, student, Seeds.derive(seed, "noise"));
     } catch (RuntimeException e) {
       student.close();
       throw e;
     }
-    List<TrainingCallback> callbacks = new ArrayList<>();
-    ValidationCallback validation = null;
-    LatentNormalization norm =
-        config.pipeline().decoder() == PipelineConfig.Decoder.DEMO
-            ? LatentNormalization.NONE
-            : LatentNormalization.WAN;
-    for (CallbackConfig cc : config.callbacks().inOrder()) {
-      switch (cc) {
-        case CallbackConfig.GradClip g ->
-            callbacks.add(new GradClipCallback(g.maxGradNorm(), g.logGradNorms()));
-        case CallbackConfig.Ema e ->
-            callbacks.add(new EmaCallback(student, e.decay(), e.startIter()));
-        case CallbackConfig.Validation v ->
-            validation =
-                Validations.create(v, config, dataset, latentShape(dataset, tc), norm, device);
+    try {
+      for (CallbackConfig cc : config.callbacks().inOrder()) {
+        switch (cc) {
+          case CallbackConfig.GradClip g ->
+              callbacks.add(new GradClipCallback(g.maxGradNorm(), g.logGradNorms()));
+          case CallbackConfig.Ema e -> {
+            if (rank == 0) callbacks.add(new EmaCallback(student, e.decay(), e.startIter()));
+          }
+          case CallbackConfig.Validation v -> {} // rank 0's, made by create
+        }
+      }
+      if (group != null) {
+        for (String role : method.optimizers().keySet()) {
+          syncs.add(GradientSync.of(method.roles().get(role).model(), group));
+        }
+      }
+    } catch (RuntimeException e) {
+      callbacks.forEach(TrainingCallback::close);
+      method.close();
+      student.close();
+      throw e;
+    }
+    return new Replica(rank, tc.worldSize(), device, method, callbacks, norm, syncs);
+  }
+
+  /** Every CUDA device of {@code training.devices} exists (a config error, exit 2, otherwise). */
+  private static void checkDevicesExist(RunConfig config) {
+    TrainingConfig tc = config.training();
+    boolean list = config.raw().get("training") instanceof Map<?, ?> t && t.containsKey("devices");
+    String key = list ? "training.devices" : "training.device";
+    for (Device d : tc.devices()) {
+      if (d.kind() != Device.Kind.CUDA) continue;
+      int count = CudaDevices.count();
+      if (d.index() >= count) {
+        String why =
+            count == 0
+                ? "this machine has no usable CUDA device (" + CudaDevices.unavailableReason() + ")"
+                : "this machine has " + count + " CUDA device(s): cuda:0 to cuda:" + (count - 1);
+        throw new ConfigException(config.source(), key, d + " does not exist: " + why);
       }
     }
-    return new Trainer(config, out, device, method, dataset, callbacks, validation, norm);
   }
 
   private static TrainingMethod method(RunConfig config, RoleModel student, long seed) {
@@ -325,7 +397,17 @@ public final class Trainer implements AutoCloseable {
             bytes(optimizer),
             bytes(act.peak()),
             act.checkpointing() ? " (checkpointed)" : ""));
-    sb.append("device      ").append(device).append('\n');
+    if (parallel.worldSize() == 1) {
+      sb.append("device      ").append(device).append('\n');
+    } else {
+      sb.append(
+          String.format(
+              Locale.ROOT,
+              "devices     %s (data parallel: %d replicas, %d samples each per batch)%n",
+              config.training().devices(),
+              parallel.worldSize(),
+              b / parallel.worldSize()));
+    }
     sb.append("output      ").append(checkpoints.outputDir()).append('\n');
     for (TrainingCallback c : callbacks) sb.append("callback    ").append(c.name()).append('\n');
     if (validation != null) {
@@ -380,7 +462,14 @@ public final class Trainer implements AutoCloseable {
             start == 0
                 ? TensorBoardWriter.create(outDir.resolve("tensorboard"))
                 : TensorBoardWriter.resume(outDir.resolve("tensorboard"), start)) {
-      for (TrainingCallback c : callbacks) c.onTrainStart(method, start);
+      for (Replica r : parallel.replicas()) {
+        for (TrainingCallback c : r.callbacks()) c.onTrainStart(r.method(), start);
+      }
+      parallel.onEachRank(
+          r -> {
+            r.broadcastParameters();
+            return null;
+          });
       if (start == 0 && validation != null && validation.due(0, max)) validate(0);
       try (ProgressReporter progress = ProgressReporter.forConsole(start, max, logEvery)) {
         for (long step = start + 1; step <= max; step++) {
@@ -430,65 +519,36 @@ public final class Trainer implements AutoCloseable {
         d.shuffle());
   }
 
-  /** One optimizer step: accumulation rounds, clipping, updates; returns the step's metrics. */
+  /**
+   * One optimizer step: the rounds' global batches are loaded here, each replica runs its rows
+   * ({@link Replica#step}), and the metrics are rank 0's with {@code loss} and the method's logs
+   * averaged over the replicas (in rank order).
+   */
   private Map<String, Double> trainStep(LatentLoader loader, long step, int accum) {
     long t0 = System.nanoTime();
-    Map<String, Double> m = new LinkedHashMap<>();
-    double loss = 0;
-    Map<String, Double> extra = new LinkedHashMap<>();
+    List<Batch> rounds = new ArrayList<>();
     long samples = 0;
     for (int r = 0; r < accum; r++) {
       Batch batch = loader.next();
       samples += batch.size();
-      try (var s = Scope.open();
-          TrainBatch tb = toDevice(batch)) {
-        StepLosses l = method.singleTrainStep(tb, step);
-        (accum == 1 ? l.loss() : l.loss().div(accum)).backward();
-        loss += l.loss().item() / accum;
-        l.logs().forEach((k, v) -> extra.merge(k, v / accum, Double::sum));
-      }
+      rounds.add(batch);
     }
-    m.put("loss", loss);
-    for (TrainingCallback c : callbacks) c.onBeforeOptimizerStep(method, step, m);
-    for (var e : method.optimizers().entrySet()) {
-      Optimizer opt = e.getValue();
-      LRScheduler sched = method.schedulers().get(e.getKey());
-      m.put(
-          e.getKey().equals("student") ? "lr" : "lr/" + e.getKey(),
-          opt.paramGroups().getFirst().lr());
-      opt.step();
-      sched.step();
-      opt.zeroGrad();
-    }
-    for (TrainingCallback c : callbacks) {
-      try {
-        c.onTrainingStepEnd(method, step, m);
-      } catch (IOException e) {
-        throw new java.io.UncheckedIOException(e);
+    List<Replica.StepMetrics> perRank = parallel.onEachRank(r -> r.step(rounds, step));
+    Map<String, Double> m = new LinkedHashMap<>(perRank.getFirst().values());
+    if (perRank.size() > 1) {
+      for (String key : perRank.getFirst().perRows()) {
+        double sum = 0;
+        for (Replica.StepMetrics rm : perRank) sum += rm.values().get(key);
+        m.put(key, sum / perRank.size());
       }
     }
     double seconds = (System.nanoTime() - t0) / 1e9;
-    m.putAll(extra);
     m.put("step_time_s", seconds);
     m.put("samples_per_s", samples / seconds);
     var mem = Backends.of(device).memoryStats();
     m.put("mem_allocated_bytes", (double) mem.allocated());
     m.put("mem_peak_bytes", (double) mem.peakAllocated());
     return m;
-  }
-
-  /** The loader's host arrays as tensors on the training device, latents normalized. */
-  private TrainBatch toDevice(Batch b) {
-    try (var s = Scope.open()) {
-      Tensor raw = Tensor.of(b.latents(), b.latentShape()).to(device);
-      Tensor latents = normalization.normalize(raw);
-      Tensor context = Tensor.of(b.textEmbeddings(), b.textShape()).to(device);
-      Tensor mask = Tensor.of(b.textMask(), b.textShape()[0], b.textShape()[1]).to(device);
-      s.keep(latents);
-      s.keep(context);
-      s.keep(mask);
-      return new TrainBatch(latents, context, mask, b.rowIndices());
-    }
   }
 
   private void checkpoint(long step, LoaderState loader) throws IOException {
@@ -503,12 +563,17 @@ public final class Trainer implements AutoCloseable {
   private TrainingCheckpoint.TrainerState restore(Path dir) throws IOException {
     List<String> diffs = ConfigDiff.differences(TrainingCheckpoint.savedConfig(dir), config.raw());
     if (!diffs.isEmpty()) throw new ResumeMismatchException(dir, diffs);
-    TrainingCheckpoint.TrainerState s = TrainingCheckpoint.restore(dir, method, callbacks);
-    if (s.generator().seed() != method.generator().seed()) {
-      throw new ResumeMismatchException(dir, List.of("generator seed differs"));
+    TrainingCheckpoint.TrainerState state = null;
+    for (Replica r : parallel.replicas()) { // the same files for every replica: identical again
+      TrainingCheckpoint.TrainerState s =
+          TrainingCheckpoint.restore(dir, r.method(), r.callbacks());
+      if (s.generator().seed() != r.method().generator().seed()) {
+        throw new ResumeMismatchException(dir, List.of("generator seed differs"));
+      }
+      r.method().generator().setOffset(s.generator().offset());
+      if (state == null) state = s;
     }
-    method.generator().setOffset(s.generator().offset());
-    return s;
+    return state;
   }
 
   private void validate(long step) throws IOException {
@@ -560,11 +625,9 @@ public final class Trainer implements AutoCloseable {
     out.println("exported the trained model to " + dir);
   }
 
+  /** Closes the replicas (roles, methods, callbacks) and their process group. */
   @Override
   public void close() {
-    for (TrainingCallback c : callbacks) c.close();
-    Map<String, RoleModel> roles = method.roles();
-    method.close();
-    roles.values().forEach(RoleModel::close);
+    parallel.close();
   }
 }

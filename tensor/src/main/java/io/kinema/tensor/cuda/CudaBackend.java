@@ -64,6 +64,14 @@ public final class CudaBackend implements Backend {
     return device.info();
   }
 
+  /**
+   * The stream all of this device's work runs on, for libraries that enqueue their own (NCCL): work
+   * queued on it is ordered with the backend's ops.
+   */
+  public CudaStream stream() {
+    return device.stream();
+  }
+
   /** Blocks until every op queued on this device so far has finished. */
   public void synchronize() {
     device.synchronize();

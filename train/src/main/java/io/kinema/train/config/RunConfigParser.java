@@ -167,7 +167,7 @@ final class RunConfigParser {
         t.model(),
         modelPath,
         t.ditPrecision(),
-        t.device());
+        t.devices());
   }
 
   // ---------------------------------------------------------------- pipeline

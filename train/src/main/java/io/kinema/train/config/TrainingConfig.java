@@ -12,15 +12,18 @@ import java.util.List;
  * default.
  *
  * <p>Keys of Kinema's own, beyond FastVideo's schema: {@code training.device} ({@code cpu} | {@code
- * cuda:N}, default {@code cpu}), {@code training.data.text_len}, {@code training.data.on_bad_row},
- * {@code training.data.shuffle}, {@code training.data.drop_last}, {@code
- * training.loop.log_every_steps} and {@code training.optimizer.lr_step_rules}.
+ * cuda:N}, default {@code cpu}), {@code training.devices} (data parallelism: one replica per
+ * entry), {@code training.data.text_len}, {@code training.data.on_bad_row}, {@code
+ * training.data.shuffle}, {@code training.data.drop_last}, {@code training.loop.log_every_steps}
+ * and {@code training.optimizer.lr_step_rules}.
  *
  * @param modelPath {@code model_path}: defaults to the student's {@code init_from} (as written,
  *     made absolute when a path)
  * @param ditPrecision {@code dit_precision}: {@code fp32} (default) | {@code bf16} | {@code fp16},
  *     the dtype of the master weights
- * @param device {@code device} (ours): where training runs
+ * @param devices where training runs, one data-parallel replica per entry (rank i on entry i):
+ *     {@code devices} (ours), a list such as {@code [cuda:0, cuda:1]} or {@code [cpu, cpu]}, else
+ *     the one {@code device} (ours; default {@code cpu})
  */
 public record TrainingConfig(
     Distributed distributed,
@@ -33,11 +36,30 @@ public record TrainingConfig(
     Model model,
     String modelPath,
     DType ditPrecision,
-    Device device) {
+    List<Device> devices) {
+  public TrainingConfig {
+    devices = List.copyOf(devices);
+  }
+
+  /** Rank 0's device: where the single-device trainer runs, logs and validates. */
+  public Device device() {
+    return devices.getFirst();
+  }
 
   /**
-   * {@code training.distributed}. Accepted for FastVideo compatibility; Kinema trains on one
-   * device, so {@code num_gpus} must be 1 (and the parallel sizes 1).
+   * The number of data-parallel replicas. {@code data.train_batch_size} is the global batch: each
+   * replica takes {@code train_batch_size / worldSize} of its samples.
+   */
+  public int worldSize() {
+    return devices.size();
+  }
+
+  /**
+   * {@code training.distributed}, accepted for FastVideo compatibility. Kinema's parallelism is
+   * data parallelism over {@code training.devices}: {@code num_gpus} defaults to (and must equal)
+   * the number of replicas, {@code hsdp_replicate_dim * hsdp_shard_dim} must equal it too (Kinema
+   * keeps a full replica on every device, so a shard dim above 1 trains the same but uses more
+   * memory than FastVideo's FSDP), and the tensor- and sequence-parallel sizes must be 1.
    */
   public record Distributed(
       int numGpus,
@@ -67,7 +89,8 @@ public record TrainingConfig(
    * @param onBadRow {@code on_bad_row} (ours): {@code error} (default) stops at a malformed row,
    *     {@code skip} logs and skips it
    * @param shuffle {@code shuffle} (ours; true): a seeded global permutation of the rows
-   * @param dropLast {@code drop_last} (ours; true): drop the last incomplete batch
+   * @param dropLast {@code drop_last} (ours; true): drop the last incomplete batch (required with
+   *     several devices)
    */
   public record Data(
       List<DataSource> dataPath,

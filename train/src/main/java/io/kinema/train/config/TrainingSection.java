@@ -25,14 +25,15 @@ final class TrainingSection {
           "piecewise_constant",
           "cosine_with_min_lr");
 
-  private static final String ONE_DEVICE = "FSDP setting; Kinema trains on one device";
+  private static final String NO_FSDP = "FSDP setting; Kinema keeps a full replica per device";
 
   /**
    * @param runName the YAML file's stem: the default output folder is {@code outputs/<runName>}
    */
   static TrainingConfig parse(Keys t, String runName) {
-    TrainingConfig.Distributed distributed = distributed(t.section("distributed"));
-    TrainingConfig.Data data = data(t.section("data"));
+    List<Device> devices = devices(t);
+    TrainingConfig.Distributed distributed = distributed(t.section("distributed"), devices.size());
+    TrainingConfig.Data data = data(t.section("data"), devices.size());
     TrainingConfig.Optimizer optimizer = optimizer(t.section("optimizer"));
     TrainingConfig.Loop loop = loop(t.section("loop"));
     TrainingConfig.Checkpoint checkpoint = checkpoint(t.section("checkpoint"), runName);
@@ -46,7 +47,6 @@ final class TrainingSection {
           case "fp16" -> DType.F16;
           case null, default -> DType.F32;
         };
-    Device device = device(t);
     t.finish();
     return new TrainingConfig(
         distributed,
@@ -59,49 +59,98 @@ final class TrainingSection {
         model,
         modelPath,
         precision,
-        device);
+        devices);
   }
 
-  private static Device device(Keys t) {
-    String s = t.string("device", "cpu");
-    try {
-      return Device.parse(s);
-    } catch (IllegalArgumentException e) {
-      t.error("device", "expected cpu or cuda:N, got '" + s + "'");
-      return Device.CPU;
+  /**
+   * {@code devices} (a list, one data-parallel replica per entry) or the single {@code device}: all
+   * {@code cpu} (CPU replicas share the host) or distinct CUDA devices. Whether a CUDA device
+   * exists is checked when training starts, not here (parsing never loads the driver).
+   */
+  private static List<Device> devices(Keys t) {
+    if (t.has("devices") && t.has("device")) {
+      t.error("devices", "set either training.device or training.devices, not both");
     }
+    t.declare("devices");
+    if (!t.has("devices")) {
+      String s = t.string("device", "cpu");
+      try {
+        return List.of(Device.parse(s));
+      } catch (IllegalArgumentException e) {
+        t.error("device", "expected cpu or cuda:N, got '" + s + "'");
+        return List.of(Device.CPU);
+      }
+    }
+    t.declare("device");
+    List<String> entries = t.stringList("devices", List.of());
+    List<Device> devices = new ArrayList<>();
+    for (String s : entries) {
+      try {
+        devices.add(Device.parse(s));
+      } catch (IllegalArgumentException e) {
+        t.error("devices", "expected a list of cpu or cuda:N, got an entry '" + s + "'");
+        return List.of(Device.CPU);
+      }
+    }
+    if (devices.isEmpty()) {
+      if (!t.failed("devices")) t.error("devices", "expected at least one device");
+      return List.of(Device.CPU);
+    }
+    boolean cpu = devices.getFirst().kind() == Device.Kind.CPU;
+    if (devices.stream().anyMatch(d -> (d.kind() == Device.Kind.CPU) != cpu)) {
+      t.error("devices", "mixes cpu and cuda devices: " + entries);
+    } else if (!cpu && new java.util.HashSet<>(devices).size() != devices.size()) {
+      t.error("devices", "lists a CUDA device twice (one replica per GPU): " + entries);
+    }
+    return devices;
   }
 
-  private static TrainingConfig.Distributed distributed(Keys d) {
-    int numGpus = d.integer("num_gpus", 1);
-    d.check(numGpus >= 1, "num_gpus", "must be >= 1, got " + numGpus);
+  private static TrainingConfig.Distributed distributed(Keys d, int worldSize) {
+    boolean explicitGpus = d.has("num_gpus");
+    int numGpus = d.integer("num_gpus", worldSize);
     d.check(
-        numGpus <= 1, "num_gpus", "multi-GPU training is not supported yet (got " + numGpus + ")");
+        numGpus == worldSize,
+        "num_gpus",
+        "must equal the number of training.devices ("
+            + worldSize
+            + "): Kinema runs one data-parallel replica per entry, got "
+            + numGpus);
     int tp = d.integer("tp_size", 1);
     d.check(
         tp == 1, "tp_size", "tensor parallelism is not supported yet (must be 1, got " + tp + ")");
-    // FastVideo: sp_size and hsdp_shard_dim default to num_gpus (-1 = num_gpus for the shard dim)
+    // FastVideo: sp_size and hsdp_shard_dim default to num_gpus (-1 = num_gpus for the shard dim).
+    // sp_size follows an explicit num_gpus only: a world size from training.devices means replicas.
     Integer sp = d.optInteger("sp_size");
-    if (sp == null) d.setResolved("sp_size", sp = numGpus);
+    if (sp == null) d.setResolved("sp_size", sp = explicitGpus ? numGpus : 1);
     d.check(
         sp == 1,
         "sp_size",
         "sequence parallelism is not supported yet (must be 1, got " + sp + ")");
     int replicate = d.integer("hsdp_replicate_dim", 1);
-    d.check(replicate == 1, "hsdp_replicate_dim", "must be 1 on one device, got " + replicate);
+    d.check(replicate >= 1, "hsdp_replicate_dim", "must be >= 1, got " + replicate);
     Integer shard = d.optInteger("hsdp_shard_dim");
-    if (shard == null || shard == -1) d.setResolved("hsdp_shard_dim", shard = numGpus);
-    d.check(shard == 1, "hsdp_shard_dim", "must be 1 (or -1) on one device, got " + shard);
+    if (shard == null || shard == -1) {
+      d.setResolved("hsdp_shard_dim", shard = Math.max(1, worldSize / Math.max(1, replicate)));
+    }
+    d.check(
+        replicate * shard == worldSize,
+        "hsdp_shard_dim",
+        "hsdp_replicate_dim x hsdp_shard_dim must equal the number of training.devices ("
+            + worldSize
+            + "), got "
+            + replicate
+            + " x "
+            + shard);
     boolean pin = d.bool("pin_cpu_memory", false);
-    d.ignored("reshard_after_forward", ONE_DEVICE);
-    d.ignored("fsdp_symmetric_memory", ONE_DEVICE);
-    d.ignored("fsdp_modules_per_group", ONE_DEVICE);
-    d.ignored("reduce_dtype", ONE_DEVICE);
+    d.ignored("reshard_after_forward", NO_FSDP);
+    d.ignored("fsdp_symmetric_memory", NO_FSDP);
+    d.ignored("fsdp_modules_per_group", NO_FSDP);
+    d.ignored("reduce_dtype", NO_FSDP);
     d.finish();
     return new TrainingConfig.Distributed(numGpus, tp, sp, replicate, shard, pin);
   }
 
-  private static TrainingConfig.Data data(Keys d) {
+  private static TrainingConfig.Data data(Keys d, int worldSize) {
     List<TrainingConfig.DataSource> sources = dataPath(d);
     String type = d.choice("preprocessed_data_type", "t2v", List.of("t2v", "t2va", "text_only"));
     d.check(
@@ -110,6 +159,13 @@ final class TrainingSection {
         "'" + type + "' data is not supported yet (supported: t2v)");
     int batch = d.integer("train_batch_size", 1);
     d.check(batch >= 1, "train_batch_size", "must be >= 1, got " + batch);
+    d.check(
+        batch % worldSize == 0,
+        "train_batch_size",
+        "the global batch must split evenly over the "
+            + worldSize
+            + " replicas of training.devices, got "
+            + batch);
     int workers = d.integer("dataloader_num_workers", 0);
     d.check(workers >= 0, "dataloader_num_workers", "must be >= 0, got " + workers);
     double cfgRate = d.number("training_cfg_rate", 0.0);
@@ -125,6 +181,11 @@ final class TrainingSection {
         d.enumValue("on_bad_row", TrainingConfig.OnBadRow.ERROR, TrainingConfig.OnBadRow.class);
     boolean shuffle = d.bool("shuffle", true);
     boolean dropLast = d.bool("drop_last", true);
+    d.check(
+        dropLast || worldSize == 1,
+        "drop_last",
+        "must be true with several training.devices (a last, smaller batch would not split evenly"
+            + " over the replicas)");
     d.finish();
     return new TrainingConfig.Data(
         sources, type, batch, workers, cfgRate, seed, height, width, latentT, frames, textLen,

@@ -83,9 +83,15 @@ public sealed class DiffusionForcingSftMethod extends StudentMethod
     int b = Math.toIntExact(batch.batchSize());
     int frames = Math.toIntExact(x0.size(2));
     int chunks = (frames + chunkSize - 1) / chunkSize;
-    Tensor noise = Tensor.randn(gen, DType.F32, x0.device(), x0.shape());
+    // Drawn for the global batch (every replica draws the same); this batch keeps its rows.
+    TrainBatch.Shard shard = batch.shard();
+    Tensor noise =
+        shard.of(Tensor.randn(gen, DType.F32, x0.device(), batch.globalShape(x0.shape())));
     long[] chunkIdx =
-        Tensor.randint(gen, lo, hi + 1L, DType.I64, x0.device(), b, chunks).toLongArray();
+        shard.of(
+            Tensor.randint(gen, lo, hi + 1L, DType.I64, x0.device(), shard.globalSize(), chunks)
+                .toLongArray(),
+            chunks);
 
     SigmaTable table = student.table();
     float[] t = new float[b * frames], sigma = new float[b * frames], w = new float[b * frames];

@@ -39,17 +39,21 @@ public final class FineTuneMethod extends StudentMethod {
   public StepLosses singleTrainStep(TrainBatch batch, long step) {
     Tensor x0 = batch.latents();
     int b = Math.toIntExact(batch.batchSize());
-    // Draw order as FastVideo's: the noise, then the timesteps.
-    Tensor noise = Tensor.randn(gen, DType.F32, x0.device(), x0.shape());
-    TimestepSampler.Draw draw = sampler.sample(b, gen);
-    Tensor sigma = Tensor.of(draw.sigmas(), b).to(x0.device());
-    Tensor t = Tensor.of(draw.timesteps(), b).to(x0.device());
+    // Draw order as FastVideo's: the noise, then the timesteps; both for the global batch (every
+    // replica draws the same), of which this batch keeps its rows.
+    TrainBatch.Shard shard = batch.shard();
+    Tensor noise =
+        shard.of(Tensor.randn(gen, DType.F32, x0.device(), batch.globalShape(x0.shape())));
+    TimestepSampler.Draw draw = sampler.sample(shard.globalSize(), gen);
+    float[] timesteps = shard.of(draw.timesteps(), 1);
+    Tensor sigma = Tensor.of(shard.of(draw.sigmas(), 1), b).to(x0.device());
+    Tensor t = Tensor.of(timesteps, b).to(x0.device());
     Tensor noisy = FlowMatching.addNoise(x0, noise, sigma);
     DType dt = student.model().dtype();
     Tensor v = student.predict(noisy.to(dt), t, batch.context().to(dt)).to(DType.F32);
     Tensor loss = FlowLosses.mse(v, noisy, noise, x0, sigma, preconditionOutputs).mean();
     double meanT = 0;
-    for (float ti : draw.timesteps()) meanT += ti;
+    for (float ti : timesteps) meanT += ti;
     return new StepLosses(loss, Map.of("timestep_mean", meanT / b));
   }
 }

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.kinema.tensor.Device;
 import java.nio.file.Path;
 import java.util.List;
 import org.junit.jupiter.api.BeforeEach;
@@ -213,10 +214,59 @@ class RunConfigErrorsTest {
         f.error(causal, "--pipeline.is_causal=false"));
   }
 
+  /** {@link ConfigFixture#MINIMAL} with {@code training.devices: <list>} (and more keys). */
+  private static String withDevices(String list) {
+    return minimalWith("  loop:\n", "  devices: " + list + "\n  loop:\n");
+  }
+
+  @Test
+  void dataParallelKeys() {
+    assertEquals(
+        "run.yaml: training.data.train_batch_size: the global batch must split evenly over the 3"
+            + " replicas of training.devices, got 2",
+        f.error(withDevices("[cpu, cpu, cpu]"), "--training.data.train_batch_size=2"));
+    assertEquals(
+        "run.yaml: training.devices: expected a list of cpu or cuda:N, got an entry 'gpu'",
+        f.error(withDevices("[cpu, gpu]")));
+    assertEquals(
+        "run.yaml: training.devices: mixes cpu and cuda devices: [cpu, cuda:0]",
+        f.error(withDevices("[cpu, cuda:0]"), "--training.data.train_batch_size=2"));
+    assertEquals(
+        "run.yaml: training.devices: lists a CUDA device twice (one replica per GPU): [cuda:1,"
+            + " cuda:1]",
+        f.error(withDevices("[cuda:1, cuda:1]"), "--training.data.train_batch_size=2"));
+    assertEquals(
+        "run.yaml: training.devices: set either training.device or training.devices, not both",
+        f.error(withDevices("[cpu]"), "--training.device=cpu"));
+    assertEquals(
+        "run.yaml: training.devices: expected at least one device", f.error(withDevices("[]")));
+    assertEquals(
+        "run.yaml: training.data.drop_last: must be true with several training.devices (a last,"
+            + " smaller batch would not split evenly over the replicas)",
+        f.error(
+            withDevices("[cpu, cpu]"),
+            "--training.data.train_batch_size=2",
+            "--training.data.drop_last=false"));
+    assertEquals(
+        "run.yaml: training.distributed.hsdp_shard_dim: hsdp_replicate_dim x hsdp_shard_dim must"
+            + " equal the number of training.devices (2), got 1 x 1",
+        f.error(
+            withDevices("[cpu, cpu]"),
+            "--training.data.train_batch_size=2",
+            "--training.distributed.hsdp_shard_dim=1"));
+    // what a valid data-parallel section resolves to
+    TrainingConfig t =
+        f.load(withDevices("[cuda:0, cuda:1]"), "--training.data.train_batch_size=4").training();
+    assertEquals(List.of(Device.cuda(0), Device.cuda(1)), t.devices());
+    assertEquals(2, t.worldSize());
+    assertEquals(new TrainingConfig.Distributed(2, 1, 1, 1, 2, false), t.distributed());
+  }
+
   @Test
   void trainingKeys() {
     assertEquals(
-        "run.yaml: training.distributed.num_gpus: multi-GPU training is not supported yet (got 2)",
+        "run.yaml: training.distributed.num_gpus: must equal the number of training.devices (1):"
+            + " Kinema runs one data-parallel replica per entry, got 2",
         f.error(
             MINIMAL,
             "--training.distributed.num_gpus=2",
