@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the emulated CUDA driver and cuBLAS (one shared library, reached as libcuda.so.1 and
-# libcublas.so.13) from Kinema's kernels and the host emulator, into OUT_DIR:
+# Builds the emulated CUDA driver, cuBLAS and cuBLASLt (one shared library, reached as
+# libcuda.so.1, libcublas.so.13 and libcublasLt.so.13) from Kinema's kernels and the host
+# emulator, into OUT_DIR:
 #
 #   tensor/src/test/emulated-cuda/build.sh OUT_DIR
 #
@@ -15,7 +16,7 @@ work="$out/src"
 rm -rf "$work" && mkdir -p "$work"
 cp "$module"/src/main/cuda/*.h "$module"/src/main/cuda/*.cu "$work/"
 cp "$module"/src/test/cuda/emu.h "$module"/src/test/cuda/kinema_ptx.h "$work/"
-cp "$here"/registry.h "$here"/driver.cpp "$here"/cublas.cpp "$work/"
+cp "$here"/registry.h "$here"/driver.cpp "$here"/cublas.cpp "$here"/cublaslt.cpp "$work/"
 
 flags=(-std=c++20 -O2 -ffp-contract=off -pthread -fPIC -I"$work")
 objects=()
@@ -40,7 +41,9 @@ done
 for p in "${pids[@]}"; do wait "$p"; done
 g++ "${flags[@]}" -c "$work/driver.cpp" -o "$work/driver.o"
 g++ "${flags[@]}" -c "$work/cublas.cpp" -o "$work/cublas.o"
-g++ -shared -pthread -o "$out/libkinema-emulated-cuda.so" "$work"/module_*.o "$work/driver.o" "$work/cublas.o"
+g++ "${flags[@]}" -c "$work/cublaslt.cpp" -o "$work/cublaslt.o"
+g++ -shared -pthread -o "$out/libkinema-emulated-cuda.so" "$work"/module_*.o "$work/driver.o" "$work/cublas.o" "$work/cublaslt.o"
 ln -sf libkinema-emulated-cuda.so "$out/libcuda.so.1"
 ln -sf libkinema-emulated-cuda.so "$out/libcublas.so.13"
-echo "emulated CUDA driver and cuBLAS: $out/libcuda.so.1, $out/libcublas.so.13 ($(grep -c KINEMA_EMU_KERNEL "$work"/module_*.cpp | awk -F: '{s += $2} END {print s}') kernels)"
+ln -sf libkinema-emulated-cuda.so "$out/libcublasLt.so.13"
+echo "emulated CUDA driver, cuBLAS and cuBLASLt: $out/libcuda.so.1, $out/libcublas.so.13, $out/libcublasLt.so.13 ($(grep -c KINEMA_EMU_KERNEL "$work"/module_*.cpp | awk -F: '{s += $2} END {print s}') kernels)"

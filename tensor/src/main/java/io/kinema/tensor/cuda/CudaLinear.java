@@ -63,6 +63,7 @@ final class CudaLinear {
       };
   private MemorySegment handle;
   private Storage workspace;
+  private long plansMade;
 
   CudaLinear(
       CudaDevice device, CudaElementwise elementwise, CudaAllocator allocator, CudaMatmul matmul) {
@@ -84,6 +85,11 @@ final class CudaLinear {
   /** Plans held now (for tests of the bound). */
   synchronized int cachedPlans() {
     return plans.size();
+  }
+
+  /** Plans made so far, evicted ones included (for tests: the fused path was taken). */
+  synchronized long plansMade() {
+    return plansMade;
   }
 
   private static boolean fusable(DType t) {
@@ -194,6 +200,7 @@ final class CudaLinear {
     Plan plan = plans.get(key);
     if (plan != null) return plan;
     plan = Plan.create(handle(), key, biasAddress);
+    plansMade++;
     plans.put(key, plan);
     return plan;
   }
