@@ -63,10 +63,7 @@ class LinalgAttentionGradTest {
         check(in -> in.get(0).linear(in.get(1), in.get(2)), normal(r, xs), w, b);
         check(in -> in.get(0).linear(in.get(1), null), normal(r, xs), w);
         check(
-            in -> in.get(0).linear(in.get(1), in.get(2), Epilogue.GELU_TANH),
-            normal(r, xs),
-            w,
-            b);
+            in -> in.get(0).linear(in.get(1), in.get(2), Epilogue.GELU_TANH), normal(r, xs), w, b);
       }
       // Transposed x and W views, a strided bias.
       check(

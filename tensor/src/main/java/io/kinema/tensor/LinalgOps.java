@@ -3,9 +3,7 @@ package io.kinema.tensor;
 import io.kinema.tensor.backend.Epilogue;
 import java.util.Arrays;
 
-/**
- * Front-end of matmul, bmm and linear: PyTorch's shape rules, then one batched backend call.
- */
+/** Front-end of matmul, bmm and linear: PyTorch's shape rules, then one batched backend call. */
 final class LinalgOps {
   private LinalgOps() {}
 
@@ -75,9 +73,7 @@ final class LinalgOps {
     String op = "linear";
     Ops.sameDevice(op, x, weight, bias);
     DType dt = x.dtype();
-    if (!dt.isFloatingPoint()
-        || weight.dtype() != dt
-        || (bias != null && bias.dtype() != dt)) {
+    if (!dt.isFloatingPoint() || weight.dtype() != dt || (bias != null && bias.dtype() != dt)) {
       throw new IllegalArgumentException(
           op
               + ": expected input, weight and bias of one floating dtype, got input "

@@ -1136,19 +1136,19 @@ public final class Tensor implements AutoCloseable {
   }
 
   /**
-   * PyTorch's {@code torch.nn.functional.linear}: {@code this [..., in] @ weight[out, in]^T +
-   * bias} -> {@code [..., out]}; {@code bias} ([out]) may be null. One fused backend call (the bias
-   * is added in the GEMM's store), giving the bits of {@code matmul(weight.mT()).add(bias)} for F32
-   * on the CPU.
+   * PyTorch's {@code torch.nn.functional.linear}: {@code this [..., in] @ weight[out, in]^T + bias}
+   * -> {@code [..., out]}; {@code bias} ([out]) may be null. One fused backend call (the bias is
+   * added in the GEMM's store), giving the bits of {@code matmul(weight.mT()).add(bias)} for F32 on
+   * the CPU.
    */
   public Tensor linear(Tensor weight, Tensor bias) {
     return linear(weight, bias, Epilogue.NONE);
   }
 
   /**
-   * {@link #linear(Tensor, Tensor)} followed by {@code epilogue} ({@link Epilogue#GELU_TANH}: {@code
-   * gelu(..., approximate="tanh")}, as Wan's feed-forward). Fused into the product's store when no
-   * gradient is recorded; while recording, the linear and the activation are two ops (the
+   * {@link #linear(Tensor, Tensor)} followed by {@code epilogue} ({@link Epilogue#GELU_TANH}:
+   * {@code gelu(..., approximate="tanh")}, as Wan's feed-forward). Fused into the product's store
+   * when no gradient is recorded; while recording, the linear and the activation are two ops (the
    * activation's backward needs the pre-activation values, which the fused store does not keep).
    */
   public Tensor linear(Tensor weight, Tensor bias, Epilogue epilogue) {

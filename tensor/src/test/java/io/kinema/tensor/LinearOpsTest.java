@@ -174,8 +174,7 @@ class LinearOpsTest {
         for (Epilogue e : Epilogue.values()) {
           Tensor x = rand(r, t, 2, 21, 70), w = rand(r, t, 35, 70), b = rand(r, t, 35);
           Tensor once = x.to(DType.F32).linear(w.to(DType.F32), b.to(DType.F32), e).to(t);
-          assertArrayEquals(
-              once.toFloatArray(), x.linear(w, b, e).toFloatArray(), t + " " + e);
+          assertArrayEquals(once.toFloatArray(), x.linear(w, b, e).toFloatArray(), t + " " + e);
         }
       }
     }
@@ -190,7 +189,8 @@ class LinearOpsTest {
       Tensor y = v.linear(w, b);
       assertArrayEquals(new long[] {5}, y.shape());
       check(y, v, w, b, Epilogue.NONE);
-      assertArrayEquals(new long[] {0, 3, 5}, Tensor.zeros(DType.F32, 0, 3, 4).linear(w, b).shape());
+      assertArrayEquals(
+          new long[] {0, 3, 5}, Tensor.zeros(DType.F32, 0, 3, 4).linear(w, b).shape());
       // K = 0: the product is zero, the result the bias (then the activation).
       Tensor w0 = Tensor.zeros(DType.F32, 5, 0);
       Tensor y0 = Tensor.zeros(DType.F32, 2, 0).linear(w0, b, Epilogue.GELU_TANH);
@@ -214,8 +214,7 @@ class LinearOpsTest {
       Tensor w2 = Tensor.zeros(DType.F32, 4, 3);
       e =
           assertThrows(
-              IllegalArgumentException.class,
-              () -> x.linear(w2, Tensor.zeros(DType.F32, 3)));
+              IllegalArgumentException.class, () -> x.linear(w2, Tensor.zeros(DType.F32, 3)));
       assertEquals(
           "linear: bias must be 1-d [out_features] = [4] for weight F32[4, 3], got F32[3]",
           e.getMessage());
@@ -224,17 +223,14 @@ class LinearOpsTest {
               IllegalArgumentException.class, () -> x.linear(Tensor.zeros(DType.F32, 3), null));
       assertEquals(
           "linear: weight must be 2-d [out_features, in_features], got F32[3]", e.getMessage());
-      e =
-          assertThrows(
-              IllegalArgumentException.class, () -> x.linear(w2.to(DType.BF16), null));
+      e = assertThrows(IllegalArgumentException.class, () -> x.linear(w2.to(DType.BF16), null));
       assertEquals(
           "linear: expected input, weight and bias of one floating dtype, got input F32[2, 3],"
               + " weight BF16[4, 3]",
           e.getMessage());
       e =
           assertThrows(
-              IllegalArgumentException.class,
-              () -> Tensor.scalar(1, DType.F32).linear(w2, null));
+              IllegalArgumentException.class, () -> Tensor.scalar(1, DType.F32).linear(w2, null));
       assertEquals(
           "linear: input needs at least 1 dim [..., in_features], got F32[]", e.getMessage());
     }

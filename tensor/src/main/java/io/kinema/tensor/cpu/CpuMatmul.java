@@ -53,8 +53,8 @@ final class CpuMatmul {
 
   /**
    * {@code out = epilogue(x @ weight^T + bias)} (see {@code Backend.linear}). F32, BF16 and F16 add
-   * the bias (and apply GELU) in the GEMM's store, after the last k block, in f32: F32 gets the bits
-   * of matmul, add and gelu run one after the other; BF16/F16 round once. F64 and the OpenBLAS
+   * the bias (and apply GELU) in the GEMM's store, after the last k block, in f32: F32 gets the
+   * bits of matmul, add and gelu run one after the other; BF16/F16 round once. F64 and the OpenBLAS
    * provider run those ops one after the other.
    */
   static void linear(Tensor x, Tensor weight, Tensor bias, Epilogue epilogue, Tensor out) {
@@ -63,14 +63,16 @@ final class CpuMatmul {
     int k = Math.toIntExact(x.size(-1));
     if (out.numel() == 0) return;
     // W^T [K, N] is weight [N, K] with its strides swapped, the same matrix for every batch entry.
-    Mat mw = new Mat(weight.storage().segment(), weight.dtype(), weight.stride(1), weight.stride(0));
+    Mat mw =
+        new Mat(weight.storage().segment(), weight.dtype(), weight.stride(1), weight.stride(0));
     if (k == 0 || out.dtype() == DType.F64 || BlasProvider.useOpenBlas()) {
       long[] wShape = shape.clone(), wStrides = new long[r];
       wShape[r - 2] = k;
       wStrides[r - 2] = mw.rs();
       wStrides[r - 1] = mw.cs();
       try (Tensor wt =
-          new Tensor(weight.storage().retain(), weight.dtype(), wShape, wStrides, weight.offset())) {
+          new Tensor(
+              weight.storage().retain(), weight.dtype(), wShape, wStrides, weight.offset())) {
         matmul(x, wt, out);
       }
       composedEpilogue(bias, epilogue, out);
@@ -136,7 +138,8 @@ final class CpuMatmul {
   /**
    * The batched product into {@code out} (shape [..., M, N] as {@code out.shape()}, or the folded
    * [M, N] when one batch offset is given for several entries): batch entry i reads A at {@code
-   * aOffs[i]} and B at {@code bOffs[i]}; f32 {@code bias} (nullable) and GELU as in {@link #linear}.
+   * aOffs[i]} and B at {@code bOffs[i]}; f32 {@code bias} (nullable) and GELU as in {@link
+   * #linear}.
    */
   private static void gemm(
       Mat ma, long[] aOffs, Mat mb, long[] bOffs, int k, Tensor out, float[] bias, boolean gelu) {

@@ -3,6 +3,7 @@ package io.kinema.tensor.cuda;
 import static io.kinema.tensor.cuda.DeviceTensors.address;
 
 import io.kinema.ffi.cuda.Cublas.ComputeType;
+import io.kinema.ffi.cuda.CublasException;
 import io.kinema.ffi.cuda.CublasLt;
 import io.kinema.ffi.cuda.CublasLt.Heuristic;
 import io.kinema.ffi.cuda.CublasLt.MatmulDescAttribute;
@@ -31,7 +32,8 @@ import java.util.Map;
  * rows as cuBLASLt wants it). F32 accumulates in f32 (TF32 with {@code -Dkinema.cuda.tf32=true}),
  * BF16/F16 in f32 with one rounding of the biased, activated result. F64, a machine without
  * cuBLASLt, a shape cuBLASLt offers no algorithm for, and {@code -Dkinema.cuda.cublaslt=false} take
- * the composed path: the cuBLAS matmul, then the bias add and the activation as elementwise kernels.
+ * the composed path: the cuBLAS matmul, then the bias add and the activation as elementwise
+ * kernels.
  *
  * <p>Descriptors, layouts and the chosen algorithm are cached per shape (at most {@value
  * #MAX_PLANS}, least recently used evicted and destroyed at once); the workspace comes from the
@@ -44,6 +46,9 @@ final class CudaLinear {
 
   /** Cached plans (descriptor sets); each is a few host objects inside cuBLASLt. */
   static final int MAX_PLANS = 64;
+
+  /** {@code CUBLAS_STATUS_NOT_SUPPORTED}: what the heuristic returns when it has no algorithm. */
+  private static final int STATUS_NOT_SUPPORTED = 15;
 
   /** Workspace offered to cuBLASLt's algorithms (what NVIDIA recommends for Hopper). */
   private static final long WORKSPACE_BYTES = 32L << 20;
@@ -129,7 +134,10 @@ final class CudaLinear {
     try (Tensor wt = DeviceTensors.view(weight, wShape, wStrides, weight.offset());
         Tensor xd = matmul.readable(x, m, k);
         Tensor wd = matmul.readable(wt, k, n);
-        Tensor bd = bias == null || bias.stride(0) == 1 ? null : DeviceTensors.empty(bias.dtype(), bias, n);
+        Tensor bd =
+            bias == null || bias.stride(0) == 1
+                ? null
+                : DeviceTensors.empty(bias.dtype(), bias, n);
         Tensor scratch =
             CudaMatmul.writable(out, m, n) ? null : DeviceTensors.empty(out.dtype(), out, shape)) {
       Tensor target = scratch == null ? out : scratch;
@@ -261,15 +269,26 @@ final class CudaLinear {
         desc = CublasLt.matmulDescCreate(compute, compute.scaleType());
         CublasLt.matmulDescSetAttribute(desc, MatmulDescAttribute.TRANSA, key.transA() ? 1 : 0);
         CublasLt.matmulDescSetAttribute(desc, MatmulDescAttribute.TRANSB, key.transB() ? 1 : 0);
-        CublasLt.matmulDescSetAttribute(
-            desc, MatmulDescAttribute.EPILOGUE, key.epilogue().code());
+        CublasLt.matmulDescSetAttribute(desc, MatmulDescAttribute.EPILOGUE, key.epilogue().code());
         if (biasAddress != 0) {
           CublasLt.matmulDescSetAttribute(desc, MatmulDescAttribute.BIAS_POINTER, biasAddress);
         }
-        a = layout(type, key.transA() ? key.k() : key.m(), key.transA() ? key.m() : key.k(),
-            key.lda(), key.batch(), key.strideA());
-        b = layout(type, key.transB() ? key.n() : key.k(), key.transB() ? key.k() : key.n(),
-            key.ldb(), key.batch(), key.strideB());
+        a =
+            layout(
+                type,
+                key.transA() ? key.k() : key.m(),
+                key.transA() ? key.m() : key.k(),
+                key.lda(),
+                key.batch(),
+                key.strideA());
+        b =
+            layout(
+                type,
+                key.transB() ? key.n() : key.k(),
+                key.transB() ? key.k() : key.n(),
+                key.ldb(),
+                key.batch(),
+                key.strideB());
         d = layout(type, key.m(), key.n(), key.ldc(), key.batch(), key.strideC());
         pref = CublasLt.matmulPreferenceCreate();
         CublasLt.matmulPreferenceSetAttribute(
@@ -282,8 +301,14 @@ final class CudaLinear {
             pref, PreferenceAttribute.MIN_ALIGNMENT_C_BYTES, key.alignD());
         CublasLt.matmulPreferenceSetAttribute(
             pref, PreferenceAttribute.MIN_ALIGNMENT_D_BYTES, key.alignD());
-        List<Heuristic> found =
-            CublasLt.matmulAlgoGetHeuristic(handle, desc, a, b, d, d, pref, 1, arena);
+        List<Heuristic> found;
+        try {
+          found = CublasLt.matmulAlgoGetHeuristic(handle, desc, a, b, d, d, pref, 1, arena);
+        } catch (CublasException e) {
+          // cuBLASLt answers "no algorithm" with CUBLAS_STATUS_NOT_SUPPORTED.
+          if (e.status() != STATUS_NOT_SUPPORTED) throw e;
+          found = List.of();
+        }
         Heuristic best = found.isEmpty() ? null : found.getFirst();
         return new Plan(arena, desc, a, b, d, best == null ? null : best.algo());
       } catch (RuntimeException e) {

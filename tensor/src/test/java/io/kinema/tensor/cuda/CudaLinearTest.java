@@ -23,9 +23,9 @@ import org.junit.jupiter.api.Test;
 /**
  * {@code linear} on the GPU against the CPU, every float dtype and epilogue, through cuBLASLt's
  * fused epilogues and through the composed fallback (cuBLAS matmul + bias and GELU kernels, forced
- * with {@link CudaLinear#useCublasLt}): folded and strided-batched layouts, transposed views read in
- * place, sliced operands copied first, a strided bias, a vector input, no bias, an empty K; and the
- * bound of the plan cache.
+ * with {@link CudaLinear#useCublasLt}): folded and strided-batched layouts, transposed views read
+ * in place, sliced operands copied first, a strided bias, a vector input, no bias, an empty K; and
+ * the bound of the plan cache.
  */
 @RequiresCuda(CudaLibrary.CUBLAS)
 class CudaLinearTest {
