@@ -170,11 +170,18 @@ class LinearOpsTest {
   void halfTypesRoundOnceFromF32() {
     Random r = new Random(5);
     try (var s = Scope.open()) {
+      // The second product is large enough to be split over threads (parts from column n0 > 0).
+      long[][] xShapes = {{2, 21, 70}, {200, 300}};
+      long[] ns = {35, 260};
       for (DType t : new DType[] {DType.BF16, DType.F16}) {
-        for (Epilogue e : Epilogue.values()) {
-          Tensor x = rand(r, t, 2, 21, 70), w = rand(r, t, 35, 70), b = rand(r, t, 35);
-          Tensor once = x.to(DType.F32).linear(w.to(DType.F32), b.to(DType.F32), e).to(t);
-          assertArrayEquals(once.toFloatArray(), x.linear(w, b, e).toFloatArray(), t + " " + e);
+        for (int i = 0; i < ns.length; i++) {
+          for (Epilogue e : Epilogue.values()) {
+            long k = xShapes[i][xShapes[i].length - 1];
+            Tensor x = rand(r, t, xShapes[i]), w = rand(r, t, ns[i], k), b = rand(r, t, ns[i]);
+            Tensor once = x.to(DType.F32).linear(w.to(DType.F32), b.to(DType.F32), e).to(t);
+            assertArrayEquals(
+                once.toFloatArray(), x.linear(w, b, e).toFloatArray(), x.describe() + " " + e);
+          }
         }
       }
     }
