@@ -8,6 +8,7 @@ import io.kinema.tensor.backend.Storage;
 import io.kinema.tensor.backend.UnaryOp;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.Arrays;
 
 /**
  * Batched matmul on top of the GEMM kernels: per-batch operand offsets (stride-0 batch dims read
@@ -78,22 +79,15 @@ final class CpuMatmul {
       composedEpilogue(bias, epilogue, out);
       return;
     }
-    Mat mx;
-    long[] xOffs;
-    int rows = Math.toIntExact(shape[r - 2]);
-    if (foldsIntoRows(x) && out.isContiguous()) {
-      // Consecutive row-major batch entries are one taller matrix: W is packed once per product.
-      rows = Math.toIntExact(out.numel() / shape[r - 1]);
-      mx = new Mat(x.storage().segment(), x.dtype(), x.stride(-2), x.stride(-1));
-      xOffs = new long[] {x.offset()};
-      shape = new long[] {rows, shape[r - 1]};
-    } else {
-      int nb = Math.toIntExact(out.numel() / (shape[r - 2] * shape[r - 1]));
-      mx = new Mat(x.storage().segment(), x.dtype(), x.stride(-2), x.stride(-1));
-      xOffs = batchOffsets(x, shape, nb);
-    }
+    Mat mx = new Mat(x.storage().segment(), x.dtype(), x.stride(-2), x.stride(-1));
+    // Batch entries that follow each other row after row are one taller matrix (W is then packed
+    // once per product); otherwise one offset per entry.
+    long[] xOffs =
+        foldsIntoRows(x)
+            ? new long[] {x.offset()}
+            : batchOffsets(x, shape, Math.toIntExact(out.numel() / (shape[r - 2] * shape[r - 1])));
     long[] wOffs = new long[xOffs.length];
-    java.util.Arrays.fill(wOffs, weight.offset());
+    Arrays.fill(wOffs, weight.offset());
     float[] b = bias == null ? null : biasF32(bias);
     gemm(mx, xOffs, mw, wOffs, k, out, b, epilogue == Epilogue.GELU_TANH);
   }
@@ -136,10 +130,9 @@ final class CpuMatmul {
   }
 
   /**
-   * The batched product into {@code out} (shape [..., M, N] as {@code out.shape()}, or the folded
-   * [M, N] when one batch offset is given for several entries): batch entry i reads A at {@code
-   * aOffs[i]} and B at {@code bOffs[i]}; f32 {@code bias} (nullable) and GELU as in {@link
-   * #linear}.
+   * The batched product into the contiguous {@code out} [..., M, N]: batch entry i reads A at
+   * {@code aOffs[i]} and B at {@code bOffs[i]}, and a single offset for several entries reads them
+   * as one matrix of all their rows; f32 {@code bias} (nullable) and GELU as in {@link #linear}.
    */
   private static void gemm(
       Mat ma, long[] aOffs, Mat mb, long[] bOffs, int k, Tensor out, float[] bias, boolean gelu) {
