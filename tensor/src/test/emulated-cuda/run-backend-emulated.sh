@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs the CUDA backend's GPU tests (@RequiresCuda) on a machine without a GPU, against the
-# emulated driver and cuBLAS of this folder (build.sh): the backend's host code runs for real —
-# allocator, staging copies, launches with their argument blocks, cuBLAS calls — and the kernels
-# run on the host emulator. It checks logic, not speed, and not the GPU's own compiler.
+# emulated driver, cuBLAS and cuBLASLt of this folder (build.sh): the backend's host code runs for
+# real — allocator, staging copies, launches with their argument blocks, cuBLAS and cuBLASLt calls
+# — and the kernels run on the host emulator. It checks logic, not speed, and not the GPU's own compiler.
 #
 #   tensor/src/test/emulated-cuda/run-backend-emulated.sh [TEST_PATTERN]
 #
@@ -18,4 +18,4 @@ cd "$root"
 export KINEMA_EMU_DEVICES="${KINEMA_EMU_DEVICES:-2}"
 ./kinema mvn -q -pl tensor,autograd -am test -Dtest="$tests" \
   -Dsurefire.failIfNoSpecifiedTests=false -Dspotless.check.skip=true \
-  "-Dsurefire.extraArgs=-Xmx4g -Dkinema.cuda.path=$out -Dkinema.cublas.path=$out -Dkinema.cudnn.path=$out -Dkinema.nccl.path=$out"
+  "-Dsurefire.extraArgs=-Xmx4g -Dkinema.cuda.path=$out -Dkinema.cublas.path=$out -Dkinema.cublaslt.path=$out -Dkinema.cudnn.path=$out -Dkinema.nccl.path=$out"

@@ -32,6 +32,7 @@ final class Derivatives {
       case OpCall.Where c -> where(c, out);
       case OpCall.Reduce c -> reduce(c, out);
       case OpCall.Matmul c -> matmul(c, out);
+      case OpCall.Linear c -> linear(c, out);
       case OpCall.Softmax c -> softmax(c, out);
       case OpCall.LayerNorm c -> layerNorm(c, out);
       case OpCall.RmsNorm c -> rmsNorm(c, out);
@@ -426,6 +427,41 @@ final class Derivatives {
     n.save(ao);
     n.save(bo);
     return n;
+  }
+
+  /**
+   * {@code y = x W^T + b}: dx = g W, dW = g^T x over the batch dims flattened into rows (one
+   * product), db = g summed over all but the last dim. Only the gradients some input needs are
+   * computed (a frozen base weight under LoRA costs no dW product).
+   */
+  private static Node linear(OpCall.Linear c, Tensor out) {
+    Tensor xo = c.x(), wo = c.weight(), bo = c.bias();
+    long[] xs = xo.shape();
+    long in = wo.size(1), outFeatures = wo.size(0);
+    Node n =
+        make(
+            "linear",
+            c,
+            out,
+            (node, g) -> {
+              Tensor gx = needs(node, 0) ? reshapeTo(g.matmul(node.saved(wo)), xs) : null;
+              Tensor gw = null;
+              if (needs(node, 1)) {
+                Tensor g2 = g.reshape(-1, outFeatures), x2 = node.saved(xo).reshape(-1, in);
+                gw = g2.mT().matmul(x2);
+              }
+              if (bo == null) return grads(gx, gw);
+              return grads(gx, gw, needs(node, 2) ? sumTo(g, bo.shape()) : null);
+            });
+    // Each operand is kept only for the other's gradient: a frozen weight keeps no activation.
+    if (wo.requiresGrad()) n.save(xo);
+    if (xo.requiresGrad()) n.save(wo);
+    return n;
+  }
+
+  /** Whether input {@code i}'s gradient goes anywhere. */
+  private static boolean needs(Node node, int i) {
+    return !(node.edges[i] instanceof Node.Nowhere);
   }
 
   // ---------------------------------------------------------------- normalization

@@ -6,6 +6,7 @@ import static io.kinema.autograd.GradTesting.normal;
 import io.kinema.tensor.AttentionMask;
 import io.kinema.tensor.Scope;
 import io.kinema.tensor.Tensor;
+import io.kinema.tensor.backend.Epilogue;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 
@@ -50,6 +51,37 @@ class LinalgAttentionGradTest {
       check(in -> w.t().matmul(in.get(0).mT()), ab);
       // The same tensor on both sides: x^T x.
       check(in -> in.get(0).mT().matmul(in.get(0)), ab);
+    }
+  }
+
+  @Test
+  void linearShapeCasesBiasAndEpilogue() {
+    try (var s = Scope.open()) {
+      Random r = new Random(34);
+      Tensor w = normal(r, 5, 4), b = normal(r, 5);
+      for (long[] xs : new long[][] {{4}, {3, 4}, {2, 3, 4}, {2, 1, 3, 4}}) {
+        check(in -> in.get(0).linear(in.get(1), in.get(2)), normal(r, xs), w, b);
+        check(in -> in.get(0).linear(in.get(1), null), normal(r, xs), w);
+        check(
+            in -> in.get(0).linear(in.get(1), in.get(2), Epilogue.GELU_TANH), normal(r, xs), w, b);
+      }
+      // Transposed x and W views, a strided bias.
+      check(
+          in -> in.get(0).mT().linear(in.get(1).t(), in.get(2).slice(0, 0, 10, 2)),
+          normal(r, 2, 4, 3),
+          normal(r, 4, 5),
+          normal(r, 10));
+    }
+  }
+
+  @Test
+  void linearWithConstantOperands() {
+    try (var s = Scope.open()) {
+      Random r = new Random(35);
+      Tensor w = normal(r, 5, 4).detach(), b = normal(r, 5).detach(), x = normal(r, 2, 3, 4);
+      check(in -> in.get(0).linear(w, b), x); // frozen layer: only dx
+      check(in -> x.detach().linear(in.get(0), in.get(1)), normal(r, 5, 4), normal(r, 5));
+      check(in -> x.detach().linear(w, in.get(0)), normal(r, 5)); // only db
     }
   }
 

@@ -4,6 +4,7 @@ import io.kinema.tensor.DType;
 import io.kinema.tensor.Generator;
 import io.kinema.tensor.Scope;
 import io.kinema.tensor.Tensor;
+import io.kinema.tensor.backend.Epilogue;
 import java.util.List;
 
 /**
@@ -64,8 +65,13 @@ public final class FeedForward extends Module implements Layer {
 
     @Override
     public Tensor forward(Tensor x) {
+      Module proj = getSubmodule("proj");
+      if (activation == Activation.GELU_TANH && proj instanceof Linear linear) {
+        // Wan's case: the activation in the product's store (a LoRA-wrapped proj is composed).
+        return linear.forward(x, Epilogue.GELU_TANH);
+      }
       try (var s = Scope.open()) {
-        Tensor h = ((Layer) getSubmodule("proj")).forward(x);
+        Tensor h = ((Layer) proj).forward(x);
         Tensor y =
             switch (activation) {
               case GELU -> h.gelu();

@@ -2,13 +2,13 @@ package io.kinema.nn;
 
 import io.kinema.tensor.DType;
 import io.kinema.tensor.Generator;
-import io.kinema.tensor.Scope;
 import io.kinema.tensor.Tensor;
+import io.kinema.tensor.backend.Epilogue;
 
 /**
  * {@code y = x W^T + b} (PyTorch's {@code nn.Linear}): {@code weight [out, in]}, {@code bias
- * [out]}, x {@code [*, in]} -> y {@code [*, out]}. The product reads the weight through a
- * transposed view, never a copy.
+ * [out]}, x {@code [*, in]} -> y {@code [*, out]}: one fused {@link Tensor#linear} (the bias is
+ * added in the product's store; the weight is read through a transposed view, never a copy).
  */
 public class Linear extends Module implements LinearLike {
   private final long inFeatures, outFeatures;
@@ -70,15 +70,19 @@ public class Linear extends Module implements LinearLike {
 
   @Override
   public Tensor forward(Tensor x) {
+    return forward(x, Epilogue.NONE);
+  }
+
+  /**
+   * {@code epilogue(x W^T + b)} in one fused {@link Tensor#linear} call (e.g. the tanh GELU of a
+   * feed-forward's first projection).
+   */
+  public Tensor forward(Tensor x, Epilogue epilogue) {
     if (x.dim() == 0 || x.size(-1) != inFeatures) {
       throw new IllegalArgumentException(
           "Linear: expected input [*, " + inFeatures + "], got " + x.describe() + " for " + this);
     }
-    try (var s = Scope.open()) {
-      Tensor y = x.matmul(weight.data().mT());
-      if (bias != null) y = y.add(bias.data());
-      return s.keep(y);
-    }
+    return x.linear(weight.data(), bias == null ? null : bias.data(), epilogue);
   }
 
   @Override

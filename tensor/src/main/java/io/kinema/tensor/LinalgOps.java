@@ -1,8 +1,9 @@
 package io.kinema.tensor;
 
+import io.kinema.tensor.backend.Epilogue;
 import java.util.Arrays;
 
-/** Front-end of matmul and bmm: PyTorch's shape rules, then one batched backend call. */
+/** Front-end of matmul, bmm and linear: PyTorch's shape rules, then one batched backend call. */
 final class LinalgOps {
   private LinalgOps() {}
 
@@ -62,6 +63,73 @@ final class LinalgOps {
     }
     checkInner(op, a, b, a, b);
     return multiply(a, b, new long[] {a.size(0)});
+  }
+
+  /**
+   * PyTorch's {@code linear}: x [..., in] (at least 1-d), weight [out, in], bias [out] or null ->
+   * [..., out], with {@code epilogue} applied by the backend's fused store.
+   */
+  static Tensor linear(Tensor x, Tensor weight, Tensor bias, Epilogue epilogue) {
+    String op = "linear";
+    Ops.sameDevice(op, x, weight, bias);
+    DType dt = x.dtype();
+    if (!dt.isFloatingPoint() || weight.dtype() != dt || (bias != null && bias.dtype() != dt)) {
+      throw new IllegalArgumentException(
+          op
+              + ": expected input, weight and bias of one floating dtype, got input "
+              + x.describe()
+              + ", weight "
+              + weight.describe()
+              + (bias == null ? "" : ", bias " + bias.describe()));
+    }
+    if (x.dim() == 0) {
+      throw new IllegalArgumentException(
+          op + ": input needs at least 1 dim [..., in_features], got " + x.describe());
+    }
+    if (weight.dim() != 2) {
+      throw new IllegalArgumentException(
+          op + ": weight must be 2-d [out_features, in_features], got " + weight.describe());
+    }
+    long in = weight.size(1), outFeatures = weight.size(0);
+    if (x.size(-1) != in) {
+      throw new IllegalArgumentException(
+          op
+              + ": input "
+              + x.describe()
+              + " and weight "
+              + weight.describe()
+              + " cannot be multiplied (input's last dim "
+              + x.size(-1)
+              + " vs in_features "
+              + in
+              + ")");
+    }
+    if (bias != null && (bias.dim() != 1 || bias.size(0) != outFeatures)) {
+      throw new IllegalArgumentException(
+          op
+              + ": bias must be 1-d [out_features] = ["
+              + outFeatures
+              + "] for weight "
+              + weight.describe()
+              + ", got "
+              + bias.describe());
+    }
+    boolean vector = x.dim() == 1;
+    try (Tensor x2 = vector ? x.unsqueeze(0) : x.alias()) {
+      long[] shape = x2.shape();
+      shape[shape.length - 1] = outFeatures;
+      Tensor out = Tensor.empty(dt, x.device(), shape);
+      try {
+        x.backend().linear(x2, weight, bias, epilogue, out);
+      } catch (RuntimeException e) {
+        out.close();
+        throw e;
+      }
+      if (!vector) return out;
+      try (out) {
+        return out.view(outFeatures);
+      }
+    }
   }
 
   private static void checkOperands(String op, Tensor a, Tensor b) {

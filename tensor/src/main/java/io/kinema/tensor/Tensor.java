@@ -2,6 +2,7 @@ package io.kinema.tensor;
 
 import io.kinema.tensor.backend.Backend;
 import io.kinema.tensor.backend.BinaryOp;
+import io.kinema.tensor.backend.Epilogue;
 import io.kinema.tensor.backend.ReduceOp;
 import io.kinema.tensor.backend.Storage;
 import io.kinema.tensor.backend.UnaryOp;
@@ -1147,6 +1148,40 @@ public final class Tensor implements AutoCloseable {
     return tracks(this) || tracks(weight) || tracks(bias)
         ? recorded(new OpCall.Conv3d(this, weight, bias, stride.clone(), padding.clone()), out)
         : out;
+  }
+
+  /**
+   * PyTorch's {@code torch.nn.functional.linear}: {@code this [..., in] @ weight[out, in]^T + bias}
+   * -> {@code [..., out]}; {@code bias} ([out]) may be null. One fused backend call (the bias is
+   * added in the GEMM's store), giving the bits of {@code matmul(weight.mT()).add(bias)} for F32 on
+   * the CPU.
+   */
+  public Tensor linear(Tensor weight, Tensor bias) {
+    return linear(weight, bias, Epilogue.NONE);
+  }
+
+  /**
+   * {@link #linear(Tensor, Tensor)} followed by {@code epilogue} ({@link Epilogue#GELU_TANH}:
+   * {@code gelu(..., approximate="tanh")}, as Wan's feed-forward). Fused into the product's store
+   * when no gradient is recorded; while recording, the linear and the activation are two ops (the
+   * activation's backward needs the pre-activation values, which the fused store does not keep).
+   */
+  public Tensor linear(Tensor weight, Tensor bias, Epilogue epilogue) {
+    if (!(tracks(this) || tracks(weight) || tracks(bias))) {
+      return LinalgOps.linear(this, weight, bias, epilogue);
+    }
+    Tensor y =
+        recorded(
+            new OpCall.Linear(this, weight, bias),
+            LinalgOps.linear(this, weight, bias, Epilogue.NONE));
+    return switch (epilogue) {
+      case NONE -> y;
+      case GELU_TANH -> {
+        try (y) {
+          yield y.geluTanh();
+        }
+      }
+    };
   }
 
   /**

@@ -1,5 +1,6 @@
 package io.kinema.tensor;
 
+import io.kinema.tensor.backend.Epilogue;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
@@ -112,6 +113,8 @@ public final class DeterminismProbe {
     out.add(new Op("bf16 rms_norm", () -> o.to(DType.BF16).rmsNorm(norm, null, 1e-6)));
     out.add(
         new Op("attention", () -> Tensor.scaledDotProductAttention(q, k, v, AttentionMask.CAUSAL)));
+    Tensor lb = uniform(r, -0.5, 0.5, wide.size(0));
+    out.add(new Op("linear gelu_tanh", () -> a.linear(wide, lb, Epilogue.GELU_TANH)));
     Tensor d = a.to(DType.F64);
     out.add(new Op("f64 softmax", () -> d.softmax(-1)));
     out.add(new Op("f64 tanh", d::tanh));

@@ -95,7 +95,7 @@ public final class LoraLinear extends Module implements LinearLike {
       Tensor a = loraA.weight.data(), b = loraB.weight.data();
       Tensor h = x.to(a.dtype());
       if (dropout > 0 && isTraining()) h = dropout(h);
-      Tensor d = h.matmul(a.t()).matmul(b.t());
+      Tensor d = h.linear(a, null).linear(b, null);
       if (scale() != 1) d = d.mul(scale());
       Tensor out = y.add(d);
       if (out.dtype() != y.dtype()) out = out.to(y.dtype());

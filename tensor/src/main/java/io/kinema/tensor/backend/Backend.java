@@ -65,6 +65,16 @@ public interface Backend {
    */
   void matmul(Tensor a, Tensor b, Tensor out);
 
+  /**
+   * PyTorch's {@code linear} with a fused epilogue: {@code out[..., M, N] = epilogue(x[..., M, K] @
+   * weight[N, K]^T + bias[N])}. x has rank >= 2 (any strides), weight is 2-d (any strides), {@code
+   * bias} is 1-d or null; all of one floating dtype. The result must equal {@code matmul} followed
+   * by the bias {@code add} and the epilogue's unary op up to rounding: F32 bit for bit on the CPU
+   * (the bias is added once to the finished sum); BF16/F16 may round once instead of after each
+   * step.
+   */
+  void linear(Tensor x, Tensor weight, Tensor bias, Epilogue epilogue, Tensor out);
+
   /** Softmax (or log-softmax) of x along {@code dim}. */
   void softmax(Tensor x, int dim, boolean log, Tensor out);
 

@@ -7,6 +7,7 @@ import io.kinema.tensor.backend.AdamwScalars;
 import io.kinema.tensor.backend.Backend;
 import io.kinema.tensor.backend.BinaryOp;
 import io.kinema.tensor.backend.ComposedConv3d;
+import io.kinema.tensor.backend.Epilogue;
 import io.kinema.tensor.backend.MemoryStats;
 import io.kinema.tensor.backend.RandomKind;
 import io.kinema.tensor.backend.ReduceOp;
@@ -92,6 +93,11 @@ public final class CpuBackend implements Backend {
   @Override
   public void matmul(Tensor a, Tensor b, Tensor out) {
     CpuMatmul.matmul(a, b, out);
+  }
+
+  @Override
+  public void linear(Tensor x, Tensor weight, Tensor bias, Epilogue epilogue, Tensor out) {
+    CpuMatmul.linear(x, weight, bias, epilogue, out);
   }
 
   @Override

@@ -213,6 +213,25 @@ final class CpuElementwise {
     }
   }
 
+  /**
+   * {@link UnaryOp#GELU_TANH} in place over an f32 block of {@code rows} rows of {@code cols}
+   * values, {@code ldc} bytes apart (the fused epilogue of {@code CpuMatmul.linear}): the same
+   * kernel as {@link #unary}, so the same bits.
+   */
+  static void geluTanhRows(MemorySegment c, long cb, long ldc, int rows, int cols) {
+    Scratch s = Scratch.get();
+    MemorySegment x = s.fs[0], y = s.fs[1];
+    for (int i = 0; i < rows; i++) {
+      long row = cb + i * ldc;
+      for (int j = 0; j < cols; j += CHUNK) {
+        int len = Math.min(CHUNK, cols - j);
+        MemorySegment.copy(c, row + 4L * j, x, 0, 4L * len);
+        geluTanhF32(x, 0, y, 0, roundUp(len) * 4, 0, 0);
+        MemorySegment.copy(y, 0, c, row + 4L * j, 4L * len);
+      }
+    }
+  }
+
   /** {@code x / (1 + e^-x)}. */
   private static void siluF32(
       MemorySegment x, long xb, MemorySegment y, long yb, long bytes, float p1, float p2) {

@@ -2,8 +2,13 @@ package io.kinema.tensor.cpu;
 
 import io.kinema.tensor.DType;
 import io.kinema.tensor.Tensor;
+import io.kinema.tensor.backend.BinaryOp;
+import io.kinema.tensor.backend.Epilogue;
 import io.kinema.tensor.backend.Storage;
+import io.kinema.tensor.backend.UnaryOp;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.Arrays;
 
 /**
  * Batched matmul on top of the GEMM kernels: per-batch operand offsets (stride-0 batch dims read
@@ -32,12 +37,8 @@ final class CpuMatmul {
   static void matmul(Tensor a, Tensor b, Tensor out) {
     int r = out.dim();
     long[] shape = out.shape();
-    int m = Math.toIntExact(shape[r - 2]);
-    int n = Math.toIntExact(shape[r - 1]);
     int k = Math.toIntExact(a.size(-1));
-    long batches = 1;
-    for (int d = 0; d < r - 2; d++) batches *= shape[d];
-    if (batches == 0 || m == 0 || n == 0) return;
+    if (out.numel() == 0) return;
     if (k == 0) {
       CpuElementwise.fill(out, 0);
       return;
@@ -45,11 +46,101 @@ final class CpuMatmul {
     // The optional OpenBLAS provider (-Dkinema.blas=openblas) takes the layouts it can read in
     // place; it runs its own threads, so it is called from here, outside the pool.
     if (BlasProvider.useOpenBlas() && BlasProvider.matmul(a, b, out)) return;
-    int nb = Math.toIntExact(batches);
-    long[] aOffs = batchOffsets(a, shape, nb);
-    long[] bOffs = batchOffsets(b, shape, nb);
+    int nb = Math.toIntExact(out.numel() / (shape[r - 2] * shape[r - 1]));
     Mat ma = new Mat(a.storage().segment(), a.dtype(), a.stride(-2), a.stride(-1));
     Mat mb = new Mat(b.storage().segment(), b.dtype(), b.stride(-2), b.stride(-1));
+    gemm(ma, batchOffsets(a, shape, nb), mb, batchOffsets(b, shape, nb), k, out, null, false);
+  }
+
+  /**
+   * {@code out = epilogue(x @ weight^T + bias)} (see {@code Backend.linear}). F32, BF16 and F16 add
+   * the bias (and apply GELU) in the GEMM's store, after the last k block, in f32: F32 gets the
+   * bits of matmul, add and gelu run one after the other; BF16/F16 round once. F64 and the OpenBLAS
+   * provider run those ops one after the other.
+   */
+  static void linear(Tensor x, Tensor weight, Tensor bias, Epilogue epilogue, Tensor out) {
+    int r = out.dim();
+    long[] shape = out.shape();
+    int k = Math.toIntExact(x.size(-1));
+    if (out.numel() == 0) return;
+    // W^T [K, N] is weight [N, K] with its strides swapped, the same matrix for every batch entry.
+    Mat mw =
+        new Mat(weight.storage().segment(), weight.dtype(), weight.stride(1), weight.stride(0));
+    if (k == 0 || out.dtype() == DType.F64 || BlasProvider.useOpenBlas()) {
+      long[] wShape = shape.clone(), wStrides = new long[r];
+      wShape[r - 2] = k;
+      wStrides[r - 2] = mw.rs();
+      wStrides[r - 1] = mw.cs();
+      try (Tensor wt =
+          new Tensor(
+              weight.storage().retain(), weight.dtype(), wShape, wStrides, weight.offset())) {
+        matmul(x, wt, out);
+      }
+      composedEpilogue(bias, epilogue, out);
+      return;
+    }
+    Mat mx = new Mat(x.storage().segment(), x.dtype(), x.stride(-2), x.stride(-1));
+    // Batch entries that follow each other row after row are one taller matrix (W is then packed
+    // once per product); otherwise one offset per entry.
+    long[] xOffs =
+        foldsIntoRows(x)
+            ? new long[] {x.offset()}
+            : batchOffsets(x, shape, Math.toIntExact(out.numel() / (shape[r - 2] * shape[r - 1])));
+    long[] wOffs = new long[xOffs.length];
+    Arrays.fill(wOffs, weight.offset());
+    float[] b = bias == null ? null : biasF32(bias);
+    gemm(mx, xOffs, mw, wOffs, k, out, b, epilogue == Epilogue.GELU_TANH);
+  }
+
+  /** Bias add and activation as separate in-place ops over {@code out} (the unfused paths). */
+  private static void composedEpilogue(Tensor bias, Epilogue epilogue, Tensor out) {
+    if (bias != null) {
+      long[] st = new long[out.dim()];
+      st[st.length - 1] = bias.stride(0);
+      try (Tensor be =
+          new Tensor(bias.storage().retain(), bias.dtype(), out.shape(), st, bias.offset())) {
+        CpuElementwise.binary(BinaryOp.ADD, out, be, out);
+      }
+    }
+    if (epilogue == Epilogue.GELU_TANH) CpuElementwise.unary(UnaryOp.GELU_TANH, out, out, 0, 0);
+  }
+
+  /** The bias as f32 values (exact for F32, BF16 and F16). */
+  private static float[] biasF32(Tensor bias) {
+    MemorySegment s = bias.storage().segment();
+    float[] b = new float[Math.toIntExact(bias.size(0))];
+    for (int j = 0; j < b.length; j++) {
+      long i = bias.offset() + j * bias.stride(0);
+      b[j] =
+          switch (bias.dtype()) {
+            case F32 -> s.getAtIndex(ValueLayout.JAVA_FLOAT, i);
+            case BF16 -> Half.bf16ToFloat(s.getAtIndex(ValueLayout.JAVA_SHORT, i));
+            default -> Half.f16ToFloat(s.getAtIndex(ValueLayout.JAVA_SHORT, i));
+          };
+    }
+    return b;
+  }
+
+  /** Whether {@code t}'s batch dims continue its rows: [..., M, K] reads as one [(...) M, K]. */
+  private static boolean foldsIntoRows(Tensor t) {
+    for (int d = t.dim() - 3; d >= 0; d--) {
+      if (t.size(d) != 1 && t.stride(d) != t.stride(d + 1) * t.size(d + 1)) return false;
+    }
+    return true;
+  }
+
+  /**
+   * The batched product into the contiguous {@code out} [..., M, N]: batch entry i reads A at
+   * {@code aOffs[i]} and B at {@code bOffs[i]}, and a single offset for several entries reads them
+   * as one matrix of all their rows; f32 {@code bias} (nullable) and GELU as in {@link #linear}.
+   */
+  private static void gemm(
+      Mat ma, long[] aOffs, Mat mb, long[] bOffs, int k, Tensor out, float[] bias, boolean gelu) {
+    long[] shape = out.shape();
+    int r = shape.length;
+    int n = Math.toIntExact(shape[r - 1]);
+    int nb = aOffs.length;
+    int m = Math.toIntExact(out.numel() / n / nb);
     MemorySegment c = out.storage().segment();
     DType ct = out.dtype();
     long c0 = out.offset();
@@ -79,21 +170,24 @@ final class CpuMatmul {
               switch (ct) {
                 case F64 ->
                     GemmF64.region(ma, aOffs[bi], mb, bOffs[bi], k, m0, m1, n0, n1, c, co, n);
-                case F32 ->
-                    GemmF32.region(
-                        ma,
-                        aOffs[bi],
-                        mb,
-                        bOffs[bi],
-                        k,
-                        m0,
-                        m1,
-                        n0,
-                        n1,
-                        c,
-                        4 * co,
-                        4L * n,
-                        GemmF32.buffers());
+                case F32 -> {
+                  GemmF32.region(
+                      ma,
+                      aOffs[bi],
+                      mb,
+                      bOffs[bi],
+                      k,
+                      m0,
+                      m1,
+                      n0,
+                      n1,
+                      c,
+                      4 * co,
+                      4L * n,
+                      bias,
+                      GemmF32.buffers());
+                  if (gelu) CpuElementwise.geluTanhRows(c, 4 * co, 4L * n, m1 - m0, n1 - n0);
+                }
                 default -> {
                   long bytes = 4L * (m1 - m0) * (n1 - n0);
                   if (scratch == null || scratch.byteSize() < bytes) {
@@ -115,7 +209,9 @@ final class CpuMatmul {
                       f,
                       0,
                       ldf,
+                      bias,
                       GemmF32.buffers());
+                  if (gelu) CpuElementwise.geluTanhRows(f, 0, ldf, m1 - m0, n1 - n0);
                   GemmF32.storeHalf(f, 0, ldf, m1 - m0, n1 - n0, c, ct, co, n);
                 }
               }

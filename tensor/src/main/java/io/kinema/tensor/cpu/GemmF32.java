@@ -107,12 +107,36 @@ final class GemmF32 {
       long cb,
       long ldc,
       Buffers buf) {
+    region(a, aOff, b, bOff, k, m0, m1, n0, n1, c, cb, ldc, null, buf);
+  }
+
+  /**
+   * As above, adding {@code bias[n]} (f32, indexed by the product's column, null for none) to each
+   * element of column n when the last k block is stored: after the finished sum is rounded, so the
+   * result has the bits of the product followed by a separate f32 bias add.
+   */
+  static void region(
+      Mat a,
+      long aOff,
+      Mat b,
+      long bOff,
+      int k,
+      int m0,
+      int m1,
+      int n0,
+      int n1,
+      MemorySegment c,
+      long cb,
+      long ldc,
+      float[] bias,
+      Buffers buf) {
     buf.reserve(k, n1 - n0);
     for (int jc = n0; jc < n1; jc += NC) {
       int nc = Math.min(NC, n1 - jc);
       for (int pc = 0; pc < k; pc += KC) {
         int kc = Math.min(KC, k - pc);
         boolean add = pc > 0;
+        float[] epilogueBias = pc + kc >= k ? bias : null;
         packB(b, bOff, pc, kc, jc, nc, buf.b, buf.line);
         for (int ic = m0; ic < m1; ic += MC) {
           int mc = Math.min(MC, m1 - ic);
@@ -122,13 +146,14 @@ final class GemmF32 {
             for (int ir = 0; ir < mc; ir += MR) {
               int mr = Math.min(MR, mc - ir);
               long at = cb + (long) (ic - m0 + ir) * ldc + 4L * (jc - n0 + jr);
+              int col = jc + jr; // the product's column of the tile's first column
               if (nr <= V) {
                 GemmKernel.narrowTile(buf.a, ir * kc, buf.b, jr * kc, kc, buf.tile);
-                mergeEdge(buf.tile, c, at, ldc, mr, nr, add);
+                mergeEdge(buf.tile, c, at, ldc, mr, nr, add, epilogueBias, col);
               } else {
                 GemmKernel.tile(buf.a, ir * kc, buf.b, jr * kc, kc, buf.tile);
-                if (mr == MR && nr == NR) mergeTile(buf.tile, c, at, ldc, add);
-                else mergeEdge(buf.tile, c, at, ldc, mr, nr, add);
+                if (mr == MR && nr == NR) mergeTile(buf.tile, c, at, ldc, add, epilogueBias, col);
+                else mergeEdge(buf.tile, c, at, ldc, mr, nr, add, epilogueBias, col);
               }
             }
           }
@@ -137,27 +162,41 @@ final class GemmF32 {
     }
   }
 
-  /** Writes (or adds) a full MR x NR tile into C at byte {@code at}, rows {@code ldc} apart. */
-  private static void mergeTile(float[] tile, MemorySegment c, long at, long ldc, boolean add) {
+  /**
+   * Writes (or adds) a full MR x NR tile into C at byte {@code at}, rows {@code ldc} apart, then
+   * adds {@code bias[col ...]} when it is non-null (each step rounds, as separate ops would).
+   */
+  private static void mergeTile(
+      float[] tile, MemorySegment c, long at, long ldc, boolean add, float[] bias, int col) {
     for (int i = 0; i < MR; i++, at += ldc) {
       for (int j = 0; j < NR; j += V) {
         FloatVector v = FloatVector.fromArray(S, tile, i * NR + j);
         long o = at + 4L * j;
         if (add) v = v.add(FloatVector.fromMemorySegment(S, c, o, NATIVE));
+        if (bias != null) v = v.add(FloatVector.fromArray(S, bias, col + j));
         v.intoMemorySegment(c, o, NATIVE);
       }
     }
   }
 
-  /** Writes (or adds) the valid mr x nr corner of a tile computed into {@code tile}. */
+  /** Writes (or adds) the valid mr x nr corner of a tile, then its bias as {@link #mergeTile}. */
   private static void mergeEdge(
-      float[] tile, MemorySegment c, long at, long ldc, int mr, int nr, boolean add) {
+      float[] tile,
+      MemorySegment c,
+      long at,
+      long ldc,
+      int mr,
+      int nr,
+      boolean add,
+      float[] bias,
+      int col) {
     for (int i = 0; i < mr; i++, at += ldc) {
       for (int j = 0; j < nr; j += V) {
         VectorMask<Float> m = S.indexInRange(j, nr);
         FloatVector v = FloatVector.fromArray(S, tile, i * NR + j, m);
         long o = at + 4L * j;
         if (add) v = v.add(FloatVector.fromMemorySegment(S, c, o, NATIVE, m));
+        if (bias != null) v = v.add(FloatVector.fromArray(S, bias, col + j, m));
         v.intoMemorySegment(c, o, NATIVE, m);
       }
     }

@@ -8,6 +8,7 @@ import io.kinema.tensor.Tensor;
 import io.kinema.tensor.backend.AdamwScalars;
 import io.kinema.tensor.backend.Backend;
 import io.kinema.tensor.backend.BinaryOp;
+import io.kinema.tensor.backend.Epilogue;
 import io.kinema.tensor.backend.MemoryStats;
 import io.kinema.tensor.backend.RandomKind;
 import io.kinema.tensor.backend.ReduceOp;
@@ -34,6 +35,7 @@ public final class CudaBackend implements Backend {
   private final CudaNorm norm;
   private final CudaRandom random;
   private final CudaMatmul matmul;
+  private final CudaLinear linear;
   private final CudaAttention attention;
   private final CudaIndex indexing;
   private final CudaConv conv;
@@ -49,6 +51,7 @@ public final class CudaBackend implements Backend {
     this.norm = new CudaNorm(kernels, elementwise);
     this.random = new CudaRandom(kernels);
     this.matmul = new CudaMatmul(device, elementwise, allocator);
+    this.linear = new CudaLinear(device, elementwise, allocator, matmul);
     this.attention = new CudaAttention(kernels, elementwise);
     this.indexing = new CudaIndex(kernels, device, staging);
     this.conv = new CudaConv(device, elementwise);
@@ -164,6 +167,17 @@ public final class CudaBackend implements Backend {
   public void matmul(Tensor a, Tensor b, Tensor out) {
     device.bind();
     matmul.matmul(a, b, out);
+  }
+
+  @Override
+  public void linear(Tensor x, Tensor weight, Tensor bias, Epilogue epilogue, Tensor out) {
+    device.bind();
+    linear.linear(x, weight, bias, epilogue, out);
+  }
+
+  /** The fused linear's cuBLASLt part (tests check its plan cache). */
+  CudaLinear linearOps() {
+    return linear;
   }
 
   @Override

@@ -158,7 +158,7 @@ final class CudaMatmul {
   }
 
   /** {@code t} itself when cuBLAS can read its matrices in place, else a dense copy. */
-  private Tensor readable(Tensor t, long rows, long cols) {
+  Tensor readable(Tensor t, long rows, long cols) {
     if (GemmPlan.matrix(rows, cols, t.stride(-2), t.stride(-1)) != null) {
       return DeviceTensors.view(t, t.shape(), t.strides(), t.offset());
     }
@@ -168,7 +168,7 @@ final class CudaMatmul {
   }
 
   /** Whether cuBLAS can write {@code out}'s matrices row major in place. */
-  private static boolean writable(Tensor out, long rows, long cols) {
+  static boolean writable(Tensor out, long rows, long cols) {
     GemmPlan.Matrix mc = GemmPlan.matrix(rows, cols, out.stride(-2), out.stride(-1));
     return mc != null && mc.rowMajor();
   }

@@ -60,6 +60,13 @@ public sealed interface OpCall {
     }
   }
 
+  /** PyTorch's {@code linear}: {@code x @ weight^T + bias}; bias may be null. */
+  record Linear(Tensor x, Tensor weight, Tensor bias) implements OpCall {
+    public List<Tensor> inputs() {
+      return nonNull(x, weight, bias);
+    }
+  }
+
   /** softmax or log_softmax along {@code dim}. */
   record Softmax(Tensor x, int dim, boolean log) implements OpCall {
     public List<Tensor> inputs() {
