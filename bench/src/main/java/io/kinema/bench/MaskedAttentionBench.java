@@ -22,8 +22,8 @@ import org.openjdk.jmh.annotations.Warmup;
 /**
  * Attention forward + backward (F32, CPU) under the causal Wan model's teacher-forcing mask, as an
  * explicit BOOL matrix vs {@link AttentionMask.KeyRanges}. The sequence is {@code [clean | noisy]},
- * {@code 2 * frames * tokens} long, one frame per causal block; clean token n sees the clean keys up
- * to the end of its frame, noisy token {@code len + pos} the clean frames before its own and its
+ * {@code 2 * frames * tokens} long, one frame per causal block; clean token n sees the clean keys
+ * up to the end of its frame, noisy token {@code len + pos} the clean frames before its own and its
  * own noisy frame.
  *
  * <p>{@code shape = "4x16"} is the default demo ({@code demo.yaml}: batch 32, 4 heads of 32, 4
@@ -47,7 +47,6 @@ public class MaskedAttentionBench {
   public String mask;
 
   private static final int BATCH = 32, HEADS = 4, HEAD_DIM = 32;
-
   private Tensor q, k, v, gradOut;
   private AttentionMask attentionMask;
   private double scale;
@@ -57,7 +56,8 @@ public class MaskedAttentionBench {
     String[] ft = shape.split("x");
     int frames = Integer.parseInt(ft[0]), tokens = Integer.parseInt(ft[1]);
     int len = frames * tokens, seq = 2 * len;
-    int batch = frames * tokens > 256 ? 4 : BATCH; // the long clip: a smaller batch, same work scale
+    int batch =
+        frames * tokens > 256 ? 4 : BATCH; // the long clip: a smaller batch, same work scale
     Random r = new Random(42);
     q = random(r, batch, seq);
     k = random(r, batch, seq);
@@ -108,7 +108,8 @@ public class MaskedAttentionBench {
   @Benchmark
   public double forwardBackward() {
     Attention.Forward f = Attention.forward(q, k, v, attentionMask, scale);
-    Attention.Grads g = Attention.backward(q, k, v, f.out(), f.lse(), gradOut, attentionMask, scale);
+    Attention.Grads g =
+        Attention.backward(q, k, v, f.out(), f.lse(), gradOut, attentionMask, scale);
     double x = g.q().get(0, 0, 0, 0);
     f.out().close();
     f.lse().close();

@@ -53,8 +53,8 @@ public sealed interface AttentionMask {
     }
 
     /**
-     * Ranges from a host array of {@code 4 * Sq} ints, {@code (lo1, hi1, lo2, hi2)} per row, on
-     * the CPU (move the tensor with {@link Tensor#to} for another device).
+     * Ranges from a host array of {@code 4 * Sq} ints, {@code (lo1, hi1, lo2, hi2)} per row, on the
+     * CPU (move the tensor with {@link Tensor#to} for another device).
      */
     public static KeyRanges of(int[] ranges) {
       if (ranges.length % 4 != 0) {

@@ -228,8 +228,8 @@ public final class WanCausalTransformer3D implements AutoCloseable {
   /**
    * The mask of the training forward over {@code frames} frames of {@code frameTokens} tokens, on
    * the CPU: {@code AttentionMask.blockCausal} for global attention, else key ranges: each token
-   * sees the last {@code localAttnSize} frames up to its chunk's end (its own position included,
-   * as the window is at least a chunk).
+   * sees the last {@code localAttnSize} frames up to its chunk's end (its own position included, as
+   * the window is at least a chunk).
    */
   public AttentionMask mask(long frames, long frameTokens) {
     long block = framesPerBlock * frameTokens;

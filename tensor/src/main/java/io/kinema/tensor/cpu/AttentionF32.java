@@ -22,10 +22,9 @@ import jdk.incubator.vector.VectorSpecies;
  * <ol>
  *   <li>Q tile, scaled by {@code scale * log2(e)}, transposed once into {@code qt[d][i]}.
  *   <li>For each block of {@link #BK} keys among those some row of the tile may see ({@link
- *       KeySegments}):
- *       K and V rows copied into contiguous scratch; scores {@code st[j][i] = sum_d k[j][d]
- *       qt[d][i]} by a 4-key x 4-vector register-blocked micro-kernel (a K scalar broadcast against
- *       Q vectors: no horizontal sums).
+ *       KeySegments}): K and V rows copied into contiguous scratch; scores {@code st[j][i] = sum_d
+ *       k[j][d] qt[d][i]} by a 4-key x 4-vector register-blocked micro-kernel (a K scalar broadcast
+ *       against Q vectors: no horizontal sums).
  *   <li>Mask (only in blocks the mask cuts), then the online softmax, all lane-wise over queries:
  *       running max m, {@code p = 2^(s - m)}, running sum l, and the factor {@code alpha = 2^(m_old
  *       - m_new)} that rescales the accumulator.
@@ -60,7 +59,9 @@ final class AttentionF32 implements CpuAttention.Worker {
   private final long[] limit = new long[BQ];
   private final boolean[] allow;
 
-  /** KeyRanges only: the tile rows' bounds, {@code bounds[c * BQ + i]} for c = lo1, hi1, lo2, hi2. */
+  /**
+   * KeyRanges only: the tile rows' bounds, {@code bounds[c * BQ + i]} for c = lo1, hi1, lo2, hi2.
+   */
   private final int[] bounds;
 
   private final KeySegments segments = new KeySegments(BQ);

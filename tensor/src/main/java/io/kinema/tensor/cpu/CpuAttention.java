@@ -18,8 +18,8 @@ import java.util.function.Supplier;
  * limit(i)} (key j allowed iff {@code j < limit(i)}) that never decreases with i, so key blocks
  * past a tile's largest limit are skipped entirely (causal attention costs about half). Query i has
  * position {@code p = i + Sk - Sq}; Causal allows keys {@code j <= p}, BlockCausal keys in blocks
- * {@code floor(j / blockSize) <= floor(p / blockSize)}. An Explicit mask is read per (row, key).
- * A KeyRanges mask gives each row up to two key intervals: a tile visits only the blocks inside the
+ * {@code floor(j / blockSize) <= floor(p / blockSize)}. An Explicit mask is read per (row, key). A
+ * KeyRanges mask gives each row up to two key intervals: a tile visits only the blocks inside the
  * union of its rows' intervals ({@link KeySegments}) and masks per (row, key) where a block is not
  * wholly visible to every row.
  *
@@ -176,7 +176,11 @@ final class CpuAttention {
       long[] r = t.toLongArray();
       if (r.length != 4L * sq) {
         throw new IllegalArgumentException(
-            "attention: KeyRanges mask " + t.describe() + " needs one row per query (Sq = " + sq + ")");
+            "attention: KeyRanges mask "
+                + t.describe()
+                + " needs one row per query (Sq = "
+                + sq
+                + ")");
       }
       int[] out = new int[r.length];
       for (int i = 0; i < r.length; i++) out[i] = (int) Math.clamp(r[i], 0, sk);
@@ -232,7 +236,9 @@ final class CpuAttention {
       };
     }
 
-    /** Whether every row of {@code [q0, q0 + rows)} sees every key of {@code [k0, k1)} (KeyRanges). */
+    /**
+     * Whether every row of {@code [q0, q0 + rows)} sees every key of {@code [k0, k1)} (KeyRanges).
+     */
     boolean allSee(int q0, int rows, long k0, long k1) {
       for (int i = q0; i < q0 + rows; i++) {
         int at = i * 4;

@@ -3,8 +3,8 @@ package io.kinema.tensor.cpu;
 import java.util.Arrays;
 
 /**
- * The keys a tile of query rows may see, as sorted, disjoint segments {@code [start(s), end(s))}:
- * a tile walks these segments block by block, so key blocks no row of the tile can see are never
+ * The keys a tile of query rows may see, as sorted, disjoint segments {@code [start(s), end(s))}: a
+ * tile walks these segments block by block, so key blocks no row of the tile can see are never
  * loaded. For the limit masks (none, causal, block-causal) it is the one segment {@code [0,
  * limit(last row))}, for an explicit mask {@code [0, Sk)}, for KeyRanges the union of the rows'
  * intervals. One instance is a worker's reusable scratch.

@@ -12,8 +12,9 @@ import io.kinema.tensor.grad.GradMode;
  * kᵀ} are materialized, masked with −∞, and softmaxed with the row's log-sum-exp; the backward
  * recomputes the probabilities from that log-sum-exp (FlashAttention-2's formulas, unfused). The
  * semantics are the CPU's ({@code CpuAttention}): masks as key limits aligned to the end of the key
- * sequence (or KeyRanges' intervals, compared on the device), and a row that may attend to no key gets output 0 and log-sum-exp −∞. Memory is {@code
- * O(B·H·Sq·Sk)}; a fused F32 kernel is what would remove it.
+ * sequence (or KeyRanges' intervals, compared on the device), and a row that may attend to no key
+ * gets output 0 and log-sum-exp −∞. Memory is {@code O(B·H·Sq·Sk)}; a fused F32 kernel is what
+ * would remove it.
  */
 final class ComposedAttention {
   private ComposedAttention() {}
