@@ -79,7 +79,8 @@ KINEMA_DEV bool in_ranges(const key_ranges& r, i64 j) {
 // Whether the row sees some key of [k0, k1): a tile votes with these (__syncthreads_or) and skips
 // the key blocks none of its rows can see.
 KINEMA_DEV bool ranges_meet(const key_ranges& r, i64 k0, i64 k1) {
-  return (r.lo1 < r.hi1 && r.lo1 < k1 && k0 < r.hi1) || (r.lo2 < r.hi2 && r.lo2 < k1 && k0 < r.hi2);
+  return (r.lo1 < r.hi1 && r.lo1 < k1 && k0 < r.hi1) ||
+         (r.lo2 < r.hi2 && r.lo2 < k1 && k0 < r.hi2);
 }
 
 // The explicit mask's element for (b, h, i, j) (only with KINEMA_MASK_EXPLICIT).
