@@ -15,7 +15,9 @@
 // Masks (kinema_attention_args.mask_kind): none, causal and block-causal become per-row key
 // limits (see key_limit: aligned to the end of the keys, as the CPU); the CTA stops at the last
 // key any of its rows may see. Explicit masks are read per (row, key) from the BOOL tensor
-// (broadcast dims stride 0), e.g. key padding [B, 1, 1, Sk].
+// (broadcast dims stride 0), e.g. key padding [B, 1, 1, Sk]. Key ranges (two intervals per row,
+// from the I32 [Sq, 4] table in `mask`) are tested per (row, key), and the CTA skips every key
+// block that none of its rows' intervals meet.
 //
 // Requirements (the Java side copies the inputs otherwise): head dim D == Dv == 64 or 128
 // (kernel suffix _d64/_d128); q, k, v, out have unit stride along D, 16-byte aligned rows (base
@@ -56,10 +58,11 @@ __device__ __forceinline__ void flash_forward(const u16* q, const u16* k, const 
   for (int kk = 0; kk < D / 16; kk++) load_a_frag<D>(qf[kk], ks, warp * 16, kk * 16);
   __syncthreads();  // the staging area becomes the K tile
 
-  // This thread's two rows (g and g + 8 of the warp's 16) and their key limits.
+  // This thread's two rows (g and g + 8 of the warp's 16) and the keys they may see.
   const i64 row0 = q0 + warp * 16 + g, row1 = row0 + 8;
-  const int lim0 = key_limit(row0, a), lim1 = key_limit(row1, a);
+  const key_ranges rr0 = row_ranges(row0, a, mask), rr1 = row_ranges(row1, a, mask);
   const bool explicit_mask = a.mask_kind == KINEMA_MASK_EXPLICIT;
+  const bool ranged = a.mask_kind == KINEMA_MASK_KEY_RANGES;
   const float scale2 = a.scale * KINEMA_LOG2E;
 
   float o[D / 8][4];
@@ -73,6 +76,11 @@ __device__ __forceinline__ void flash_forward(const u16* q, const u16* k, const 
   const int k_end = key_limit(last_row, a);
 
   for (int k0 = 0; k0 < k_end; k0 += FWD_BN) {
+    // Key ranges: skip the blocks no row of the CTA sees (the vote is the same in every thread).
+    if (ranged && !__syncthreads_or(ranges_meet(rr0, k0, k0 + FWD_BN) ||
+                                    ranges_meet(rr1, k0, k0 + FWD_BN))) {
+      continue;
+    }
     // 2a. K and V tiles in flight; S = Q K^T once K has landed.
     load_tile<FWD_BN, D, FWD_THREADS>(ks, kb, a.k_stride[2], k0, a.sk);
     cp_async_commit();
@@ -101,7 +109,7 @@ __device__ __forceinline__ void flash_forward(const u16* q, const u16* k, const 
       for (int e = 0; e < 4; e++) {
         int j = k0 + nb * 8 + 2 * t + (e & 1);
         bool upper = e >= 2;  // c2, c3 belong to row g + 8
-        bool ok = j < (upper ? lim1 : lim0);
+        bool ok = in_ranges(upper ? rr1 : rr0, j);
         if (ok && explicit_mask) {
           i64 i = upper ? row1 : row0;
           ok = i < a.sq && mask_allows(mask, a, b, h, i, j);

@@ -11,8 +11,9 @@
 //   1. kinema_flash_attention_bwd_delta_<t>: Delta [B, H, Sq] (dense f32 workspace), a warp per row.
 //      Block 256 (8 rows), grid ceil(B H Sq / 8). Any even head dim.
 //   2. kinema_flash_attention_bwd_dkdv_<t>_d<D>: a CTA per (b h, 64 keys), 4 warps x 16 keys; walks
-//      the query blocks that may see its keys (from the first row whose key limit passes the block),
-//      accumulating dK and dV in registers. Block 128, grid (B H, ceil(Sk / 64)).
+//      the query blocks that may see its keys (from the first row whose key limit passes the block;
+//      with key ranges, those with a row whose intervals meet the block), accumulating dK and dV
+//      in registers. Block 128, grid (B H, ceil(Sk / 64)).
 //   3. kinema_flash_attention_bwd_dq_<t>_d<D>: a CTA per (b h, 64 query rows), 4 warps x 16 rows;
 //      walks the key blocks its rows may see, recomputing P and dP, accumulating dQ. Block 128,
 //      grid (B H, ceil(Sq / 64)).
@@ -25,10 +26,11 @@
 // dense F32 [B, H, S, D], written fully (keys no query sees get 0).
 //
 // Dynamic shared memory (bytes), with P = D + 8 (padded rows of 16-bit elements):
-//   dkdv: K, V [64][P], Q, dO [QB][P], lse/Delta/limit [QB] x 4 bytes; QB = 64 (D = 64), 32 (128)
+//   dkdv: K, V [64][P], Q, dO [QB][P], lse/Delta [QB] x 4 bytes, key ranges [QB] x 16 bytes;
+//         QB = 64 (D = 64), 32 (128)
 //   dq:   Q, dO [64][P], K, V [KB][P];                                  KB = 64 (D = 64), 32 (128)
 //                 D = 64    D = 128
-//   dkdv          37632     52608
+//   dkdv          38400     52992
 //   dq            36864     52224
 // The D = 128 kernels need more than the default 48 KiB: the launcher raises the function's
 // CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES first (sm_80 allows 163 KiB, sm_90 227 KiB).
@@ -98,7 +100,7 @@ KINEMA_DEV void attention_dkdv(const u16* q, const u16* k, const u16* v, const u
   u16* dos = qs + QB * P;        // dO [QB][P]
   float* lse_s = (float*)(dos + QB * P);  // [QB] base-2 lse of the block's query rows
   float* delta_s = lse_s + QB;            // [QB]
-  int* limit_s = (int*)(delta_s + QB);    // [QB] key limits
+  key_ranges* ranges_s = (key_ranges*)(delta_s + QB);  // [QB] the keys each row may see
 
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
   const i64 bh = blockIdx.x, b = bh / a.heads, h = bh % a.heads;
@@ -107,6 +109,7 @@ KINEMA_DEV void attention_dkdv(const u16* q, const u16* k, const u16* v, const u
   const u16* gob = dout + b * a.do_stride[0] + h * a.do_stride[1];
   const float* deltab = delta + bh * a.sq;
   const bool explicit_mask = a.mask_kind == KINEMA_MASK_EXPLICIT;
+  const bool ranged = a.mask_kind == KINEMA_MASK_KEY_RANGES;
   const float scale2 = a.scale * KINEMA_LOG2E;
 
   load_tile<64, D, BWD_THREADS>(ks, k + b * a.k_stride[0] + h * a.k_stride[1], a.k_stride[2], k0,
@@ -124,6 +127,13 @@ KINEMA_DEV void attention_dkdv(const u16* q, const u16* k, const u16* v, const u
   const i64 key0 = k0 + warp * 16 + g, key1 = key0 + 8;  // this thread's two key rows
 
   for (i64 i0 = first_row_seeing(k0, a) / QB * QB; i0 < a.sq; i0 += QB) {
+    if (ranged) {  // skip the query blocks none of whose rows sees one of these keys
+      bool meets = false;
+      for (int r = threadIdx.x; r < QB; r += BWD_THREADS) {
+        meets = meets || ranges_meet(row_ranges(i0 + r, a, mask), k0, k0 + 64);
+      }
+      if (!__syncthreads_or(meets)) continue;
+    }
     load_tile<QB, D, BWD_THREADS>(qs, qb, a.q_stride[2], i0, a.sq);
     load_tile<QB, D, BWD_THREADS>(dos, gob, a.do_stride[2], i0, a.sq);
     cp_async_commit();
@@ -131,7 +141,7 @@ KINEMA_DEV void attention_dkdv(const u16* q, const u16* k, const u16* v, const u
       i64 i = i0 + r;
       lse_s[r] = lse_base2(lse, a, b, h, i);
       delta_s[r] = i < a.sq ? deltab[i] : 0.0f;
-      limit_s[r] = key_limit(i, a);
+      ranges_s[r] = row_ranges(i, a, mask);
     }
     cp_async_wait<0>();
     __syncthreads();
@@ -165,7 +175,7 @@ KINEMA_DEV void attention_dkdv(const u16* q, const u16* k, const u16* v, const u
       for (int e = 0; e < 4; e++) {
         int c = nb * 8 + 2 * t + (e & 1);
         i64 key = e >= 2 ? key1 : key0, i = i0 + c;
-        bool ok = key < limit_s[c];
+        bool ok = in_ranges(ranges_s[c], key);
         if (ok && explicit_mask) ok = i < a.sq && mask_allows(mask, a, b, h, i, key);
         float p = ok ? exp2f(st[nb][e] * scale2 - lse_s[c]) : 0.0f;
         st[nb][e] = p;
@@ -237,6 +247,7 @@ KINEMA_DEV void attention_dq(const u16* q, const u16* k, const u16* v, const u16
   const u16* kb = k + b * a.k_stride[0] + h * a.k_stride[1];
   const u16* vb = v + b * a.v_stride[0] + h * a.v_stride[1];
   const bool explicit_mask = a.mask_kind == KINEMA_MASK_EXPLICIT;
+  const bool ranged = a.mask_kind == KINEMA_MASK_KEY_RANGES;
   const float scale2 = a.scale * KINEMA_LOG2E;
 
   load_tile<64, D, BWD_THREADS>(qs, q + b * a.q_stride[0] + h * a.q_stride[1], a.q_stride[2], q0,
@@ -245,9 +256,9 @@ KINEMA_DEV void attention_dq(const u16* q, const u16* k, const u16* v, const u16
                                 a.do_stride[2], q0, a.sq);
   cp_async_commit();
 
-  // This thread's two rows: key limits, base-2 lse, Delta.
+  // This thread's two rows: the keys they may see, base-2 lse, Delta.
   const i64 row0 = q0 + warp * 16 + g, row1 = row0 + 8;
-  const int lim0 = key_limit(row0, a), lim1 = key_limit(row1, a);
+  const key_ranges rr0 = row_ranges(row0, a, mask), rr1 = row_ranges(row1, a, mask);
   const float lse0 = lse_base2(lse, a, b, h, row0), lse1 = lse_base2(lse, a, b, h, row1);
   const float del0 = row0 < a.sq ? delta[bh * a.sq + row0] : 0.0f;
   const float del1 = row1 < a.sq ? delta[bh * a.sq + row1] : 0.0f;
@@ -259,6 +270,11 @@ KINEMA_DEV void attention_dq(const u16* q, const u16* k, const u16* v, const u16
   i64 last_row = q0 + 63 < a.sq ? q0 + 63 : a.sq - 1;
   const int k_end = key_limit(last_row, a);
   for (int k0 = 0; k0 < k_end; k0 += KB) {
+    // Key ranges: skip the blocks no row of the CTA sees (the vote is the same in every thread).
+    if (ranged &&
+        !__syncthreads_or(ranges_meet(rr0, k0, k0 + KB) || ranges_meet(rr1, k0, k0 + KB))) {
+      continue;
+    }
     load_tile<KB, D, BWD_THREADS>(ks, kb, a.k_stride[2], k0, a.sk);
     load_tile<KB, D, BWD_THREADS>(vs, vb, a.v_stride[2], k0, a.sk);
     cp_async_commit();
@@ -294,7 +310,7 @@ KINEMA_DEV void attention_dq(const u16* q, const u16* k, const u16* v, const u16
       for (int e = 0; e < 4; e++) {
         bool upper = e >= 2;
         int j = k0 + nb * 8 + 2 * t + (e & 1);
-        bool ok = j < (upper ? lim1 : lim0);
+        bool ok = in_ranges(upper ? rr1 : rr0, j);
         if (ok && explicit_mask) {
           i64 i = upper ? row1 : row0;
           ok = i < a.sq && mask_allows(mask, a, b, h, i, j);

@@ -24,6 +24,7 @@ struct kinema_attention_args {
   i64 do_stride[3];          // gradOut (backward only)
   i64 lse_stride[3];         // lse [B, H, Sq], F32
   i64 mask_stride[4];        // explicit BOOL mask, (batch, head, query, key); 0 for broadcast dims
+                             // (unused by KINEMA_MASK_KEY_RANGES: its table is dense)
   i64 block_size;            // KINEMA_MASK_BLOCK_CAUSAL's block
   float scale;               // softmax(scale * q k^T)
   int mask_kind;             // KINEMA_MASK_*
@@ -44,6 +45,42 @@ KINEMA_DEV int key_limit(i64 i, const kinema_attention_args& a) {
     default: lim = a.sk; break;
   }
   return (int)(lim < 0 ? 0 : lim > a.sk ? a.sk : lim);
+}
+
+// The keys query row i may see, as two intervals [lo1, hi1) and [lo2, hi2) (empty when lo >= hi).
+// KINEMA_MASK_KEY_RANGES reads them from its table: the kernels' `mask` operand is then a dense
+// I32 [Sq, 4] of (lo1, hi1, lo2, hi2) per query row, bounds in [0, Sk] (checked by the Java
+// front-end; they only mask, never address). Every other kind is the one interval
+// [0, key_limit(i)), with an explicit mask applied on top. Rows past Sq see nothing.
+struct key_ranges {
+  int lo1, hi1, lo2, hi2;
+};
+
+KINEMA_DEV key_ranges row_ranges(i64 i, const kinema_attention_args& a, const u8* mask) {
+  key_ranges r = {0, 0, 0, 0};
+  if (i >= a.sq) return r;
+  if (a.mask_kind != KINEMA_MASK_KEY_RANGES) {
+    r.hi1 = key_limit(i, a);
+    return r;
+  }
+  const int* t = (const int*)mask + i * 4;
+  r.lo1 = t[0];
+  r.hi1 = t[1];
+  r.lo2 = t[2];
+  r.hi2 = t[3];
+  return r;
+}
+
+// Whether key j lies in one of the row's intervals.
+KINEMA_DEV bool in_ranges(const key_ranges& r, i64 j) {
+  return (r.lo1 <= j && j < r.hi1) || (r.lo2 <= j && j < r.hi2);
+}
+
+// Whether the row sees some key of [k0, k1): a tile votes with these (__syncthreads_or) and skips
+// the key blocks none of its rows can see.
+KINEMA_DEV bool ranges_meet(const key_ranges& r, i64 k0, i64 k1) {
+  return (r.lo1 < r.hi1 && r.lo1 < k1 && k0 < r.hi1) ||
+         (r.lo2 < r.hi2 && r.lo2 < k1 && k0 < r.hi2);
 }
 
 // The explicit mask's element for (b, h, i, j) (only with KINEMA_MASK_EXPLICIT).

@@ -110,7 +110,8 @@ enum {
   KINEMA_MASK_NONE = 0,
   KINEMA_MASK_CAUSAL = 1,
   KINEMA_MASK_BLOCK_CAUSAL = 2,
-  KINEMA_MASK_EXPLICIT = 3
+  KINEMA_MASK_EXPLICIT = 3,
+  KINEMA_MASK_KEY_RANGES = 4
 };
 
 // ------------------------------------------------------------------------------------------------

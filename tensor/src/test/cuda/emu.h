@@ -11,6 +11,7 @@
 
 #include <math.h>
 
+#include <atomic>
 #include <barrier>
 #include <cmath>
 #include <cstdint>
@@ -50,6 +51,7 @@ struct Warp {
 struct Block {
   explicit Block(int threads) : bar(threads) {}
   std::barrier<> bar;
+  std::atomic<int> vote{0};  // __syncthreads_or
   std::vector<std::unique_ptr<Warp>> warps;
 };
 inline thread_local Block* block;
@@ -62,6 +64,18 @@ inline thread_local dim3 threadIdx, blockIdx;
 inline dim3 blockDim, gridDim;
 
 inline void __syncthreads() { emu::block->bar.arrive_and_wait(); }
+
+// A barrier that also returns whether any thread's predicate was non-zero: reset, vote, read, each
+// phase between barriers (a thread's next barrier waits until every thread has read).
+inline int __syncthreads_or(int predicate) {
+  emu::Block* b = emu::block;
+  __syncthreads();
+  if (threadIdx.x == 0 && threadIdx.y == 0 && threadIdx.z == 0) b->vote.store(0);
+  __syncthreads();
+  if (predicate) b->vote.store(1);
+  __syncthreads();
+  return b->vote.load();
+}
 
 // All lanes write their value, then each reads its partner's.
 template <typename T>

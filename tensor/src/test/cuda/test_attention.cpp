@@ -1,5 +1,5 @@
 // Emulated flash attention forward and backward against a double-precision reference, for every
-// mask kind, both head dims, both 16-bit types, ragged sizes and non-contiguous layouts.
+// mask kind (key ranges included), both head dims, both 16-bit types, ragged sizes and non-contiguous layouts.
 #include "test_util.h"
 
 #include "attention.cu"
@@ -55,7 +55,26 @@ static void run(const Case& c, Rng& rng) {
       if (c.sq > 3)
         for (int j = 0; j < c.sk; j++) mask[((size_t)bi * c.sq + 2) * c.sk + j] = 0;
   }
+  // Key ranges [Sq, 4]: a narrow window and a narrower one per row (most key blocks unseen by a
+  // tile); every fifth row sees nothing. The kernels read them through the mask pointer.
+  std::vector<int> ranges((size_t)c.sq * 4, 0);
+  if (c.mask == KINEMA_MASK_KEY_RANGES) {
+    for (int i = 0; i < c.sq; i++) {
+      if (i % 5 == 3) continue;
+      for (int e = 0; e < 4; e += 2) {
+        int lo = (int)rng.below(c.sk + 1);
+        ranges[i * 4 + e] = lo;
+        ranges[i * 4 + e + 1] = std::min(c.sk, lo + (int)rng.below(e == 0 ? 41 : 21));
+      }
+    }
+  }
+  const u8* mask_ptr =
+      c.mask == KINEMA_MASK_KEY_RANGES ? (const u8*)ranges.data() : (const u8*)mask.data();
   auto allowed = [&](int bi, int i, int j) {
+    if (c.mask == KINEMA_MASK_KEY_RANGES) {
+      const int* r = &ranges[i * 4];
+      return (r[0] <= j && j < r[1]) || (r[2] <= j && j < r[3]);
+    }
     if (j >= limit_of(c, i)) return false;
     return c.mask != KINEMA_MASK_EXPLICIT || mask[((size_t)bi * c.sq + i) * c.sk + j] != 0;
   };
@@ -77,10 +96,10 @@ static void run(const Case& c, Rng& rng) {
   dim3 grid{(unsigned)(c.b * c.h), (unsigned)((c.sq + 63) / 64)}, block{128};
   size_t smem = 2 * 64 * (c.d + 8) * 2;
   launch(grid, block, smem, [&] {
-    if (c.bf16 && c.d == 64) kinema_flash_attention_bf16_d64(q.data.data(), k.data.data(), v.data.data(), out.data.data(), lse.data(), mask.data(), a);
-    if (c.bf16 && c.d == 128) kinema_flash_attention_bf16_d128(q.data.data(), k.data.data(), v.data.data(), out.data.data(), lse.data(), mask.data(), a);
-    if (!c.bf16 && c.d == 64) kinema_flash_attention_f16_d64(q.data.data(), k.data.data(), v.data.data(), out.data.data(), lse.data(), mask.data(), a);
-    if (!c.bf16 && c.d == 128) kinema_flash_attention_f16_d128(q.data.data(), k.data.data(), v.data.data(), out.data.data(), lse.data(), mask.data(), a);
+    if (c.bf16 && c.d == 64) kinema_flash_attention_bf16_d64(q.data.data(), k.data.data(), v.data.data(), out.data.data(), lse.data(), mask_ptr, a);
+    if (c.bf16 && c.d == 128) kinema_flash_attention_bf16_d128(q.data.data(), k.data.data(), v.data.data(), out.data.data(), lse.data(), mask_ptr, a);
+    if (!c.bf16 && c.d == 64) kinema_flash_attention_f16_d64(q.data.data(), k.data.data(), v.data.data(), out.data.data(), lse.data(), mask_ptr, a);
+    if (!c.bf16 && c.d == 128) kinema_flash_attention_f16_d128(q.data.data(), k.data.data(), v.data.data(), out.data.data(), lse.data(), mask_ptr, a);
   });
 
   // Reference forward and backward in double from the rounded inputs.
@@ -146,20 +165,20 @@ static void run(const Case& c, Rng& rng) {
     else kinema_flash_attention_bwd_delta_f16(out.data.data(), dout.data.data(), delta.data(), a, D);
   });
   int qb = D == 64 ? 64 : 32, kb = D == 64 ? 64 : 32;
-  size_t smem_kv = (2 * 64 + 2 * qb) * (D + 8) * 2 + 3 * qb * 4, smem_q = (2 * 64 + 2 * kb) * (D + 8) * 2;
+  size_t smem_kv = (2 * 64 + 2 * qb) * (D + 8) * 2 + qb * (2 * 4 + 16), smem_q = (2 * 64 + 2 * kb) * (D + 8) * 2;
   launch({(unsigned)(c.b * c.h), (unsigned)((c.sk + 63) / 64)}, {128}, smem_kv, [&] {
     auto* p = &q.data[0];
-    if (c.bf16 && D == 64) kinema_flash_attention_bwd_dkdv_bf16_d64(p, k.data.data(), v.data.data(), dout.data.data(), lse.data(), delta.data(), dk.data(), dv.data(), mask.data(), a);
-    if (c.bf16 && D == 128) kinema_flash_attention_bwd_dkdv_bf16_d128(p, k.data.data(), v.data.data(), dout.data.data(), lse.data(), delta.data(), dk.data(), dv.data(), mask.data(), a);
-    if (!c.bf16 && D == 64) kinema_flash_attention_bwd_dkdv_f16_d64(p, k.data.data(), v.data.data(), dout.data.data(), lse.data(), delta.data(), dk.data(), dv.data(), mask.data(), a);
-    if (!c.bf16 && D == 128) kinema_flash_attention_bwd_dkdv_f16_d128(p, k.data.data(), v.data.data(), dout.data.data(), lse.data(), delta.data(), dk.data(), dv.data(), mask.data(), a);
+    if (c.bf16 && D == 64) kinema_flash_attention_bwd_dkdv_bf16_d64(p, k.data.data(), v.data.data(), dout.data.data(), lse.data(), delta.data(), dk.data(), dv.data(), mask_ptr, a);
+    if (c.bf16 && D == 128) kinema_flash_attention_bwd_dkdv_bf16_d128(p, k.data.data(), v.data.data(), dout.data.data(), lse.data(), delta.data(), dk.data(), dv.data(), mask_ptr, a);
+    if (!c.bf16 && D == 64) kinema_flash_attention_bwd_dkdv_f16_d64(p, k.data.data(), v.data.data(), dout.data.data(), lse.data(), delta.data(), dk.data(), dv.data(), mask_ptr, a);
+    if (!c.bf16 && D == 128) kinema_flash_attention_bwd_dkdv_f16_d128(p, k.data.data(), v.data.data(), dout.data.data(), lse.data(), delta.data(), dk.data(), dv.data(), mask_ptr, a);
   });
   launch({(unsigned)(c.b * c.h), (unsigned)((c.sq + 63) / 64)}, {128}, smem_q, [&] {
     auto* p = &q.data[0];
-    if (c.bf16 && D == 64) kinema_flash_attention_bwd_dq_bf16_d64(p, k.data.data(), v.data.data(), dout.data.data(), lse.data(), delta.data(), dq.data(), mask.data(), a);
-    if (c.bf16 && D == 128) kinema_flash_attention_bwd_dq_bf16_d128(p, k.data.data(), v.data.data(), dout.data.data(), lse.data(), delta.data(), dq.data(), mask.data(), a);
-    if (!c.bf16 && D == 64) kinema_flash_attention_bwd_dq_f16_d64(p, k.data.data(), v.data.data(), dout.data.data(), lse.data(), delta.data(), dq.data(), mask.data(), a);
-    if (!c.bf16 && D == 128) kinema_flash_attention_bwd_dq_f16_d128(p, k.data.data(), v.data.data(), dout.data.data(), lse.data(), delta.data(), dq.data(), mask.data(), a);
+    if (c.bf16 && D == 64) kinema_flash_attention_bwd_dq_bf16_d64(p, k.data.data(), v.data.data(), dout.data.data(), lse.data(), delta.data(), dq.data(), mask_ptr, a);
+    if (c.bf16 && D == 128) kinema_flash_attention_bwd_dq_bf16_d128(p, k.data.data(), v.data.data(), dout.data.data(), lse.data(), delta.data(), dq.data(), mask_ptr, a);
+    if (!c.bf16 && D == 64) kinema_flash_attention_bwd_dq_f16_d64(p, k.data.data(), v.data.data(), dout.data.data(), lse.data(), delta.data(), dq.data(), mask_ptr, a);
+    if (!c.bf16 && D == 128) kinema_flash_attention_bwd_dq_f16_d128(p, k.data.data(), v.data.data(), dout.data.data(), lse.data(), delta.data(), dq.data(), mask_ptr, a);
   });
   gdq.assign(dq.begin(), dq.end());
   gdk.assign(dk.begin(), dk.end());
@@ -191,6 +210,8 @@ int main() {
       {true, 128, 1, 1, 50, 70, KINEMA_MASK_EXPLICIT, 0, true},
       {false, 64, 1, 1, 77, 77, KINEMA_MASK_CAUSAL, 0, false},
       {false, 128, 1, 1, 40, 90, KINEMA_MASK_NONE, 0, false},
+      {true, 64, 1, 2, 70, 200, KINEMA_MASK_KEY_RANGES, 0, false},
+      {false, 128, 1, 1, 100, 150, KINEMA_MASK_KEY_RANGES, 0, true},
       {true, 64, 1, 1, 1, 1, KINEMA_MASK_NONE, 0, false},
       {true, 64, 1, 1, 5, 0, KINEMA_MASK_NONE, 0, false},  // no keys at all
   };

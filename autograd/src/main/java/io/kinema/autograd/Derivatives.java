@@ -581,7 +581,13 @@ final class Derivatives {
    */
   private static Node attention(OpCall.Attention c, Tensor out) {
     Tensor qo = c.q(), ko = c.k(), vo = c.v();
-    Tensor allowedO = c.mask() instanceof AttentionMask.Explicit(Tensor allowed) ? allowed : null;
+    // A mask holding a tensor (explicit matrix or key ranges) is saved with q, k and v.
+    Tensor maskO =
+        switch (c.mask()) {
+          case AttentionMask.Explicit(Tensor allowed) -> allowed;
+          case AttentionMask.KeyRanges(Tensor ranges) -> ranges;
+          case null, default -> null;
+        };
     AttentionMask structured = c.mask();
     double scale = c.scale();
     Node n =
@@ -592,7 +598,12 @@ final class Derivatives {
             (node, g0) -> {
               Tensor q = node.saved(qo), k = node.saved(ko), v = node.saved(vo);
               AttentionMask mask =
-                  allowedO == null ? structured : new AttentionMask.Explicit(node.saved(allowedO));
+                  switch (structured) {
+                    case AttentionMask.Explicit e -> new AttentionMask.Explicit(node.saved(maskO));
+                    case AttentionMask.KeyRanges r ->
+                        new AttentionMask.KeyRanges(node.saved(maskO));
+                    case null, default -> structured;
+                  };
               Tensor g = g0.dtype() == q.dtype() ? g0 : g0.to(q.dtype());
               Attention.Forward f = Attention.forward(q, k, v, mask, scale);
               Attention.Grads gr = Attention.backward(q, k, v, f.out(), f.lse(), g, mask, scale);
@@ -602,7 +613,7 @@ final class Derivatives {
     n.save(qo);
     n.save(ko);
     n.save(vo);
-    n.save(allowedO);
+    n.save(maskO);
     return n;
   }
 

@@ -130,6 +130,11 @@ class LinalgAttentionGradTest {
         AttentionMask am = new AttentionMask.Explicit(mask);
         check(in -> sdpa(in.get(0), in.get(1), in.get(2), am), q, k, v);
       }
+      // Key ranges (two intervals per query; query 1 sees nothing), the mask's tensor saved for
+      // backward.
+      AttentionMask ranges =
+          AttentionMask.KeyRanges.of(new int[] {0, 2, 3, 5, 4, 4, 1, 1, 1, 3, 2, 4});
+      check(in -> sdpa(in.get(0), in.get(1), in.get(2), ranges), q, k, v);
       // Causal with Sk < Sq: the first queries see no key.
       Tensor qLong = normal(r, 5, 3);
       check(

@@ -33,6 +33,43 @@ public sealed interface AttentionMask {
    */
   record Explicit(Tensor allowed) implements AttentionMask {}
 
+  /**
+   * Each query row sees up to two intervals of keys: {@code ranges} is an I32 tensor {@code [Sq,
+   * 4]} of {@code (lo1, hi1, lo2, hi2)} per row, and key j is allowed iff {@code lo1 <= j < hi1} or
+   * {@code lo2 <= j < hi2} (an interval with {@code lo >= hi} is empty). Bounds are absolute key
+   * indices in {@code [0, Sk]}; the same rows serve every batch and head. Memory is O(Sq), and the
+   * fused kernels skip the key blocks no row of a query tile can see. This covers masks an {@link
+   * Explicit} matrix would otherwise spell out: teacher forcing's {@code [clean | noisy]} mask,
+   * local windows, prefix-LM.
+   */
+  record KeyRanges(Tensor ranges) implements AttentionMask {
+    public KeyRanges {
+      if (ranges == null) throw new IllegalArgumentException("KeyRanges: ranges must not be null");
+      if (ranges.dtype() != DType.I32 || ranges.dim() != 2 || ranges.size(1) != 4) {
+        throw new IllegalArgumentException(
+            "KeyRanges: ranges must be I32 [Sq, 4] (lo1, hi1, lo2, hi2 per query row), got "
+                + ranges.describe());
+      }
+    }
+
+    /**
+     * Ranges from a host array of {@code 4 * Sq} ints, {@code (lo1, hi1, lo2, hi2)} per row, on the
+     * CPU (move the tensor with {@link Tensor#to} for another device).
+     */
+    public static KeyRanges of(int[] ranges) {
+      if (ranges.length % 4 != 0) {
+        throw new IllegalArgumentException(
+            "KeyRanges: need 4 ints (lo1, hi1, lo2, hi2) per query row, got " + ranges.length);
+      }
+      return new KeyRanges(Tensor.of(ranges, ranges.length / 4, 4));
+    }
+
+    /** The ranges on {@code device} (this one when already there). */
+    public KeyRanges to(Device device) {
+      return ranges.device().equals(device) ? this : new KeyRanges(ranges.to(device));
+    }
+  }
+
   AttentionMask NONE = new None();
   AttentionMask CAUSAL = new Causal();
 

@@ -152,7 +152,8 @@ final class AttentionOps {
     if (mask instanceof AttentionMask.Explicit && allowed == null) {
       throw new IllegalArgumentException(OP + ": explicit mask tensor must not be null");
     }
-    Device device = Ops.sameDevice(OP, q, k, v, allowed);
+    Tensor ranges = mask instanceof AttentionMask.KeyRanges r ? r.ranges() : null;
+    Device device = Ops.sameDevice(OP, q, k, v, allowed, ranges);
     Ops.requireFloating(OP, q);
     if (k.dtype() != q.dtype() || v.dtype() != q.dtype()) {
       throw new IllegalArgumentException(
@@ -235,8 +236,40 @@ final class AttentionOps {
                 + " ([..., Sq, Sk])");
       }
     }
+    if (ranges != null) checkRanges(OP, ranges, sq, sk);
     return new Shape(device, batch, sq, sk, d, dv);
   }
+
+  /** A KeyRanges mask has one row per query and bounds in [0, Sk]. */
+  private static void checkRanges(String op, Tensor ranges, long sq, long sk) {
+    if (ranges.size(0) != sq) {
+      throw new IllegalArgumentException(
+          op
+              + ": KeyRanges mask "
+              + ranges.describe()
+              + " must have one row per query (Sq = "
+              + sq
+              + ")");
+    }
+    long[] r = ranges.toLongArray(); // O(Sq): read once per call
+    for (int i = 0; i < r.length; i++) {
+      if (r[i] < 0 || r[i] > sk) {
+        throw new IllegalArgumentException(
+            op
+                + ": KeyRanges mask row "
+                + i / 4
+                + " has "
+                + RANGE_NAMES[i % 4]
+                + " = "
+                + r[i]
+                + ", outside [0, Sk = "
+                + sk
+                + "]");
+      }
+    }
+  }
+
+  private static final String[] RANGE_NAMES = {"lo1", "hi1", "lo2", "hi2"};
 
   /** The dims before the last two. */
   private static long[] lead(Tensor t) {

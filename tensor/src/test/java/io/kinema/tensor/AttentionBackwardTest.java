@@ -24,6 +24,11 @@ class AttentionBackwardTest {
       case AttentionMask.BlockCausal(long bs) ->
           (n, i, j) -> Math.floorDiv(j, bs) <= Math.floorDiv(i + shift, bs);
       case AttentionMask.Explicit x -> (n, i, j) -> explicit[i * sk + j]; // [Sq, Sk], broadcast
+      case AttentionMask.KeyRanges(Tensor ranges) -> {
+        long[] r = ranges.toLongArray();
+        yield (n, i, j) ->
+            (r[4 * i] <= j && j < r[4 * i + 1]) || (r[4 * i + 2] <= j && j < r[4 * i + 3]);
+      }
     };
   }
 

@@ -4,6 +4,7 @@ import io.kinema.nn.Attention;
 import io.kinema.nn.Layer;
 import io.kinema.tensor.AttentionMask;
 import io.kinema.tensor.DType;
+import io.kinema.tensor.Device;
 import io.kinema.tensor.Scope;
 import io.kinema.tensor.Tensor;
 import io.kinema.tensor.grad.GradMode;
@@ -187,7 +188,7 @@ public final class WanCausalTransformer3D implements AutoCloseable {
               .forward(tt, padText(context.to(act)), act, up, true, null);
       Tensor temb = cond.temb().view(b, 2 * fp, d);
       Tensor proj = cond.timestepProj().view(b, 2 * fp, 6, d);
-      AttentionMask mask = teacherForcingMask(fp, frameTokens);
+      AttentionMask mask = teacherForcingMask(fp, frameTokens).to(tokens.device());
       for (int i = 0; i < model.blocks().size(); i++) {
         tokens =
             model
@@ -200,63 +201,53 @@ public final class WanCausalTransformer3D implements AutoCloseable {
     }
   }
 
-  /** The {@code [clean | noisy]} mask of {@link #forwardTeacherForcing} (causal-wan.md §3). */
-  AttentionMask teacherForcingMask(long frames, long frameTokens) {
-    int len = Math.toIntExact(frames * frameTokens), l = 2 * len;
-    long block = framesPerBlock * frameTokens;
-    boolean[] allowed = explicitMask(l, "the teacher-forcing forward");
-    for (int n = 0; n < l; n++) {
-      boolean noisy = n >= len;
-      long pos = noisy ? n - len : n;
-      long start = pos / block * block, end = Math.min(len, start + block);
-      for (int m = 0; m < l; m++) {
-        boolean allow;
-        if (!noisy) allow = m < end; // clean: block-causal within the clean half
-        else if (m < len) allow = m < start; // noisy: the clean blocks before its own
-        else allow = m - len >= start && m - len < end; // and its own noisy block
-        allowed[n * l + m] = allow || m == n;
+  /**
+   * The {@code [clean | noisy]} mask of {@link #forwardTeacherForcing} (causal-wan.md §3) over
+   * {@code 2 len} tokens: clean token n sees the clean keys up to the end of its block, noisy token
+   * {@code len + pos} the clean blocks before its own and its own noisy block. Two key intervals
+   * per row: O(len) memory, and the kernels skip the key blocks a query tile cannot see.
+   */
+  AttentionMask.KeyRanges teacherForcingMask(long frames, long frameTokens) {
+    int len = Math.toIntExact(frames * frameTokens);
+    int block = Math.toIntExact(framesPerBlock * frameTokens);
+    int[] ranges = new int[8 * len]; // (lo1, hi1, lo2, hi2) per row; zeros: empty
+    for (int n = 0; n < 2 * len; n++) {
+      int pos = n < len ? n : n - len;
+      int start = pos / block * block, end = Math.min(len, start + block);
+      if (n < len) {
+        ranges[4 * n + 1] = end; // clean: block-causal within the clean half
+      } else {
+        ranges[4 * n + 1] = start; // noisy: the clean blocks before its own
+        ranges[4 * n + 2] = len + start; // and its own noisy block
+        ranges[4 * n + 3] = len + end;
       }
     }
-    return new AttentionMask.Explicit(Tensor.of(allowed, l, l));
+    return AttentionMask.KeyRanges.of(ranges);
   }
 
   /**
-   * The mask of the training forward over {@code frames} frames of {@code frameTokens} tokens:
-   * {@code AttentionMask.blockCausal} for global attention, else an explicit BOOL matrix.
+   * The mask of the training forward over {@code frames} frames of {@code frameTokens} tokens, on
+   * the CPU: {@code AttentionMask.blockCausal} for global attention, else key ranges: each token
+   * sees the last {@code localAttnSize} frames up to its chunk's end (its own position included, as
+   * the window is at least a chunk).
    */
   public AttentionMask mask(long frames, long frameTokens) {
     long block = framesPerBlock * frameTokens;
     if (localAttnSize == -1) return AttentionMask.blockCausal(block);
     int l = Math.toIntExact(frames * frameTokens);
     long window = localAttnSize * frameTokens;
-    boolean[] allowed = explicitMask(l, "a local attention window");
+    int[] ranges = new int[4 * l];
     for (int n = 0; n < l; n++) {
       long end = Math.min(l, (n / block + 1) * block);
-      for (int m = 0; m < l; m++) {
-        allowed[n * l + m] = m == n || (m < end && m >= end - window);
-      }
+      ranges[4 * n] = (int) Math.max(0, end - window);
+      ranges[4 * n + 1] = (int) end;
     }
-    return new AttentionMask.Explicit(Tensor.of(allowed, l, l));
+    return AttentionMask.KeyRanges.of(ranges);
   }
 
-  /** Most entries of an explicit mask we build (256 MiB of booleans). */
-  private static final long MAX_EXPLICIT_MASK = 1L << 28;
-
-  /** An all-false {@code l x l} mask, or a clear error where it would not fit. */
-  private static boolean[] explicitMask(int l, String what) {
-    if ((long) l * l > MAX_EXPLICIT_MASK) {
-      throw new UnsupportedOperationException(
-          "WanCausalTransformer3D: "
-              + what
-              + " needs an explicit "
-              + l
-              + " x "
-              + l
-              + " attention mask, more than the "
-              + MAX_EXPLICIT_MASK
-              + " entries supported; use fewer frames or tokens per frame");
-    }
-    return new boolean[l * l];
+  /** {@code mask} with its tensor (if any) on {@code device}. */
+  private static AttentionMask on(AttentionMask mask, Device device) {
+    return mask instanceof AttentionMask.KeyRanges r ? r.to(device) : mask;
   }
 
   // ---------------------------------------------------------------- streaming mode
@@ -415,7 +406,7 @@ public final class WanCausalTransformer3D implements AutoCloseable {
       Tensor temb = cond.temb().view(b, fp, d);
       Tensor proj = cond.timestepProj().view(b, fp, 6, d);
 
-      AttentionMask mask = cache == null ? mask(fp, frameTokens) : null;
+      AttentionMask mask = cache == null ? on(mask(fp, frameTokens), tokens.device()) : null;
       for (int i = 0; i < model.blocks().size(); i++) {
         WanTransformerBlock block = model.blocks().get(i);
         String prefix = "blocks." + i + ".";

@@ -13,6 +13,7 @@ import io.kinema.tensor.DType;
 import io.kinema.tensor.Generator;
 import io.kinema.tensor.Scope;
 import io.kinema.tensor.Tensor;
+import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -112,20 +113,41 @@ public final class WanTransformerBlock extends Module {
       AttentionMask mask,
       WanTransformer3D.Trace trace,
       String prefix) {
-    // the tables are inputs (not captured) so a checkpoint keeps its own handles on them
+    // the tables and the mask's tensor are inputs (not captured) so a checkpoint keeps its own
+    // handles on them: it recomputes the block in backward, after the caller's scope has closed
+    Tensor maskTensor = maskTensor(mask);
+    List<Tensor> inputs = new ArrayList<>(List.of(x, context, timestepProj, cos, sin));
+    if (maskTensor != null) inputs.add(maskTensor);
     return checkpoint(
         in -> {
           Tensor ctx = in.get(1);
           Attention.Rotary rotary = Attention.Rotary.of(in.get(3), in.get(4), true);
+          AttentionMask m = maskTensor == null ? mask : withTensor(mask, in.get(5));
           return body(
               in.get(0),
               in.get(2),
-              (a, h) -> a.forward(h, mask, rotary),
+              (a, h) -> a.forward(h, m, rotary),
               (a, h) -> a.forward(h, ctx),
               trace,
               prefix);
         },
-        List.of(x, context, timestepProj, cos, sin));
+        inputs);
+  }
+
+  /** The tensor a mask holds (explicit matrix or key ranges), or null. */
+  private static Tensor maskTensor(AttentionMask mask) {
+    return switch (mask) {
+      case AttentionMask.Explicit e -> e.allowed();
+      case AttentionMask.KeyRanges r -> r.ranges();
+      case null, default -> null;
+    };
+  }
+
+  /** {@code mask} of the same kind holding {@code t} instead. */
+  private static AttentionMask withTensor(AttentionMask mask, Tensor t) {
+    return mask instanceof AttentionMask.Explicit
+        ? new AttentionMask.Explicit(t)
+        : new AttentionMask.KeyRanges(t);
   }
 
   /**

@@ -17,7 +17,7 @@ import org.junit.jupiter.api.Test;
 /**
  * The local attention window, checked two independent ways against each other: streaming with a
  * cache just large enough for the window (so eviction rolls the buffer) must equal the training
- * forward, whose explicit mask lets each query see only the window ending at its chunk's end. The
+ * forward, whose key-ranges mask lets each query see only the window ending at its chunk's end. The
  * golden files use the global window only, so this is the window's test.
  */
 class WanCausalLocalWindowTest {

@@ -80,6 +80,28 @@ class WanCausalTeacherForcingTest {
   }
 
   @Test
+  void checkpointedBlocksRecomputeWithTheirMask() throws IOException {
+    // The blocks' key-ranges mask lives in the forward's scope; checkpointing recomputes each block
+    // in backward, after that scope has closed, so the mask must travel as a checkpoint input.
+    try (var s = Scope.open();
+        WanCausalTransformer3D m = load()) {
+      Tensor[] in = inputs(m, 2 * m.framesPerBlock());
+      double[][] grads = new double[2][];
+      for (int i = 0; i < 2; i++) {
+        m.model().train();
+        m.model().gradientCheckpointing(i == 1);
+        Tensor noisy = in[0].copy().requiresGrad(true);
+        m.forwardTeacherForcing(noisy, in[3], in[1], 0, in[2]).sum().backward();
+        grads[i] = noisy.grad().toDoubleArray();
+      }
+      m.model().gradientCheckpointing(false);
+      for (int i = 0; i < grads[0].length; i++) {
+        assertEquals(grads[0][i], grads[1][i], 1e-12 * Math.max(1, Math.abs(grads[0][i])));
+      }
+    }
+  }
+
+  @Test
   void localWindowsAndMismatchedShapesAreRefused() throws IOException {
     try (var s = Scope.open();
         WanCausalTransformer3D m = load()) {

@@ -29,8 +29,9 @@ import java.util.function.Supplier;
  *
  * The second pass recomputes P and dP (about 40% more flops than one fused pass with dQ reduced
  * across key blocks), which buys full parallelism, determinism and no per-thread Sq x D buffers.
- * Masks are the forward's (see {@link CpuAttention}): per-row key limits let both passes skip the
- * blocks the mask hides; an Explicit mask is read per (row, key).
+ * Masks are the forward's (see {@link CpuAttention}): per-row key limits (and KeyRanges' intervals)
+ * let both passes skip the blocks the mask hides; Explicit and KeyRanges masks are applied per
+ * (row, key).
  *
  * <p>{@link AttentionBackwardF32} is the fast path (F32; BF16/F16 computed in f32), {@link F64} the
  * reference-precision path. Gradients are F64 for F64 inputs, F32 otherwise.
@@ -178,6 +179,7 @@ final class AttentionBackward {
     private final CpuAttention.Plan a;
     private final int d, dv;
     private final double[] qb, dob, kb, vb, acc1, acc2, lse, dd;
+    private final KeySegments segments = new KeySegments(BQ);
 
     F64(Plan p) {
       this.p = p;
@@ -205,6 +207,7 @@ final class AttentionBackward {
       AttentionF64.load(a.vs, a.vOff, a.vSt, b, h, k0, bk, dv, vb);
       for (int q0 = p.firstRowSeeing(k0) / BQ * BQ; q0 < a.sq; q0 += BQ) {
         int rows = Math.min(BQ, a.sq - q0);
+        if (!a.anySees(q0, rows, k0, k0 + bk)) continue;
         loadQueries(b, h, q0, rows);
         for (int i = 0; i < rows; i++) {
           for (int j = 0; j < bk; j++) {
@@ -230,29 +233,35 @@ final class AttentionBackward {
       double[] dq = acc1;
       java.util.Arrays.fill(dq, 0, rows * d, 0);
       loadQueries(b, h, q0, rows);
-      long kEnd = a.keyLimit(q0 + rows - 1);
-      for (int k0 = 0; k0 < kEnd; k0 += BK) {
-        int bk = (int) Math.min(BK, kEnd - k0);
-        AttentionF64.load(a.ks, a.kOff, a.kSt, b, h, k0, bk, d, kb);
-        AttentionF64.load(a.vs, a.vOff, a.vSt, b, h, k0, bk, dv, vb);
-        for (int i = 0; i < rows; i++) {
-          for (int j = 0; j < bk; j++) {
-            double pij = prob(b, h, q0 + i, k0 + j, i, j);
-            if (pij == 0) continue;
-            double dp = 0;
-            for (int c = 0; c < dv; c++) dp += dob[i * dv + c] * vb[j * dv + c];
-            double ds = a.scale * pij * (dp - dd[i]);
-            for (int x = 0; x < d; x++) dq[i * d + x] += ds * kb[j * d + x];
-          }
+      KeySegments seg = segments.of(a, q0, rows);
+      for (int si = 0; si < seg.count(); si++) {
+        for (int k0 = seg.start(si); k0 < seg.end(si); k0 += BK) {
+          queryKeyBlock(b, h, q0, rows, k0, Math.min(BK, seg.end(si) - k0), dq);
         }
       }
       store(p.gqs, p.gqOff, p.gqSt, b, h, q0, rows, d, dq);
     }
 
+    /** Adds keys {@code [k0, k0 + bk)}'s part of dQ for rows {@code [q0, q0 + rows)}. */
+    private void queryKeyBlock(int b, int h, int q0, int rows, int k0, int bk, double[] dq) {
+      AttentionF64.load(a.ks, a.kOff, a.kSt, b, h, k0, bk, d, kb);
+      AttentionF64.load(a.vs, a.vOff, a.vSt, b, h, k0, bk, dv, vb);
+      for (int i = 0; i < rows; i++) {
+        for (int j = 0; j < bk; j++) {
+          double pij = prob(b, h, q0 + i, k0 + j, i, j);
+          if (pij == 0) continue;
+          double dp = 0;
+          for (int c = 0; c < dv; c++) dp += dob[i * dv + c] * vb[j * dv + c];
+          double ds = a.scale * pij * (dp - dd[i]);
+          for (int x = 0; x < d; x++) dq[i * d + x] += ds * kb[j * d + x];
+        }
+      }
+    }
+
     /** P for query row {@code qi} (tile row i) and key {@code kj} (tile row j); 0 when masked. */
     private double prob(int b, int h, long qi, long kj, int i, int j) {
       if (kj >= a.keyLimit(qi) || lse[i] == Double.NEGATIVE_INFINITY) return 0;
-      if (a.maskKind == 3 && !a.allowed(b, h, qi, kj)) return 0;
+      if (a.maskKind >= CpuAttention.Plan.EXPLICIT && !a.allowedAt(b, h, qi, kj)) return 0;
       double s = 0;
       for (int x = 0; x < d; x++) s += qb[i * d + x] * kb[j * d + x];
       return Math.exp(a.scale * s - lse[i]);

@@ -42,6 +42,7 @@ final class AttentionBackwardF32 implements AttentionBackward.Worker {
   private final float scale, qScale;
   private final float[] qr, dor, kr, vr, kt, vt, pt, dst, accA, accB, lse2, dd, row;
   private final long[] limit = new long[BQ];
+  private final KeySegments segments = new KeySegments(BQ);
 
   AttentionBackwardF32(AttentionBackward.Plan p) {
     this.p = p;
@@ -81,6 +82,7 @@ final class AttentionBackwardF32 implements AttentionBackward.Worker {
     loadKeys(b, h, k0, bk);
     for (int q0 = p.firstRowSeeing(k0) / BQ * BQ; q0 < a.sq; q0 += BQ) {
       int rows = Math.min(BQ, a.sq - q0);
+      if (!a.anySees(q0, rows, k0, k0 + bk)) continue;
       loadQueries(b, h, q0, rows);
       probabilities(b, h, q0, rows, k0, bk);
       gemm(bk, dvp, rows, pt, 1, BK, dor, dvp, dvAcc, dvp); // dV += P^T dO
@@ -96,12 +98,14 @@ final class AttentionBackwardF32 implements AttentionBackward.Worker {
     float[] dq = accA;
     Arrays.fill(dq, 0, rows * dp, 0);
     loadQueries(b, h, q0, rows);
-    long kEnd = a.keyLimit(q0 + rows - 1); // limits never decrease with the row
-    for (int k0 = 0; k0 < kEnd; k0 += BK) {
-      int bk = (int) Math.min(BK, kEnd - k0);
-      loadKeys(b, h, k0, bk);
-      probabilities(b, h, q0, rows, k0, bk);
-      gemm(rows, dp, bk, dst, BK, 1, kr, dp, dq, dp); // dQ += dS K
+    KeySegments seg = segments.of(a, q0, rows); // no row of the block sees a key outside them
+    for (int si = 0; si < seg.count(); si++) {
+      for (int k0 = seg.start(si); k0 < seg.end(si); k0 += BK) {
+        int bk = Math.min(BK, seg.end(si) - k0);
+        loadKeys(b, h, k0, bk);
+        probabilities(b, h, q0, rows, k0, bk);
+        gemm(rows, dp, bk, dst, BK, 1, kr, dp, dq, dp); // dQ += dS K
+      }
     }
     store(p.gqs, p.gqOff, p.gqSt, b, h, q0, rows, d, dq, dp);
   }
@@ -132,7 +136,10 @@ final class AttentionBackwardF32 implements AttentionBackward.Worker {
         pv.mul(FloatVector.fromArray(S, dst, at).sub(di)).mul(scale).intoArray(dst, at);
       }
     }
-    if (a.maskKind == 3) {
+    if (a.maskKind == CpuAttention.Plan.KEY_RANGES && !a.allSee(q0, rows, k0, k0 + bk)) {
+      for (int i = 0; i < rows; i++) zeroOutsideRanges(i, q0 + i, k0, bk);
+    }
+    if (a.maskKind == CpuAttention.Plan.EXPLICIT) {
       for (int i = 0; i < rows; i++) {
         for (int j = 0; j < bk; j++) {
           if (!a.allowed(b, h, q0 + i, k0 + j)) {
@@ -142,6 +149,37 @@ final class AttentionBackwardF32 implements AttentionBackward.Worker {
         }
       }
     }
+  }
+
+  /**
+   * Zeroes P and dS of tile row i (query row qi) where the key is outside both of the row's ranges:
+   * with the ranges clipped to the block, sorted so {@code s1 <= s2} (an empty one moved to the
+   * end), the hidden keys are {@code [0, s1)}, {@code [e1, s2)} and {@code [max(e1, e2), bk)}.
+   */
+  private void zeroOutsideRanges(int i, int qi, int k0, int bk) {
+    int[] r = a.ranges;
+    int at = 4 * qi;
+    int s1 = Math.clamp(r[at] - k0, 0, bk), e1 = Math.clamp(r[at + 1] - k0, 0, bk);
+    int s2 = Math.clamp(r[at + 2] - k0, 0, bk), e2 = Math.clamp(r[at + 3] - k0, 0, bk);
+    if (s1 >= e1) s1 = e1 = bk;
+    if (s2 >= e2) s2 = e2 = bk;
+    if (s2 < s1) {
+      int t = s1;
+      s1 = s2;
+      s2 = t;
+      t = e1;
+      e1 = e2;
+      e2 = t;
+    }
+    zero(i, 0, s1);
+    if (e1 < s2) zero(i, e1, s2);
+    zero(i, Math.max(e1, e2), bk);
+  }
+
+  private void zero(int i, int from, int to) {
+    if (from >= to) return;
+    Arrays.fill(pt, i * BK + from, i * BK + to, 0);
+    Arrays.fill(dst, i * BK + from, i * BK + to, 0);
   }
 
   // ------------------------------------------------------------------ tiles in and out

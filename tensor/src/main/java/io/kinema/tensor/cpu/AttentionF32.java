@@ -21,10 +21,10 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * <ol>
  *   <li>Q tile, scaled by {@code scale * log2(e)}, transposed once into {@code qt[d][i]}.
- *   <li>For each block of {@link #BK} keys (stopping at the last key any row of the tile may see):
- *       K and V rows copied into contiguous scratch; scores {@code st[j][i] = sum_d k[j][d]
- *       qt[d][i]} by a 4-key x 4-vector register-blocked micro-kernel (a K scalar broadcast against
- *       Q vectors: no horizontal sums).
+ *   <li>For each block of {@link #BK} keys among those some row of the tile may see ({@link
+ *       KeySegments}): K and V rows copied into contiguous scratch; scores {@code st[j][i] = sum_d
+ *       k[j][d] qt[d][i]} by a 4-key x 4-vector register-blocked micro-kernel (a K scalar broadcast
+ *       against Q vectors: no horizontal sums).
  *   <li>Mask (only in blocks the mask cuts), then the online softmax, all lane-wise over queries:
  *       running max m, {@code p = 2^(s - m)}, running sum l, and the factor {@code alpha = 2^(m_old
  *       - m_new)} that rescales the accumulator.
@@ -59,6 +59,13 @@ final class AttentionF32 implements CpuAttention.Worker {
   private final long[] limit = new long[BQ];
   private final boolean[] allow;
 
+  /**
+   * KeyRanges only: the tile rows' bounds, {@code bounds[c * BQ + i]} for c = lo1, hi1, lo2, hi2.
+   */
+  private final int[] bounds;
+
+  private final KeySegments segments = new KeySegments(BQ);
+
   AttentionF32(CpuAttention.Plan p) {
     this.p = p;
     d = p.d;
@@ -73,7 +80,8 @@ final class AttentionF32 implements CpuAttention.Worker {
     m = new float[BQ];
     l = new float[BQ];
     alpha = new float[BQ];
-    allow = p.maskKind == 3 ? new boolean[BK * BQ] : null;
+    allow = p.maskKind == CpuAttention.Plan.EXPLICIT ? new boolean[BK * BQ] : null;
+    bounds = p.maskKind == CpuAttention.Plan.KEY_RANGES ? new int[4 * BQ] : null;
   }
 
   @Override
@@ -87,21 +95,26 @@ final class AttentionF32 implements CpuAttention.Worker {
     Arrays.fill(l, 0);
     Arrays.fill(o, 0, rows4 * dvp, 0);
     for (int i = 0; i < padRows; i++) limit[i] = p.keyLimit(q0 + i);
-    long kEnd = limit[rows - 1]; // no row of the tile sees a key at or past this
     long kFree = limit[0]; // every row sees every key before this
-    for (int k0 = 0; k0 < kEnd; k0 += BK) {
-      int bk = (int) Math.min(BK, kEnd - k0);
-      if (allow != null && !loadAllowed(b, h, q0, rows, padRows, k0, bk)) continue;
-      loadRows(p.ks, p.kOff, p.kSt, b, h, k0, bk, d, kb, d);
-      loadRows(p.vs, p.vOff, p.vSt, b, h, k0, bk, dv, vb, dvp);
-      scores(nv, bk);
-      if (allow != null) applyAllowed(nv, bk);
-      else if (k0 + bk > kFree) applyLimits(nv, padRows, k0, bk);
-      softmax(nv, bk);
-      for (int i0 = 0; i0 < rows4; i0 += 4) {
-        int c = 0;
-        for (; c + 4 * L <= dvp; c += 4 * L) pv4x4(i0, c, bk);
-        for (; c < dvp; c += L) pv4x1(i0, c, bk);
+    if (bounds != null) loadBounds(q0, rows);
+    KeySegments seg = segments.of(p, q0, rows); // no row of the tile sees a key outside them
+    for (int si = 0; si < seg.count(); si++) {
+      for (int k0 = seg.start(si); k0 < seg.end(si); k0 += BK) {
+        int bk = Math.min(BK, seg.end(si) - k0);
+        if (allow != null && !loadAllowed(b, h, q0, rows, padRows, k0, bk)) continue;
+        loadRows(p.ks, p.kOff, p.kSt, b, h, k0, bk, d, kb, d);
+        loadRows(p.vs, p.vOff, p.vSt, b, h, k0, bk, dv, vb, dvp);
+        scores(nv, bk);
+        if (allow != null) applyAllowed(nv, bk);
+        else if (bounds != null) {
+          if (!p.allSee(q0, rows, k0, k0 + bk)) applyRanges(nv, k0, bk);
+        } else if (k0 + bk > kFree) applyLimits(nv, padRows, k0, bk);
+        softmax(nv, bk);
+        for (int i0 = 0; i0 < rows4; i0 += 4) {
+          int c = 0;
+          for (; c + 4 * L <= dvp; c += 4 * L) pv4x4(i0, c, bk);
+          for (; c < dvp; c += L) pv4x1(i0, c, bk);
+        }
       }
     }
     store(b, h, q0, rows);
@@ -239,6 +252,34 @@ final class AttentionF32 implements CpuAttention.Worker {
         FloatVector s = FloatVector.fromArray(S, st, at);
         s = s.blend(NEG_INF, S.indexInRange(0, t - base)); // lanes < t - base
         s.intoArray(st, at);
+      }
+    }
+  }
+
+  /** The KeyRanges bounds of the tile's rows; padding rows get empty ranges. */
+  private void loadBounds(int q0, int rows) {
+    Arrays.fill(bounds, 0);
+    for (int i = 0; i < rows; i++) {
+      for (int c = 0; c < 4; c++) bounds[c * BQ + i] = p.ranges[4 * (q0 + i) + c];
+    }
+  }
+
+  /** Scores of keys outside a row's two ranges to -inf, lane-wise over the tile's rows. */
+  private void applyRanges(int nv, int k0, int bk) {
+    for (int iv = 0; iv < nv; iv++) {
+      int base = iv * L;
+      IntVector lo1 = IntVector.fromArray(SI, bounds, base);
+      IntVector hi1 = IntVector.fromArray(SI, bounds, BQ + base);
+      IntVector lo2 = IntVector.fromArray(SI, bounds, 2 * BQ + base);
+      IntVector hi2 = IntVector.fromArray(SI, bounds, 3 * BQ + base);
+      for (int j = 0; j < bk; j++) {
+        int key = k0 + j;
+        VectorMask<Integer> in =
+            lo1.compare(VectorOperators.LE, key)
+                .and(hi1.compare(VectorOperators.GT, key))
+                .or(lo2.compare(VectorOperators.LE, key).and(hi2.compare(VectorOperators.GT, key)));
+        int at = j * BQ + base;
+        FloatVector.fromArray(S, st, at).blend(NEG_INF, in.not().cast(S)).intoArray(st, at);
       }
     }
   }

@@ -19,6 +19,7 @@ final class AttentionF64 implements CpuAttention.Worker {
   private final CpuAttention.Plan p;
   private final int d, dv;
   private final double[] qb, kb, vb, s, o, m, l;
+  private final KeySegments segments = new KeySegments(BQ);
 
   AttentionF64(CpuAttention.Plan p) {
     this.p = p;
@@ -40,41 +41,10 @@ final class AttentionF64 implements CpuAttention.Worker {
     Arrays.fill(m, Double.NEGATIVE_INFINITY);
     Arrays.fill(l, 0);
     Arrays.fill(o, 0);
-    long kEnd = p.keyLimit(q0 + rows - 1); // limits never decrease with the row
-    boolean explicit = p.maskKind == 3;
-    for (int k0 = 0; k0 < kEnd; k0 += BK) {
-      int bk = (int) Math.min(BK, kEnd - k0);
-      load(p.ks, p.kOff, p.kSt, b, h, k0, bk, d, kb);
-      load(p.vs, p.vOff, p.vSt, b, h, k0, bk, dv, vb);
-      for (int i = 0; i < rows; i++) {
-        int jEnd = (int) Math.clamp(p.keyLimit(q0 + i) - k0, 0, bk);
-        double mx = Double.NEGATIVE_INFINITY;
-        for (int j = 0; j < jEnd; j++) {
-          double sc;
-          if (explicit && !p.allowed(b, h, q0 + i, k0 + j)) {
-            sc = Double.NEGATIVE_INFINITY;
-          } else {
-            double dot = 0;
-            for (int x = 0; x < d; x++) dot += qb[i * d + x] * kb[j * d + x];
-            sc = dot * p.scale;
-          }
-          s[j] = sc;
-          mx = Math.max(mx, sc);
-        }
-        if (mx == Double.NEGATIVE_INFINITY) continue; // nothing visible in this block
-        double mNew = Math.max(m[i], mx);
-        double a = Math.exp(m[i] - mNew); // 0 while m was -inf
-        double sum = l[i] * a;
-        int oi = i * dv;
-        for (int c = 0; c < dv; c++) o[oi + c] *= a;
-        for (int j = 0; j < jEnd; j++) {
-          if (s[j] == Double.NEGATIVE_INFINITY) continue;
-          double pj = Math.exp(s[j] - mNew);
-          sum += pj;
-          for (int c = 0; c < dv; c++) o[oi + c] += pj * vb[j * dv + c];
-        }
-        l[i] = sum;
-        m[i] = mNew;
+    KeySegments seg = segments.of(p, q0, rows); // no row of the tile sees a key outside them
+    for (int si = 0; si < seg.count(); si++) {
+      for (int k0 = seg.start(si); k0 < seg.end(si); k0 += BK) {
+        block(b, h, q0, rows, k0, Math.min(BK, seg.end(si) - k0));
       }
     }
     long base = p.oOff + b * p.oSt[0] + h * p.oSt[1] + q0 * p.oSt[2];
@@ -85,6 +55,43 @@ final class AttentionF64 implements CpuAttention.Worker {
         p.os.setAtIndex(ValueLayout.JAVA_DOUBLE, r + c * p.oSt[3], o[i * dv + c] * inv);
       }
       p.storeLse(b, h, q0 + i, l[i] == 0 ? Double.NEGATIVE_INFINITY : m[i] + Math.log(l[i]));
+    }
+  }
+
+  /** Keys {@code [k0, k0 + bk)} into the online softmax of the tile's rows. */
+  private void block(int b, int h, int q0, int rows, int k0, int bk) {
+    boolean perElement = p.maskKind >= CpuAttention.Plan.EXPLICIT;
+    load(p.ks, p.kOff, p.kSt, b, h, k0, bk, d, kb);
+    load(p.vs, p.vOff, p.vSt, b, h, k0, bk, dv, vb);
+    for (int i = 0; i < rows; i++) {
+      int jEnd = (int) Math.clamp(p.keyLimit(q0 + i) - k0, 0, bk);
+      double mx = Double.NEGATIVE_INFINITY;
+      for (int j = 0; j < jEnd; j++) {
+        double sc;
+        if (perElement && !p.allowedAt(b, h, q0 + i, k0 + j)) {
+          sc = Double.NEGATIVE_INFINITY;
+        } else {
+          double dot = 0;
+          for (int x = 0; x < d; x++) dot += qb[i * d + x] * kb[j * d + x];
+          sc = dot * p.scale;
+        }
+        s[j] = sc;
+        mx = Math.max(mx, sc);
+      }
+      if (mx == Double.NEGATIVE_INFINITY) continue; // nothing visible in this block
+      double mNew = Math.max(m[i], mx);
+      double a = Math.exp(m[i] - mNew); // 0 while m was -inf
+      double sum = l[i] * a;
+      int oi = i * dv;
+      for (int c = 0; c < dv; c++) o[oi + c] *= a;
+      for (int j = 0; j < jEnd; j++) {
+        if (s[j] == Double.NEGATIVE_INFINITY) continue;
+        double pj = Math.exp(s[j] - mNew);
+        sum += pj;
+        for (int c = 0; c < dv; c++) o[oi + c] += pj * vb[j * dv + c];
+      }
+      l[i] = sum;
+      m[i] = mNew;
     }
   }
 

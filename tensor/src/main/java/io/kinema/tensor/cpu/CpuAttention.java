@@ -18,7 +18,10 @@ import java.util.function.Supplier;
  * limit(i)} (key j allowed iff {@code j < limit(i)}) that never decreases with i, so key blocks
  * past a tile's largest limit are skipped entirely (causal attention costs about half). Query i has
  * position {@code p = i + Sk - Sq}; Causal allows keys {@code j <= p}, BlockCausal keys in blocks
- * {@code floor(j / blockSize) <= floor(p / blockSize)}. An Explicit mask is read per (row, key).
+ * {@code floor(j / blockSize) <= floor(p / blockSize)}. An Explicit mask is read per (row, key). A
+ * KeyRanges mask gives each row up to two key intervals: a tile visits only the blocks inside the
+ * union of its rows' intervals ({@link KeySegments}) and masks per (row, key) where a block is not
+ * wholly visible to every row.
  *
  * <p>A query row that may attend to no key at all gets output 0 and log-sum-exp -inf (PyTorch would
  * give NaN).
@@ -80,8 +83,13 @@ final class CpuAttention {
     final long qOff, kOff, vOff, oOff;
     final long[] qSt, kSt, vSt, oSt;
 
-    /** 0 none, 1 causal, 2 block-causal, 3 explicit. */
+    /** 0 none, 1 causal, 2 block-causal, 3 explicit, 4 key ranges. */
     final int maskKind;
+
+    static final int EXPLICIT = 3, KEY_RANGES = 4;
+
+    /** KeyRanges only: (lo1, hi1, lo2, hi2) of each query row, clamped to [0, Sk]. */
+    final int[] ranges;
 
     final long blockSize;
     final long posOffset; // Sk - Sq: the absolute position of query row 0
@@ -130,10 +138,15 @@ final class CpuAttention {
           blockSize = bc.blockSize();
         }
         case AttentionMask.Explicit e -> {
-          maskKind = 3;
+          maskKind = EXPLICIT;
+          blockSize = 0;
+        }
+        case AttentionMask.KeyRanges r -> {
+          maskKind = KEY_RANGES;
           blockSize = 0;
         }
       }
+      ranges = mask instanceof AttentionMask.KeyRanges r ? readRanges(r.ranges(), sq, sk) : null;
       if (mask instanceof AttentionMask.Explicit e) {
         // Broadcast to [B, H, Sq, Sk] as stride-0 views (the front-end already did; cheap to redo).
         try (Tensor m = e.allowed().expand(b, h, sq, sk)) {
@@ -159,7 +172,25 @@ final class CpuAttention {
       }
     }
 
-    /** Keys {@code j < keyLimit(i)} may be attended by query row i (before an explicit mask). */
+    private static int[] readRanges(Tensor t, int sq, int sk) {
+      long[] r = t.toLongArray();
+      if (r.length != 4L * sq) {
+        throw new IllegalArgumentException(
+            "attention: KeyRanges mask "
+                + t.describe()
+                + " needs one row per query (Sq = "
+                + sq
+                + ")");
+      }
+      int[] out = new int[r.length];
+      for (int i = 0; i < r.length; i++) out[i] = (int) Math.clamp(r[i], 0, sk);
+      return out;
+    }
+
+    /**
+     * Keys {@code j < keyLimit(i)} may be attended by query row i (before an explicit or key-ranges
+     * mask, for which it is Sk).
+     */
     long keyLimit(long i) {
       long p = i + posOffset;
       long lim =
@@ -169,6 +200,52 @@ final class CpuAttention {
             default -> sk;
           };
       return Math.clamp(lim, 0, sk);
+    }
+
+    /** Whether query row i's key ranges hold key j (KeyRanges only). */
+    boolean inRanges(long i, long j) {
+      int at = (int) i * 4;
+      return (ranges[at] <= j && j < ranges[at + 1]) || (ranges[at + 2] <= j && j < ranges[at + 3]);
+    }
+
+    /** The explicit or key-ranges mask's verdict on (b, h, i, j); true for the limit masks. */
+    boolean allowedAt(int bi, int hi, long i, long j) {
+      return switch (maskKind) {
+        case EXPLICIT -> allowed(bi, hi, i, j);
+        case KEY_RANGES -> inRanges(i, j);
+        default -> true;
+      };
+    }
+
+    /**
+     * Whether some row of {@code [q0, q0 + rows)} may see a key of {@code [k0, k1)} (always true
+     * for an explicit mask, which is not scanned ahead).
+     */
+    boolean anySees(int q0, int rows, long k0, long k1) {
+      return switch (maskKind) {
+        case EXPLICIT -> true;
+        case KEY_RANGES -> {
+          for (int i = q0; i < q0 + rows; i++) {
+            int at = i * 4;
+            if (Math.max(ranges[at], k0) < Math.min(ranges[at + 1], k1)) yield true;
+            if (Math.max(ranges[at + 2], k0) < Math.min(ranges[at + 3], k1)) yield true;
+          }
+          yield false;
+        }
+        default -> keyLimit(q0 + rows - 1) > k0;
+      };
+    }
+
+    /**
+     * Whether every row of {@code [q0, q0 + rows)} sees every key of {@code [k0, k1)} (KeyRanges).
+     */
+    boolean allSee(int q0, int rows, long k0, long k1) {
+      for (int i = q0; i < q0 + rows; i++) {
+        int at = i * 4;
+        boolean first = ranges[at] <= k0 && k1 <= ranges[at + 1];
+        if (!first && !(ranges[at + 2] <= k0 && k1 <= ranges[at + 3])) return false;
+      }
+      return true;
     }
 
     /** The explicit mask's element for (b, h, i, j). */

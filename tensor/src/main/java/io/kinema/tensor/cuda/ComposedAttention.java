@@ -12,8 +12,9 @@ import io.kinema.tensor.grad.GradMode;
  * kᵀ} are materialized, masked with −∞, and softmaxed with the row's log-sum-exp; the backward
  * recomputes the probabilities from that log-sum-exp (FlashAttention-2's formulas, unfused). The
  * semantics are the CPU's ({@code CpuAttention}): masks as key limits aligned to the end of the key
- * sequence, and a row that may attend to no key gets output 0 and log-sum-exp −∞. Memory is {@code
- * O(B·H·Sq·Sk)}; a fused F32 kernel is what would remove it.
+ * sequence (or KeyRanges' intervals, compared on the device), and a row that may attend to no key
+ * gets output 0 and log-sum-exp −∞. Memory is {@code O(B·H·Sq·Sk)}; a fused F32 kernel is what
+ * would remove it.
  */
 final class ComposedAttention {
   private ComposedAttention() {}
@@ -89,7 +90,20 @@ final class ComposedAttention {
       case AttentionMask.Explicit e -> e.allowed().to(like.device());
       case AttentionMask.Causal c -> limits(sq, sk, 1, like);
       case AttentionMask.BlockCausal bc -> limits(sq, sk, bc.blockSize(), like);
+      case AttentionMask.KeyRanges r -> inRanges(r.ranges(), sk);
     };
+  }
+
+  /**
+   * {@code [Sq, Sk]}: key j lies in row i's {@code [lo1, hi1)} or {@code [lo2, hi2)}, compared on
+   * the device (the ranges are already there).
+   */
+  private static Tensor inRanges(Tensor ranges, long sk) {
+    Tensor j = Tensor.arange(0, sk, 1, DType.I32, ranges.device()).reshape(1, sk);
+    Tensor lo1 = ranges.narrow(1, 0, 1), hi1 = ranges.narrow(1, 1, 1);
+    Tensor lo2 = ranges.narrow(1, 2, 1), hi2 = ranges.narrow(1, 3, 1);
+    Tensor first = j.ge(lo1).logicalAnd(j.lt(hi1));
+    return first.logicalOr(j.ge(lo2).logicalAnd(j.lt(hi2)));
   }
 
   /** Keys {@code j < (floor(p / block) + 1) · block} for each query row (block 1: causal). */

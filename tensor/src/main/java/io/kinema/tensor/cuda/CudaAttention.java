@@ -44,8 +44,8 @@ final class CudaAttention {
         Tensor kp = operand(k, dp);
         Tensor vp = operand(v, dp);
         Tensor op = output(out, dp);
-        Tensor lse = lseOut == null ? null : lseTarget(lseOut)) {
-      Tensor m = explicitMask(mask);
+        Tensor lse = lseOut == null ? null : lseTarget(lseOut);
+        Tensor m = maskOperand(mask)) {
       AttentionArgs args = args(qp, kp, vp, op, null, lse, mask, m, scale);
       kernels.launch(
           "kinema_flash_attention_" + CudaElementwise.suffix(q.dtype()) + "_d" + dp,
@@ -90,9 +90,9 @@ final class CudaAttention {
         Tensor delta = DeviceTensors.empty(DType.F32, q, b * h * sq);
         Tensor dq = gradient(gradQ, dp);
         Tensor dk = gradient(gradK, dp);
-        Tensor dv = gradient(gradV, dp)) {
+        Tensor dv = gradient(gradV, dp);
+        Tensor m = maskOperand(mask)) {
       if (ls.storage() != lse.storage()) elementwise.copy(lse, ls);
-      Tensor m = explicitMask(mask);
       byte[] args = args(qp, kp, vp, op, gp, ls, mask, m, scale).encode();
       kernels.launch(
           "kinema_flash_attention_bwd_delta_" + t,
@@ -213,8 +213,26 @@ final class CudaAttention {
     }
   }
 
-  private static Tensor explicitMask(AttentionMask mask) {
-    return mask instanceof AttentionMask.Explicit e ? e.allowed() : null;
+  /**
+   * The kernels' {@code mask} operand (a view or copy, closed by the caller): the explicit BOOL
+   * mask (read through its strides), the KeyRanges I32 [Sq, 4] table made dense, or null.
+   */
+  private Tensor maskOperand(AttentionMask mask) {
+    return switch (mask) {
+      case AttentionMask.Explicit e -> viewOf(e.allowed());
+      case AttentionMask.KeyRanges r -> {
+        Tensor t = r.ranges();
+        if (t.isContiguous()) yield viewOf(t);
+        Tensor dense = DeviceTensors.empty(DType.I32, t, t.shape());
+        elementwise.copy(t, dense);
+        yield dense;
+      }
+      default -> null;
+    };
+  }
+
+  private static Tensor viewOf(Tensor t) {
+    return DeviceTensors.view(t, t.shape(), t.strides(), t.offset());
   }
 
   /** The kernels' argument block. */
@@ -226,7 +244,7 @@ final class CudaAttention {
       Tensor gradOut,
       Tensor lse,
       AttentionMask mask,
-      Tensor explicit,
+      Tensor maskOperand,
       double scale) {
     long blockSize = mask instanceof AttentionMask.BlockCausal bc ? bc.blockSize() : 0;
     return new AttentionArgs(
@@ -240,7 +258,7 @@ final class CudaAttention {
         strides3(out),
         strides3(gradOut),
         strides3(lse),
-        explicit == null ? new long[4] : explicit.strides(),
+        mask instanceof AttentionMask.Explicit ? maskOperand.strides() : new long[4],
         blockSize,
         (float) scale,
         MaskKind.of(mask));

@@ -723,7 +723,7 @@ public final class KernelCatalog {
                 128,
                 1,
                 128,
-                (2 * 64 + 2 * qb) * (d + 8) * 2 + 3 * qb * 4,
+                (2 * 64 + 2 * qb) * (d + 8) * 2 + qb * (2 * 4 + 16), // + lse, Delta, ranges
                 "(B * H, ceil(Sk / 64))"),
             "dK and dV, a CTA per 64 keys walking the query blocks that see them",
             ptr("q"),

@@ -11,7 +11,9 @@ public enum MaskKind {
   CAUSAL,
   BLOCK_CAUSAL,
   /** A BOOL tensor read per (batch, head, query, key). */
-  EXPLICIT;
+  EXPLICIT,
+  /** An I32 [Sq, 4] table of two key intervals per query row (AttentionMask.KeyRanges). */
+  KEY_RANGES;
 
   /** The kernels' integer code. */
   public int code() {
@@ -24,6 +26,7 @@ public enum MaskKind {
       case AttentionMask.Causal c -> CAUSAL;
       case AttentionMask.BlockCausal b -> BLOCK_CAUSAL;
       case AttentionMask.Explicit e -> EXPLICIT;
+      case AttentionMask.KeyRanges r -> KEY_RANGES;
     };
   }
 }

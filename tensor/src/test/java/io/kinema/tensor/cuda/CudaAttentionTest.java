@@ -19,10 +19,11 @@ import org.junit.jupiter.api.Test;
 /**
  * The flash attention kernels against the CPU's attention on the same BF16/F16 inputs: forward
  * output and log-sum-exp, and the backward's dq, dk, dv, for head dims 64 and 128 and padded ones
- * (32, and D != Dv), every mask kind, Sq != Sk, sequence lengths that are not multiples of the
- * tiles, and k/v broadcast over heads. The GPU rounds P (and dS) to the 16-bit type for its
- * tensor-core products, so errors are measured against each result's largest magnitude. F32 and F64
- * (the composed path) must agree to their own precision, rows that see no key included.
+ * (32, and D != Dv), every mask kind (key ranges with most key blocks skipped), Sq != Sk, sequence
+ * lengths that are not multiples of the tiles, and k/v broadcast over heads. The GPU rounds P (and
+ * dS) to the 16-bit type for its tensor-core products, so errors are measured against each result's
+ * largest magnitude. F32 and F64 (the composed path) must agree to their own precision, rows that
+ * see no key included.
  */
 @RequiresCuda
 class CudaAttentionTest {
@@ -50,7 +51,45 @@ class CudaAttentionTest {
       new Case(2, 2, 50, 50, 16, 16, AttentionMask.blockCausal(16), DType.F64, false),
       new Case(1, 2, 33, 70, 48, 80, new AttentionMask.Explicit(keep), DType.F32, false),
       new Case(2, 3, 20, 20, 200, 200, AttentionMask.NONE, DType.F32, true),
+      new Case(1, 2, 70, 200, 64, 64, keyRanges(r, 70, 200), DType.BF16, false),
+      new Case(1, 1, 128, 128, 128, 128, teacherForcing(2, 32), DType.F16, false),
+      new Case(2, 1, 100, 90, 32, 32, keyRanges(r, 100, 90), DType.F16, true),
+      new Case(1, 2, 70, 200, 16, 8, keyRanges(r, 70, 200), DType.F32, false),
+      new Case(1, 2, 96, 96, 8, 8, teacherForcing(3, 16), DType.F64, false),
     };
+  }
+
+  /**
+   * Narrow random windows (lo, lo + up to 40) and (lo, lo + up to 20), so most key blocks are
+   * skipped by some tile; every fifth row sees nothing.
+   */
+  private static AttentionMask keyRanges(Random r, int sq, int sk) {
+    int[] t = new int[4 * sq];
+    for (int i = 0; i < sq; i++) {
+      if (i % 5 == 3) continue;
+      for (int c = 0; c < 4; c += 2) {
+        int lo = r.nextInt(sk + 1);
+        t[4 * i + c] = lo;
+        t[4 * i + c + 1] = Math.min(sk, lo + r.nextInt(c == 0 ? 41 : 21));
+      }
+    }
+    return AttentionMask.KeyRanges.of(t);
+  }
+
+  /** The [clean | noisy] teacher-forcing mask of {@code frames} frames of {@code tokens}. */
+  private static AttentionMask teacherForcing(int frames, int tokens) {
+    int len = frames * tokens;
+    int[] t = new int[8 * len];
+    for (int n = 0; n < 2 * len; n++) {
+      int pos = n % len, start = pos / tokens * tokens;
+      if (n < len) t[4 * n + 1] = start + tokens;
+      else {
+        t[4 * n + 1] = start;
+        t[4 * n + 2] = len + start;
+        t[4 * n + 3] = len + start + tokens;
+      }
+    }
+    return AttentionMask.KeyRanges.of(t);
   }
 
   @Test
@@ -93,6 +132,8 @@ class CudaAttentionTest {
     AttentionMask mask = c.mask();
     if (mask instanceof AttentionMask.Explicit e) {
       mask = new AttentionMask.Explicit(e.allowed().to(dev).expand(c.b(), c.h(), c.sq(), c.sk()));
+    } else if (mask instanceof AttentionMask.KeyRanges kr) {
+      mask = kr.to(dev);
     }
     Tensor out = Tensor.empty(c.dt(), dev, c.b(), c.h(), c.sq(), c.dv());
     DType acc = c.dt() == DType.F64 ? DType.F64 : DType.F32;
