@@ -49,8 +49,8 @@ KINEMA_DEV int key_limit(i64 i, const kinema_attention_args& a) {
 
 // The keys query row i may see, as two intervals [lo1, hi1) and [lo2, hi2) (empty when lo >= hi).
 // KINEMA_MASK_KEY_RANGES reads them from its table: the kernels' `mask` operand is then a dense
-// I32 [Sq, 4] of (lo1, hi1, lo2, hi2) per query row, bounds in [0, Sk] (checked by the Java
-// front-end; they only mask, never address). Every other kind is the one interval
+// I32 [Sq, 4] of (lo1, hi1, lo2, hi2) per query row. Bounds may be any int: they are only compared
+// with key indices, never used to address, so a bound past [0, Sk] reaches past the keys. Every other kind is the one interval
 // [0, key_limit(i)), with an explicit mask applied on top. Rows past Sq see nothing.
 struct key_ranges {
   int lo1, hi1, lo2, hi2;

@@ -37,10 +37,12 @@ public sealed interface AttentionMask {
    * Each query row sees up to two intervals of keys: {@code ranges} is an I32 tensor {@code [Sq,
    * 4]} of {@code (lo1, hi1, lo2, hi2)} per row, and key j is allowed iff {@code lo1 <= j < hi1} or
    * {@code lo2 <= j < hi2} (an interval with {@code lo >= hi} is empty). Bounds are absolute key
-   * indices in {@code [0, Sk]}; the same rows serve every batch and head. Memory is O(Sq), and the
-   * fused kernels skip the key blocks no row of a query tile can see. This covers masks an {@link
-   * Explicit} matrix would otherwise spell out: teacher forcing's {@code [clean | noisy]} mask,
-   * local windows, prefix-LM.
+   * indices; a bound outside {@code [0, Sk]} simply reaches past the keys there are (an interval is
+   * its part within {@code [0, Sk)}), so the table is never read back to be checked and may live on
+   * the device. The same rows serve every batch and head. Memory is O(Sq), and the fused kernels
+   * skip the key blocks no row of a query tile can see. This covers masks an {@link Explicit}
+   * matrix would otherwise spell out: teacher forcing's {@code [clean | noisy]} mask, local
+   * windows, prefix-LM.
    */
   record KeyRanges(Tensor ranges) implements AttentionMask {
     public KeyRanges {
