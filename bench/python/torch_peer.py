@@ -2,7 +2,7 @@
 """PyTorch figures for the kernels in Kinema's JMH benchmarks, same shapes, same machine.
 
 Run with Debian's python3-torch (never a build or test dependency):
-    OMP_NUM_THREADS=2 /usr/bin/python3 bench/python/torch_peer.py [matmul|norms|attention|train|cuda ...]
+    OMP_NUM_THREADS=2 /usr/bin/python3 bench/python/torch_peer.py [matmul|norms|attention|masked|train|cuda ...]
 Prints one Markdown row per case: best and median time over repeats, and GFLOP/s or GB/s.
 With arguments, only those sections run. The cuda section (CudaBench's cases on GPU 0) needs a
 PyTorch with CUDA and a GPU; without them it prints why and is skipped.
@@ -42,7 +42,7 @@ print(f"torch {torch.__version__}, threads {torch.get_num_threads()}")
 print("| kernel | shape | best ms | median ms | rate |")
 print("|---|---|---|---|---|")
 
-SECTIONS = set(sys.argv[1:]) or {"matmul", "norms", "attention", "train", "cuda"}
+SECTIONS = set(sys.argv[1:]) or {"matmul", "norms", "attention", "masked", "train", "cuda"}
 
 for n in (256, 512, 1024, 2048, 4096) if "matmul" in SECTIONS else ():
     for dt in (torch.float32, torch.bfloat16):
@@ -84,6 +84,35 @@ for s in (1024, 4096) if "attention" in SECTIONS else ():
             flops = 4 * h * s * s * d / (2 if causal else 1)
             best, med = bench(attn, repeats=3 if s == 4096 else 5)
             row(f"attention{' causal' if causal else ''}", f"H={h} S={s} D={d}", best, med, flops, "GFLOP/s")
+
+# MaskedAttentionBench's peer: forward + backward under the causal Wan model's teacher-forcing mask
+# ([clean | noisy], one frame per block), f32, 4 heads of 32. torch 1.13 takes the mask as a BOOL
+# matrix (masked_fill) and materialises S x S in both passes.
+for frames, tokens in ((4, 16), (8, 64)) if "masked" in SECTIONS else ():
+    length = frames * tokens
+    seq, batch, h, d = 2 * length, (4 if length > 256 else 32), 4, 32
+    allowed = torch.zeros(seq, seq, dtype=torch.bool)
+    for n in range(seq):
+        pos = n % length
+        start = pos // tokens * tokens
+        end = start + tokens
+        if n < length:
+            allowed[n, :end] = True
+        else:
+            allowed[n, :start] = True
+            allowed[n, length + start:length + end] = True
+    q, k, v = (torch.randn(batch, h, seq, d, requires_grad=True) for _ in range(3))
+    g = torch.randn(batch, h, seq, d)
+
+    def masked_fwd_bwd():
+        sc = torch.matmul(q, k.transpose(-1, -2)) * (1 / math.sqrt(d))
+        o = torch.matmul(torch.softmax(sc.masked_fill(~allowed, float("-inf")), -1), v)
+        o.backward(g)
+
+    seen = int(allowed.sum())
+    flops = 3 * 4 * batch * h * seen * d  # forward 2 products, backward 4: over the keys seen
+    best, med = bench(masked_fwd_bwd, repeats=5)
+    row("masked attention fwd+bwd", f"{frames}x{tokens} B={batch} H={h} S={seq} D={d}", best, med, flops, "GFLOP/s")
 
 # One training step of the transformer in TrainStepBench: 4 pre-norm blocks, dim 256, 4 heads,
 # FFN 1024 (GELU tanh), 256 tokens, batch 1, loss mean(y^2), AdamW.
