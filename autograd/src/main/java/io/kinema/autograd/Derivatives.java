@@ -574,10 +574,9 @@ final class Derivatives {
   // ---------------------------------------------------------------- attention
 
   /**
-   * The blockwise (FlashAttention-2) backward of {@link Attention}: q, k and v are saved; backward
-   * reruns the fused forward once for the output and its log-sum-exp (never stored as an Sq x Sk
-   * matrix either), then the fused backward. Gradients come back in the broadcast shapes and are
-   * summed to the inputs'.
+   * The blockwise (FlashAttention-2) backward of {@link Attention}: q, k, v, the output and the
+   * forward's row log-sum-exp are saved (nothing of size Sq x Sk), and the fused backward runs on
+   * them. Gradients come back in the broadcast shapes and are summed to the inputs'.
    */
   private static Node attention(OpCall.Attention c, Tensor out) {
     Tensor qo = c.q(), ko = c.k(), vo = c.v();
@@ -605,8 +604,8 @@ final class Derivatives {
                     case null, default -> structured;
                   };
               Tensor g = g0.dtype() == q.dtype() ? g0 : g0.to(q.dtype());
-              Attention.Forward f = Attention.forward(q, k, v, mask, scale);
-              Attention.Grads gr = Attention.backward(q, k, v, f.out(), f.lse(), g, mask, scale);
+              Tensor o = node.output(), lse = node.saved(c.lse());
+              Attention.Grads gr = Attention.backward(q, k, v, o, lse, g, mask, scale);
               return grads(
                   sumTo(gr.q(), qo.shape()), sumTo(gr.k(), ko.shape()), sumTo(gr.v(), vo.shape()));
             });
@@ -614,6 +613,8 @@ final class Derivatives {
     n.save(ko);
     n.save(vo);
     n.save(maskO);
+    n.save(c.lse());
+    n.saveOutput(out);
     return n;
   }
 

@@ -1190,10 +1190,12 @@ public final class Tensor implements AutoCloseable {
    */
   public static Tensor scaledDotProductAttention(
       Tensor q, Tensor k, Tensor v, AttentionMask mask, double scale) {
-    Tensor out = AttentionOps.sdpa(q, k, v, mask, scale);
-    return tracks(q) || tracks(k) || tracks(v)
-        ? recorded(new OpCall.Attention(q, k, v, mask, scale), out)
-        : out;
+    if (!(tracks(q) || tracks(k) || tracks(v))) return AttentionOps.sdpa(q, k, v, mask, scale);
+    // Recorded: the rows' log-sum-exp is kept for the backward, so it need not rerun the forward.
+    Tensor[] f = AttentionOps.forward(q, k, v, mask, scale, true);
+    try (Tensor lse = f[1]) {
+      return recorded(new OpCall.Attention(q, k, v, mask, scale, lse), f[0]);
+    }
   }
 
   /** As above with {@code scale = 1/sqrt(D)}. */

@@ -96,8 +96,11 @@ public sealed interface OpCall {
     }
   }
 
-  /** Fused scaled dot-product attention; the mask is a constant. */
-  record Attention(Tensor q, Tensor k, Tensor v, AttentionMask mask, double scale)
+  /**
+   * Fused scaled dot-product attention; the mask is a constant, {@code lse} the forward's row
+   * log-sum-exp (not an input: kept for the backward).
+   */
+  record Attention(Tensor q, Tensor k, Tensor v, AttentionMask mask, double scale, Tensor lse)
       implements OpCall {
     public List<Tensor> inputs() {
       return List.of(q, k, v);
