@@ -15,21 +15,22 @@ import java.util.Locale;
  * {@code w} bytes of the attention-backward compute type (8 for F64, else 4).
  *
  * <ul>
- *   <li><b>Saved per block</b> {@code = N D (6u + 13e) + 2 N F_ff e + 3 N_t D e}: in the F32
- *       islands the block input, the three LayerNorm inputs/outputs that the modulation multiplies
- *       and the FFN output that the gate multiplies (6); in the activation dtype the attention
- *       input, q and k before and after their norm/rotation, v, the merged heads before {@code
- *       to_out} and the attention output (self: 8), the cross-attention's query side (norm2 output,
- *       q, normed q, merged heads: 4) and the FFN input (1); the FFN's hidden pre- and
- *       post-activation (2 of width F_ff); the cross-attention keys/values of the text (3).
+ *   <li><b>Saved per block</b> {@code = N D (6u + 15e) + 2 N F_ff e + 3 N_t D e + 2 B h L w}: in
+ *       the F32 islands the block input, the three LayerNorm inputs/outputs that the modulation
+ *       multiplies and the FFN output that the gate multiplies (6); in the activation dtype the
+ *       attention input, q and k before and after their norm/rotation, v, the merged heads before
+ *       {@code to_out} and the attention output (self: 8), the cross-attention's query side (norm2
+ *       output, q, normed q, merged heads: 4) and the FFN input (1); the FFN's hidden pre- and
+ *       post-activation (2 of width F_ff); the cross-attention keys/values of the text (3); each
+ *       attention's own output and row log-sum-exp, kept by the attention op for its backward (2 of
+ *       width D, 2 per query and head in the compute type).
  *   <li><b>Global</b> {@code = N D (2u + e) + 3 N C_out P e + N_t (text_dim + 3 D) e}: output norm
  *       input and output, {@code proj_out} input, the output before and after unpatchify, the text
  *       MLP's saved tensors and its output (read by every block).
- *   <li><b>Attention backward</b> {@code = 5 N D w + B h L w (+ 3 N D (w + e) for BF16/F16)}: the
- *       blockwise (flash-style) backward never builds an L x L matrix; for one attention at a time
- *       it holds the recomputed output and its log-sum-exp, the incoming gradient in the compute
- *       type, and dq, dk, dv; half-precision inputs add their f32 copies and the gradients
- *       converted back.
+ *   <li><b>Attention backward</b> {@code = 4 N D w (+ 3 N D (w + e) for BF16/F16)}: the blockwise
+ *       (flash-style) backward never builds an L x L matrix; for one attention at a time it holds
+ *       the incoming gradient in the compute type, and dq, dk, dv; half-precision inputs add their
+ *       f32 copies and the gradients converted back.
  *   <li><b>Gradient working set</b> {@code = 4 N D u + 2 N F_ff u}: the residual-stream gradient
  *       and the gradients of one layer's inputs while it runs backward.
  *   <li><b>With gradient checkpointing</b> each block keeps only its input ({@code N D e}); in
@@ -111,14 +112,14 @@ public final class ActivationMemory {
     long d = config.innerDim(), ff = config.ffnDim(), heads = config.numAttentionHeads();
     long e = dtype.byteSize(), u = dtype.isHalf() ? 4 : e, w = dtype == DType.F64 ? 8 : 4;
     long layers = config.numLayers();
-    long perBlock = n * d * (6 * u + 13 * e) + 2 * n * ff * e + 3 * nt * d * e;
+    long perBlock =
+        n * d * (6 * u + 15 * e) + 2 * n * ff * e + 3 * nt * d * e + 2 * batch * heads * l * w;
     long global =
         n * d * (2 * u + e)
             + 3 * n * config.outChannels() * p.volume() * e
             + nt * (config.textDim() + 3 * d) * e;
     long saved = checkpointing ? global + layers * n * d * e : global + layers * perBlock;
-    long attention =
-        5 * n * d * w + batch * heads * l * w + (dtype.isHalf() ? 3 * n * d * (w + e) : 0);
+    long attention = 4 * n * d * w + (dtype.isHalf() ? 3 * n * d * (w + e) : 0);
     long working = 4 * n * d * u + 2 * n * ff * u;
     if (checkpointing) working += perBlock + 6 * n * d * u;
     long params = config.parameterCount();
