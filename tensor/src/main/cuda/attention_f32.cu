@@ -16,7 +16,8 @@
 //   backward (P = exp(scale q k^T - lse), masked entries 0; Delta_i = dO_i . O_i):
 //            1. kinema_attention_bwd_delta_<t>: Delta, a warp per row;
 //            2. kinema_attention_bwd_dkdv_<t>_d<D>: a CTA per 32 keys walks the query blocks that
-//               may see them: dV += P^T dO, dK += scale dS^T Q with dS = P (dP - Delta), dP = dO V^T;
+//               may see them: dV += P^T dO, dK += scale dS^T Q, with dP = dO V^T and
+//               dS = P (dP - Delta);
 //            3. kinema_attention_bwd_dq_<t>_d<D>: a CTA per 32 query rows walks its key blocks:
 //               dQ += scale dS K.
 //            Every CTA owns the gradient rows it writes (no atomics: deterministic); the second
@@ -40,7 +41,7 @@
 //   forward  3 x 32 P E + R                (Q, K, V, P)
 //   dkdv     4 x 32 P E + 2 R + 32 (2 E + 16)  (K, V, Q, dO, P^T, dS^T, lse, Delta, key ranges)
 //   dq       4 x 32 P E + R                (Q, dO, K, V, dS)
-// From 25 KB (F32, D = 32... 64) to 150 KB (F64 D = 128 dkdv); over 48 KiB the launcher raises
+// From 17 KB (F32 D = 32 forward) to 150 KB (F64 D = 128 dkdv); over 48 KiB the launcher raises
 // CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES (sm_80 allows 163 KiB).
 
 #include "attention_common.h"
@@ -394,30 +395,30 @@ KINEMA_DEV void attention_dq(const T* q, const T* k, const T* v, const T* dout, 
 // Entry points
 // ------------------------------------------------------------------------------------------------
 
-#define KINEMA_ATTENTION_SIMT(SUFFIX, T, D, THREADS)                                           \
-  extern "C" __global__ void __launch_bounds__(THREADS) kinema_attention_##SUFFIX##_d##D(      \
-      const T* q, const T* k, const T* v, T* out, T* lse, const u8* mask,                      \
-      const __grid_constant__ kinema_attention_args a, int d, int dv, double scale) {          \
-    attention_forward<T, D, THREADS>(q, k, v, out, lse, mask, a, d, dv, scale);                \
-  }                                                                                            \
+#define KINEMA_ATTENTION_SIMT(SUFFIX, T, D, THREADS)                                               \
+  extern "C" __global__ void __launch_bounds__(THREADS) kinema_attention_##SUFFIX##_d##D(          \
+      const T* q, const T* k, const T* v, T* out, T* lse, const u8* mask,                          \
+      const __grid_constant__ kinema_attention_args a, int d, int dv, double scale) {              \
+    attention_forward<T, D, THREADS>(q, k, v, out, lse, mask, a, d, dv, scale);                    \
+  }                                                                                                \
   extern "C" __global__ void __launch_bounds__(THREADS) kinema_attention_bwd_dkdv_##SUFFIX##_d##D( \
-      const T* q, const T* k, const T* v, const T* dout, const T* lse, const T* delta, T* dk,   \
-      T* dv_out, const u8* mask, const __grid_constant__ kinema_attention_args a, int d,       \
-      int dv, double scale) {                                                                  \
-    attention_dkdv<T, D, THREADS>(q, k, v, dout, lse, delta, dk, dv_out, mask, a, d, dv, scale); \
-  }                                                                                            \
-  extern "C" __global__ void __launch_bounds__(THREADS) kinema_attention_bwd_dq_##SUFFIX##_d##D( \
-      const T* q, const T* k, const T* v, const T* dout, const T* lse, const T* delta, T* dq,  \
-      const u8* mask, const __grid_constant__ kinema_attention_args a, int d, int dv,          \
-      double scale) {                                                                          \
-    attention_dq<T, D, THREADS>(q, k, v, dout, lse, delta, dq, mask, a, d, dv, scale);         \
+      const T* q, const T* k, const T* v, const T* dout, const T* lse, const T* delta, T* dk,      \
+      T* dv_out, const u8* mask, const __grid_constant__ kinema_attention_args a, int d,           \
+      int dv, double scale) {                                                                      \
+    attention_dkdv<T, D, THREADS>(q, k, v, dout, lse, delta, dk, dv_out, mask, a, d, dv, scale);   \
+  }                                                                                                \
+  extern "C" __global__ void __launch_bounds__(THREADS) kinema_attention_bwd_dq_##SUFFIX##_d##D(   \
+      const T* q, const T* k, const T* v, const T* dout, const T* lse, const T* delta, T* dq,      \
+      const u8* mask, const __grid_constant__ kinema_attention_args a, int d, int dv,              \
+      double scale) {                                                                              \
+    attention_dq<T, D, THREADS>(q, k, v, dout, lse, delta, dq, mask, a, d, dv, scale);             \
   }
 
-#define KINEMA_ATTENTION_DELTA(SUFFIX, T)                                                      \
-  extern "C" __global__ void kinema_attention_bwd_delta_##SUFFIX(                              \
-      const T* out, const T* dout, T* delta, const __grid_constant__ kinema_attention_args a, \
-      int dv) {                                                                                \
-    attention_delta<T>(out, dout, delta, a, dv);                                               \
+#define KINEMA_ATTENTION_DELTA(SUFFIX, T)                                                          \
+  extern "C" __global__ void kinema_attention_bwd_delta_##SUFFIX(                                  \
+      const T* out, const T* dout, T* delta, const __grid_constant__ kinema_attention_args a,      \
+      int dv) {                                                                                    \
+    attention_delta<T>(out, dout, delta, a, dv);                                                   \
   }
 
 KINEMA_ATTENTION_DELTA(f32, float)

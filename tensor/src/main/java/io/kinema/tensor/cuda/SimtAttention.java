@@ -11,8 +11,8 @@ import io.kinema.tensor.cuda.CudaKernels.Grid;
  * Fused F32/F64 attention forward and backward on the kernels of {@code attention_f32.cu}: the
  * flash algorithm of the BF16/F16 kernels (online softmax, lse, Delta + dK/dV + dQ passes without
  * atomics) in plain FFMA/DFMA, so no {@code [B, H, Sq, Sk]} matrix is stored. The kernels read q,
- * k, v, out and gradOut in place through their (batch, head, sequence) strides when the head dim has
- * unit stride (broadcast k/v included) and take any head dims {@code d, dv} up to their tile D:
+ * k, v, out and gradOut in place through their (batch, head, sequence) strides when the head dim
+ * has unit stride (broadcast k/v included) and take any head dims {@code d, dv} up to their tile D:
  * 32, 64, 128, 256 for F32 and 32, 64, 128 for F64 ({@link #handles}). Results follow the CPU's
  * semantics: masks end-aligned, a row that sees no key gets output 0 and lse −∞.
  */
