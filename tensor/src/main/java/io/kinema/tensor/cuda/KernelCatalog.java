@@ -757,8 +757,8 @@ public final class KernelCatalog {
   }
 
   /**
-   * The F32/F64 attention kernels ({@code attention_f32.cu}): a CTA of 128 threads (D <= 64) or
-   * 256 owns 32 rows; tile D takes head dims {@code d}, {@code dv} up to D (zero-padded tiles).
+   * The F32/F64 attention kernels ({@code attention_f32.cu}): a CTA of 128 threads (D <= 64) or 256
+   * owns 32 rows; tile D takes head dims {@code d}, {@code dv} up to D (zero-padded tiles).
    */
   private static void attentionSimt() {
     for (String t : new String[] {"f32", "f64"}) {
