@@ -98,7 +98,7 @@ class CudaGradParityTest {
     attentionBlockGradients(DType.BF16, 3e-2, 6e-2);
   }
 
-  /** F32 attention runs the composed (cuBLAS + elementwise) path: F32-level agreement. */
+  /** F32 attention runs the fused FFMA kernels (attention_f32.cu): F32-level agreement. */
   @Test
   void attentionBlockGradientsInF32() {
     attentionBlockGradients(DType.F32, 1e-5, 1e-4);

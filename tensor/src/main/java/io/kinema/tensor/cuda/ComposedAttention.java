@@ -7,14 +7,14 @@ import io.kinema.tensor.Tensor;
 import io.kinema.tensor.grad.GradMode;
 
 /**
- * Attention for dtypes the flash kernels do not take (F32, F64), written with tensor ops that run
- * on the device (cuBLAS products, elementwise and reduction kernels): the scores {@code scale · q
- * kᵀ} are materialized, masked with −∞, and softmaxed with the row's log-sum-exp; the backward
- * recomputes the probabilities from that log-sum-exp (FlashAttention-2's formulas, unfused). The
- * semantics are the CPU's ({@code CpuAttention}): masks as key limits aligned to the end of the key
- * sequence (or KeyRanges' intervals, compared on the device), and a row that may attend to no key
- * gets output 0 and log-sum-exp −∞. Memory is {@code O(B·H·Sq·Sk)}; a fused F32 kernel is what
- * would remove it.
+ * F32/F64 attention past the head dims of the fused kernels ({@link SimtAttention}: F32 above 256,
+ * F64 above 128), written with tensor ops that run on the device (cuBLAS products, elementwise and
+ * reduction kernels): the scores {@code scale · q kᵀ} are materialized, masked with −∞, and
+ * softmaxed with the row's log-sum-exp; the backward recomputes the probabilities from that
+ * log-sum-exp (FlashAttention-2's formulas, unfused). The semantics are the CPU's ({@code
+ * CpuAttention}): masks as key limits aligned to the end of the key sequence (or KeyRanges'
+ * intervals, compared on the device), and a row that may attend to no key gets output 0 and
+ * log-sum-exp −∞. Memory is {@code O(B·H·Sq·Sk)}.
  */
 final class ComposedAttention {
   private ComposedAttention() {}

@@ -16,9 +16,9 @@ import io.kinema.tensor.cuda.KernelStructs.AttentionArgs;
  * zeros add nothing to q k^T, and the padded output columns are dropped — and operands in another
  * layout are copied. Head dims above 128 are not supported on CUDA yet.
  *
- * <p>F32 and F64 have no flash kernel yet: they run {@link ComposedAttention}, cuBLAS products and
- * elementwise kernels that materialize the {@code [B, H, Sq, Sk]} scores (same results as the CPU,
- * more memory).
+ * <p>F32 and F64 run {@link SimtAttention}, fused kernels of the same algorithm in plain FFMA/DFMA
+ * (head dims up to 256 for F32, 128 for F64); larger head dims fall back to {@link
+ * ComposedAttention}, which materializes the {@code [B, H, Sq, Sk]} scores.
  */
 final class CudaAttention {
   /** Query rows per CTA of every attention kernel (their grids' second dim counts these). */
@@ -26,14 +26,20 @@ final class CudaAttention {
 
   private final CudaKernels kernels;
   private final CudaElementwise elementwise;
+  private final SimtAttention simt;
 
   CudaAttention(CudaKernels kernels, CudaElementwise elementwise) {
     this.kernels = kernels;
     this.elementwise = elementwise;
+    this.simt = new SimtAttention(kernels, elementwise);
   }
 
   void forward(
       Tensor q, Tensor k, Tensor v, AttentionMask mask, double scale, Tensor out, Tensor lseOut) {
+    if (SimtAttention.handles(q, v)) {
+      simt.forward(q, k, v, mask, scale, out, lseOut);
+      return;
+    }
     if (ComposedAttention.handles(q)) {
       ComposedAttention.forward(q, k, v, mask, scale, out, lseOut);
       return;
@@ -45,7 +51,7 @@ final class CudaAttention {
         Tensor vp = operand(v, dp);
         Tensor op = output(out, dp);
         Tensor lse = lseOut == null ? null : lseTarget(lseOut);
-        Tensor m = maskOperand(mask)) {
+        Tensor m = maskOperand(mask, elementwise)) {
       AttentionArgs args = args(qp, kp, vp, op, null, lse, mask, m, scale);
       kernels.launch(
           "kinema_flash_attention_" + CudaElementwise.suffix(q.dtype()) + "_d" + dp,
@@ -74,6 +80,10 @@ final class CudaAttention {
       Tensor gradQ,
       Tensor gradK,
       Tensor gradV) {
+    if (SimtAttention.handles(q, v)) {
+      simt.backward(q, k, v, out, lse, gradOut, mask, scale, gradQ, gradK, gradV);
+      return;
+    }
     if (ComposedAttention.handles(q)) {
       ComposedAttention.backward(q, k, v, out, lse, gradOut, mask, scale, gradQ, gradK, gradV);
       return;
@@ -91,7 +101,7 @@ final class CudaAttention {
         Tensor dq = gradient(gradQ, dp);
         Tensor dk = gradient(gradK, dp);
         Tensor dv = gradient(gradV, dp);
-        Tensor m = maskOperand(mask)) {
+        Tensor m = maskOperand(mask, elementwise)) {
       if (ls.storage() != lse.storage()) elementwise.copy(lse, ls);
       byte[] args = args(qp, kp, vp, op, gp, ls, mask, m, scale).encode();
       kernels.launch(
@@ -217,7 +227,7 @@ final class CudaAttention {
    * The kernels' {@code mask} operand (a view or copy, closed by the caller): the explicit BOOL
    * mask (read through its strides), the KeyRanges I32 [Sq, 4] table made dense, or null.
    */
-  private Tensor maskOperand(AttentionMask mask) {
+  static Tensor maskOperand(AttentionMask mask, CudaElementwise elementwise) {
     return switch (mask) {
       case AttentionMask.Explicit e -> viewOf(e.allowed());
       case AttentionMask.KeyRanges r -> {
@@ -236,7 +246,7 @@ final class CudaAttention {
   }
 
   /** The kernels' argument block. */
-  private static AttentionArgs args(
+  static AttentionArgs args(
       Tensor q,
       Tensor k,
       Tensor v,

@@ -44,6 +44,7 @@ public final class KernelCatalog {
     RANDOM("random"),
     ATTENTION("attention"),
     ATTENTION_BACKWARD("attention_backward"),
+    ATTENTION_F32("attention_f32"),
     INDEX("index");
 
     private final String fileName;
@@ -188,6 +189,7 @@ public final class KernelCatalog {
     adamw();
     random();
     attention();
+    attentionSimt();
     index();
   }
 
@@ -752,6 +754,90 @@ public final class KernelCatalog {
             attentionArgs("a"));
       }
     }
+  }
+
+  /**
+   * The F32/F64 attention kernels ({@code attention_f32.cu}): a CTA of 128 threads (D <= 64) or 256
+   * owns 32 rows; tile D takes head dims {@code d}, {@code dv} up to D (zero-padded tiles).
+   */
+  private static void attentionSimt() {
+    for (String t : new String[] {"f32", "f64"}) {
+      int e = t.equals("f32") ? 4 : 8; // element bytes
+      add(
+          Module.ATTENTION_F32,
+          "kinema_attention_bwd_delta_" + t,
+          new Launch(256, 1, 256, 0, "ceil(B * H * Sq / 8): a warp per row"),
+          "Delta = rowsum(dO * O), the first step of the backward",
+          ptr("out"),
+          ptr("dout"),
+          ptr("delta"),
+          attentionArgs("a"),
+          i32("dv"));
+      for (int d : simtHeadDims(t)) {
+        int threads = d <= 64 ? 128 : 256;
+        int tile = 32 * (d + 1) * e, block = 32 * 33 * e; // a [32][D + 1] tile, a [32][33] block
+        add(
+            Module.ATTENTION_F32,
+            "kinema_attention_" + t + "_d" + d,
+            new Launch(threads, 1, threads, 3 * tile + block, "(B * H, ceil(Sq / 32))"),
+            "fused attention forward without tensor cores, saving lse",
+            ptr("q"),
+            ptr("k"),
+            ptr("v"),
+            ptr("out"),
+            ptr("lse"),
+            ptr("mask"),
+            attentionArgs("a"),
+            i32("d"),
+            i32("dv"),
+            f64("scale"));
+        add(
+            Module.ATTENTION_F32,
+            "kinema_attention_bwd_dkdv_" + t + "_d" + d,
+            new Launch(
+                threads,
+                1,
+                threads,
+                4 * tile + 2 * block + 32 * (2 * e + 16), // + lse, Delta, key ranges
+                "(B * H, ceil(Sk / 32))"),
+            "dK and dV, a CTA per 32 keys walking the query blocks that see them",
+            ptr("q"),
+            ptr("k"),
+            ptr("v"),
+            ptr("dout"),
+            ptr("lse"),
+            ptr("delta"),
+            ptr("dk"),
+            ptr("dv_out"),
+            ptr("mask"),
+            attentionArgs("a"),
+            i32("d"),
+            i32("dv"),
+            f64("scale"));
+        add(
+            Module.ATTENTION_F32,
+            "kinema_attention_bwd_dq_" + t + "_d" + d,
+            new Launch(threads, 1, threads, 4 * tile + block, "(B * H, ceil(Sq / 32))"),
+            "dQ, a CTA per 32 query rows walking the key blocks they see",
+            ptr("q"),
+            ptr("k"),
+            ptr("v"),
+            ptr("dout"),
+            ptr("lse"),
+            ptr("delta"),
+            ptr("dq"),
+            ptr("mask"),
+            attentionArgs("a"),
+            i32("d"),
+            i32("dv"),
+            f64("scale"));
+      }
+    }
+  }
+
+  /** The head-dim tiles of the F32/F64 attention kernels (F64 stops at 128: shared memory). */
+  static int[] simtHeadDims(String dtype) {
+    return dtype.equals("f32") ? new int[] {32, 64, 128, 256} : new int[] {32, 64, 128};
   }
 
   private static void index() {

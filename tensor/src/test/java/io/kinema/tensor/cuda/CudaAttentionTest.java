@@ -22,8 +22,8 @@ import org.junit.jupiter.api.Test;
  * (32, and D != Dv), every mask kind (key ranges with most key blocks skipped), Sq != Sk, sequence
  * lengths that are not multiples of the tiles, and k/v broadcast over heads. The GPU rounds P (and
  * dS) to the 16-bit type for its tensor-core products, so errors are measured against each result's
- * largest magnitude. F32 and F64 (the composed path) must agree to their own precision, rows that
- * see no key included.
+ * largest magnitude. F32 and F64 (the FFMA/DFMA kernels of attention_f32.cu, and the composed path
+ * past their head dims) must agree to their own precision, rows that see no key included.
  */
 @RequiresCuda
 class CudaAttentionTest {
@@ -92,31 +92,71 @@ class CudaAttentionTest {
     return AttentionMask.KeyRanges.of(t);
   }
 
+  /**
+   * F32/F64 cases for the kernels of attention_f32.cu: every head-dim tile (32, 64, 128, 256) and
+   * padded head dims (100, 200, D != Dv), every mask kind, Sq != Sk (rows that see nothing), sizes
+   * off the 32-row tiles, broadcast k/v and masks; F64 past 128 runs the composed path.
+   */
+  private static Case[] fullPrecisionCases(Random r) {
+    Tensor keep = CudaTesting.uniform(r, DType.I32, 0, 4, 2, 1, 1, 45).gt(0); // [B, 1, 1, Sk]
+    Tensor keepRows = CudaTesting.uniform(r, DType.I32, 0, 3, 1, 2, 37, 45).gt(0); // per head
+    return new Case[] {
+      new Case(1, 2, 37, 45, 32, 32, AttentionMask.NONE, DType.F32, false),
+      new Case(2, 1, 40, 30, 64, 64, AttentionMask.CAUSAL, DType.F32, false), // 10 empty rows
+      new Case(1, 2, 50, 50, 100, 100, AttentionMask.blockCausal(16), DType.F32, true),
+      new Case(2, 2, 37, 45, 128, 128, new AttentionMask.Explicit(keep), DType.F32, false),
+      new Case(1, 2, 37, 45, 24, 56, new AttentionMask.Explicit(keepRows), DType.F32, false),
+      new Case(1, 1, 33, 40, 200, 200, AttentionMask.CAUSAL, DType.F32, false),
+      new Case(1, 1, 20, 70, 256, 256, keyRanges(r, 20, 70), DType.F32, true),
+      new Case(1, 2, 70, 100, 48, 16, keyRanges(r, 70, 100), DType.F32, false),
+      new Case(1, 1, 96, 96, 64, 64, teacherForcing(3, 16), DType.F32, false),
+      new Case(1, 2, 40, 30, 128, 96, AttentionMask.CAUSAL, DType.F64, true),
+      new Case(2, 1, 37, 45, 64, 64, new AttentionMask.Explicit(keep), DType.F64, false),
+      new Case(1, 2, 70, 100, 32, 32, keyRanges(r, 70, 100), DType.F64, false),
+      new Case(1, 1, 20, 20, 200, 200, AttentionMask.NONE, DType.F64, false), // composed
+    };
+  }
+
+  @Test
+  void fullPrecisionKernelsMatchTheCpu() {
+    Random r = new Random(23);
+    try (Scope s = Scope.open()) {
+      for (Case c : fullPrecisionCases(r)) checkAgainstCpu(r, c);
+    }
+  }
+
   @Test
   void forwardAndBackwardMatchTheCpu() {
     Random r = new Random(17);
     try (Scope s = Scope.open()) {
-      for (Case c : cases(r)) {
-        String what = c.toString();
-        double scale = 1 / Math.sqrt(c.d());
-        Tensor q = CudaTesting.randn(r, c.dt(), c.b(), c.h(), c.sq(), c.d());
-        long kvHeads = c.shareKv() ? 1 : c.h();
-        Tensor k =
-            CudaTesting.randn(r, c.dt(), c.b(), kvHeads, c.sk(), c.d())
-                .expand(c.b(), c.h(), c.sk(), c.d());
-        Tensor v =
-            CudaTesting.randn(r, c.dt(), c.b(), kvHeads, c.sk(), c.dv())
-                .expand(c.b(), c.h(), c.sk(), c.dv());
-        Tensor go = CudaTesting.randn(r, c.dt(), c.b(), c.h(), c.sq(), c.dv());
-        Tensor[] cpu = run(Device.CPU, q, k, v, go, c, scale);
-        Tensor[] gpu = run(GPU, q, k, v, go, c, scale);
-        String[] names = {"out", "lse", "dq", "dk", "dv"};
-        double[] tols = {2e-2, 1e-2, 5e-2, 5e-2, 5e-2};
-        double exact = c.dt() == DType.F64 ? 1e-12 : c.dt() == DType.F32 ? 2e-5 : 0;
-        for (int i = 0; i < names.length; i++) {
-          assertCloseToScale(cpu[i], gpu[i], exact > 0 ? exact : tols[i], names[i] + " " + what);
-        }
-      }
+      for (Case c : cases(r)) checkAgainstCpu(r, c);
+    }
+  }
+
+  /**
+   * One case on the CPU and the GPU. Tolerances, relative to each result's largest magnitude: 1e-12
+   * for F64 and 2e-5 for F32 (the same sums in other orders), 1e-2..5e-2 for BF16/F16 (P and dS are
+   * rounded to 16 bits for the tensor cores).
+   */
+  private static void checkAgainstCpu(Random r, Case c) {
+    String what = c.toString();
+    double scale = 1 / Math.sqrt(c.d());
+    Tensor q = CudaTesting.randn(r, c.dt(), c.b(), c.h(), c.sq(), c.d());
+    long kvHeads = c.shareKv() ? 1 : c.h();
+    Tensor k =
+        CudaTesting.randn(r, c.dt(), c.b(), kvHeads, c.sk(), c.d())
+            .expand(c.b(), c.h(), c.sk(), c.d());
+    Tensor v =
+        CudaTesting.randn(r, c.dt(), c.b(), kvHeads, c.sk(), c.dv())
+            .expand(c.b(), c.h(), c.sk(), c.dv());
+    Tensor go = CudaTesting.randn(r, c.dt(), c.b(), c.h(), c.sq(), c.dv());
+    Tensor[] cpu = run(Device.CPU, q, k, v, go, c, scale);
+    Tensor[] gpu = run(GPU, q, k, v, go, c, scale);
+    String[] names = {"out", "lse", "dq", "dk", "dv"};
+    double[] tols = {2e-2, 1e-2, 5e-2, 5e-2, 5e-2};
+    double exact = c.dt() == DType.F64 ? 1e-12 : c.dt() == DType.F32 ? 2e-5 : 0;
+    for (int i = 0; i < names.length; i++) {
+      assertCloseToScale(cpu[i], gpu[i], exact > 0 ? exact : tols[i], names[i] + " " + what);
     }
   }
 
