@@ -29,12 +29,15 @@ class NormBackwardTest {
     };
   }
 
-  /** Shapes and normalized-dim counts: odd sizes, a single row, rows of 1, many rows. */
+  /**
+   * Shapes and normalized-dim counts: odd sizes, a single row, rows of 1, and rows cut into two
+   * chunks for the parameter gradients (the last one shorter).
+   */
   private static final long[][] SHAPES = {
-    {3, 5, 7}, {2, 3, 33}, {37, 19}, {5}, {130, 1}, {4, 6, 9}
+    {3, 5, 7}, {2, 3, 33}, {37, 19}, {5}, {130, 1}, {4, 6, 9}, {700, 65}
   };
 
-  private static final int[] DIMS = {1, 2, 1, 1, 1, 3};
+  private static final int[] DIMS = {1, 2, 1, 1, 1, 3, 1};
 
   private static Tensor normal(Random r, DType dt, long... shape) {
     double[] v = new double[(int) Shapes.numel(shape)];

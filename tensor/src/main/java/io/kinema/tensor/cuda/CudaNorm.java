@@ -188,7 +188,8 @@ final class CudaNorm {
         Tensor dxd = dx == null ? DeviceTensors.empty(x.dtype(), x, shape) : denseOutput(dx);
         Tensor dwp = dw == null ? null : DeviceTensors.empty(stats, x, blocks, n);
         Tensor dbp = db == null ? null : DeviceTensors.empty(stats, x, blocks, n)) {
-      Grid grid = Grid.of(blocks, 256);
+      // Threads as the forward: a block walks its rows one at a time, each row spread over them.
+      Grid grid = Grid.of(blocks, CudaKernels.rowThreads(n));
       if (rms) {
         kernels.launch(
             "kinema_rms_norm_backward_" + t,
