@@ -180,7 +180,7 @@ final class CpuNorm {
     return dst;
   }
 
-  private static MemorySegment constantRow(Arena arena, long n, DType cdt, double v) {
+  static MemorySegment constantRow(Arena arena, long n, DType cdt, double v) {
     MemorySegment dst = arena.allocate(Math.max(1, n) * cdt.byteSize(), 64);
     for (long j = 0; j < n; j++) CpuReduce.store(dst, cdt, j, v);
     return dst;

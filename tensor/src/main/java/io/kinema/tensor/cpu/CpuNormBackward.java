@@ -178,14 +178,16 @@ final class CpuNormBackward {
     for (int d = x.dim() - normalizedDims; d < x.dim(); d++) isInner[d] = true;
     Rows rows = dx == null ? new Rows(isInner, x, dy) : new Rows(isInner, x, dy, dx);
     DType xdt = x.dtype(), gdt = dy.dtype(), cdt = CpuNorm.computeType(xdt);
-    long n = rows.n[0], count = rows.count;
-    boolean params = dw != null || db != null;
+    boolean f32 = cdt == DType.F32, rms = mean == null;
+    int n = Math.toIntExact(rows.n[0]);
+    long count = rows.count;
     long per = chunkRows(count, n), chunks = count == 0 ? 0 : Math.ceilDiv(count, per);
-    // Partial rows per chunk, in the compute type (zeroed by allocation; heap arrays so that the
-    // pool threads may share them).
-    int size = params ? Math.toIntExact(chunks * n) : 0;
-    MemorySegment dwPart = dw == null ? null : partials(cdt, size);
-    MemorySegment dbPart = db == null ? null : partials(cdt, size);
+    // A partial row per chunk, in the compute type (heap arrays, zeroed, shared by the threads).
+    int size = Math.toIntExact(chunks * n);
+    float[] dwF = dw != null && f32 ? new float[size] : null;
+    float[] dbF = db != null && f32 ? new float[size] : null;
+    double[] dwD = dw != null && !f32 ? new double[size] : null;
+    double[] dbD = db != null && !f32 ? new double[size] : null;
     MemorySegment xs = x.storage().segment(), gs = dy.storage().segment();
     MemorySegment xds = dx == null ? null : dx.storage().segment();
     DType xddt = dx == null ? null : dx.dtype();
@@ -193,26 +195,31 @@ final class CpuNormBackward {
         chunks,
         1,
         (cs, ce) -> {
+          double[] sums = new double[2];
           try (Arena arena = Arena.ofConfined()) {
-            MemorySegment w = weight == null ? null : CpuNorm.contiguousRow(arena, weight, cdt);
+            // The weight as a contiguous compute-type row; ones without one (one loop for both).
+            MemorySegment w =
+                weight == null
+                    ? CpuNorm.constantRow(arena, n, cdt, 1)
+                    : CpuNorm.contiguousRow(arena, weight, cdt);
             MemorySegment sx = rows.scratch(arena, 0, xdt, cdt);
             MemorySegment sg = rows.scratch(arena, 1, gdt, cdt);
             MemorySegment sdx = dx == null ? null : rows.scratch(arena, 2, xddt, cdt);
             for (long c = cs; c < ce; c++) {
-              long po = c * n;
+              int po = Math.toIntExact(c * n);
               for (long r = c * per, end = Math.min(count, r + per); r < end; r++) {
                 long xb = rows.base(0, r), gb = rows.base(1, r);
                 if (sx != null) rows.gather(0, xb, xs, xdt, sx, cdt);
                 if (sg != null) rows.gather(1, gb, gs, gdt, sg, cdt);
                 MemorySegment xseg = sx == null ? xs : sx, gseg = sg == null ? gs : sg;
                 long xo = sx == null ? xb : 0, go = sg == null ? gb : 0;
-                long db0 = dx == null ? 0 : rows.base(2, r);
+                long dxb = dx == null ? 0 : rows.base(2, r);
                 MemorySegment dseg = dx == null ? null : sdx == null ? xds : sdx;
-                long dxo = sdx == null ? db0 : 0;
-                double mu = mean == null ? 0 : stat(mean, r), rs = stat(rstd, r);
-                if (cdt == DType.F32) {
+                long dxo = sdx == null ? dxb : 0;
+                double mu = rms ? 0 : stat(mean, r), rs = stat(rstd, r);
+                if (f32) {
                   rowF32(
-                      mean == null,
+                      rms,
                       xseg,
                       xo,
                       gseg,
@@ -223,39 +230,20 @@ final class CpuNormBackward {
                       w,
                       (float) mu,
                       (float) rs,
-                      dwPart,
-                      dbPart,
-                      po);
+                      dwF,
+                      dbF,
+                      po,
+                      sums);
                 } else {
-                  rowF64(
-                      mean == null,
-                      xseg,
-                      xo,
-                      gseg,
-                      go,
-                      dseg,
-                      dxo,
-                      n,
-                      w,
-                      mu,
-                      rs,
-                      dwPart,
-                      dbPart,
-                      po);
+                  rowF64(rms, xseg, xo, gseg, go, dseg, dxo, n, w, mu, rs, dwD, dbD, po);
                 }
-                if (sdx != null) rows.scatter(2, db0, sdx, cdt, xds, xddt);
+                if (sdx != null) rows.scatter(2, dxb, sdx, cdt, xds, xddt);
               }
             }
           }
         });
-    if (dw != null) sumChunks(dwPart, cdt, chunks, n, dw);
-    if (db != null) sumChunks(dbPart, cdt, chunks, n, db);
-  }
-
-  private static MemorySegment partials(DType cdt, int size) {
-    return cdt == DType.F32
-        ? MemorySegment.ofArray(new float[size])
-        : MemorySegment.ofArray(new double[size]);
+    if (dw != null) sumChunks(f32 ? dwF : dwD, chunks, n, dw);
+    if (db != null) sumChunks(f32 ? dbF : dbD, chunks, n, db);
   }
 
   private static double stat(Tensor t, long r) {
@@ -265,7 +253,8 @@ final class CpuNormBackward {
   /**
    * One row of n floats. With {@code xhat = (x - mu) rs} and {@code g = dy w}: dx (nullable) =
    * {@code rs (g - mean(g) - xhat mean(g xhat))} (no mean(g) term for rms); dwPart[po + j] += dy
-   * xhat, dbPart[po + j] += dy (each nullable). The scalar tail computes what the vector lanes do.
+   * xhat, dbPart[po + j] += dy (each nullable). w is a row (ones when the norm has no weight). Each
+   * pass is its own small method so that C2 inlines every vector operation of its loop.
    */
   static void rowF32(
       boolean rms,
@@ -275,72 +264,126 @@ final class CpuNormBackward {
       long go,
       MemorySegment dx,
       long dxo,
-      long n,
+      int n,
       MemorySegment w,
       float mu,
       float rs,
-      MemorySegment dwPart,
-      MemorySegment dbPart,
-      long po) {
-    FloatVector mv = FloatVector.broadcast(FS, mu), rv = FloatVector.broadcast(FS, rs);
-    float mg = 0, mgx = 0;
+      float[] dwPart,
+      float[] dbPart,
+      int po,
+      double[] sums) {
     if (dx != null) {
-      double sg = 0, sgx = 0;
-      for (long b = 0; b < n; b += CpuReduce.BLOCK) {
-        long end = Math.min(n, b + CpuReduce.BLOCK), vend = end - (end - b) % FL, i = b;
-        FloatVector ag = FloatVector.zero(FS), agx = ag;
-        for (; i < vend; i += FL) {
-          FloatVector xh = FloatVector.fromMemorySegment(FS, x, (xo + i) * 4, NO).sub(mv).mul(rv);
-          FloatVector g = FloatVector.fromMemorySegment(FS, dy, (go + i) * 4, NO);
-          if (w != null) g = g.mul(FloatVector.fromMemorySegment(FS, w, i * 4, NO));
-          ag = ag.add(g);
-          agx = g.fma(xh, agx);
-        }
-        float pg = VectorMath.sum(ag), pgx = VectorMath.sum(agx);
-        for (; i < end; i++) {
-          float xh = (x.getAtIndex(F32, xo + i) - mu) * rs;
-          float g = dy.getAtIndex(F32, go + i);
-          if (w != null) g *= w.getAtIndex(F32, i);
-          pg += g;
-          pgx = Math.fma(g, xh, pgx);
-        }
-        sg += pg;
-        sgx += pgx;
-      }
-      mg = rms ? 0 : (float) (sg / n);
-      mgx = (float) (sgx / n);
+      sumsF32(x, xo, dy, go, n, w, mu, rs, sums);
+      float mg = rms ? 0 : (float) (sums[0] / n), mgx = (float) (sums[1] / n);
+      dxF32(x, xo, dy, go, dx, dxo, n, w, mu, rs, mg, mgx);
     }
+    if (dwPart != null) weightF32(x, xo, dy, go, n, mu, rs, dwPart, po);
+    if (dbPart != null) biasF32(dy, go, n, dbPart, po);
+  }
+
+  /** sums = (sum of g, sum of g xhat): f32 blocks of {@link CpuReduce#BLOCK} added in double. */
+  private static void sumsF32(
+      MemorySegment x,
+      long xo,
+      MemorySegment dy,
+      long go,
+      int n,
+      MemorySegment w,
+      float mu,
+      float rs,
+      double[] sums) {
+    FloatVector mv = FloatVector.broadcast(FS, mu), rv = FloatVector.broadcast(FS, rs);
+    double sg = 0, sgx = 0;
+    for (int b = 0; b < n; b += CpuReduce.BLOCK) {
+      int end = Math.min(n, b + CpuReduce.BLOCK), vend = end - (end - b) % FL, i = b;
+      FloatVector ag = FloatVector.zero(FS), agx = ag;
+      for (; i < vend; i += FL) {
+        FloatVector xh = FloatVector.fromMemorySegment(FS, x, (xo + i) * 4, NO).sub(mv).mul(rv);
+        FloatVector g =
+            FloatVector.fromMemorySegment(FS, dy, (go + i) * 4, NO)
+                .mul(FloatVector.fromMemorySegment(FS, w, i * 4L, NO));
+        ag = ag.add(g);
+        agx = g.fma(xh, agx);
+      }
+      float pg = VectorMath.sum(ag), pgx = VectorMath.sum(agx);
+      for (; i < end; i++) {
+        float xh = (x.getAtIndex(F32, xo + i) - mu) * rs;
+        float g = dy.getAtIndex(F32, go + i) * w.getAtIndex(F32, i);
+        pg += g;
+        pgx = Math.fma(g, xh, pgx);
+      }
+      sg += pg;
+      sgx += pgx;
+    }
+    sums[0] = sg;
+    sums[1] = sgx;
+  }
+
+  /** dx = rs (g - mg - xhat mgx), as {@code fma(xhat, -mgx, g - mg) rs} in every lane and tail. */
+  private static void dxF32(
+      MemorySegment x,
+      long xo,
+      MemorySegment dy,
+      long go,
+      MemorySegment dx,
+      long dxo,
+      int n,
+      MemorySegment w,
+      float mu,
+      float rs,
+      float mg,
+      float mgx) {
+    FloatVector mv = FloatVector.broadcast(FS, mu), rv = FloatVector.broadcast(FS, rs);
     FloatVector mgv = FloatVector.broadcast(FS, mg), nmgx = FloatVector.broadcast(FS, -mgx);
-    long vn = n - n % FL, i = 0;
+    int vn = n - n % FL, i = 0;
     for (; i < vn; i += FL) {
       FloatVector xh = FloatVector.fromMemorySegment(FS, x, (xo + i) * 4, NO).sub(mv).mul(rv);
-      FloatVector d = FloatVector.fromMemorySegment(FS, dy, (go + i) * 4, NO);
-      if (dx != null) {
-        FloatVector g = w == null ? d : d.mul(FloatVector.fromMemorySegment(FS, w, i * 4, NO));
-        xh.fma(nmgx, g.sub(mgv)).mul(rv).intoMemorySegment(dx, (dxo + i) * 4, NO);
-      }
-      if (dwPart != null) {
-        long o = (po + i) * 4;
-        d.fma(xh, FloatVector.fromMemorySegment(FS, dwPart, o, NO))
-            .intoMemorySegment(dwPart, o, NO);
-      }
-      if (dbPart != null) {
-        long o = (po + i) * 4;
-        d.add(FloatVector.fromMemorySegment(FS, dbPart, o, NO)).intoMemorySegment(dbPart, o, NO);
-      }
+      FloatVector g =
+          FloatVector.fromMemorySegment(FS, dy, (go + i) * 4, NO)
+              .mul(FloatVector.fromMemorySegment(FS, w, i * 4L, NO));
+      xh.fma(nmgx, g.sub(mgv)).mul(rv).intoMemorySegment(dx, (dxo + i) * 4, NO);
     }
     for (; i < n; i++) {
       float xh = (x.getAtIndex(F32, xo + i) - mu) * rs;
-      float d = dy.getAtIndex(F32, go + i);
-      if (dx != null) {
-        float g = w == null ? d : d * w.getAtIndex(F32, i);
-        dx.setAtIndex(F32, dxo + i, Math.fma(xh, -mgx, g - mg) * rs);
-      }
-      if (dwPart != null) {
-        dwPart.setAtIndex(F32, po + i, Math.fma(d, xh, dwPart.getAtIndex(F32, po + i)));
-      }
-      if (dbPart != null) dbPart.setAtIndex(F32, po + i, d + dbPart.getAtIndex(F32, po + i));
+      float g = dy.getAtIndex(F32, go + i) * w.getAtIndex(F32, i);
+      dx.setAtIndex(F32, dxo + i, Math.fma(xh, -mgx, g - mg) * rs);
     }
+  }
+
+  /** part[po + j] += dy xhat. */
+  private static void weightF32(
+      MemorySegment x,
+      long xo,
+      MemorySegment dy,
+      long go,
+      int n,
+      float mu,
+      float rs,
+      float[] part,
+      int po) {
+    FloatVector mv = FloatVector.broadcast(FS, mu), rv = FloatVector.broadcast(FS, rs);
+    int vn = n - n % FL, i = 0;
+    for (; i < vn; i += FL) {
+      FloatVector xh = FloatVector.fromMemorySegment(FS, x, (xo + i) * 4, NO).sub(mv).mul(rv);
+      FloatVector.fromMemorySegment(FS, dy, (go + i) * 4, NO)
+          .fma(xh, FloatVector.fromArray(FS, part, po + i))
+          .intoArray(part, po + i);
+    }
+    for (; i < n; i++) {
+      float xh = (x.getAtIndex(F32, xo + i) - mu) * rs;
+      part[po + i] = Math.fma(dy.getAtIndex(F32, go + i), xh, part[po + i]);
+    }
+  }
+
+  /** part[po + j] += dy. */
+  private static void biasF32(MemorySegment dy, long go, int n, float[] part, int po) {
+    int vn = n - n % FL, i = 0;
+    for (; i < vn; i += FL) {
+      FloatVector.fromMemorySegment(FS, dy, (go + i) * 4, NO)
+          .add(FloatVector.fromArray(FS, part, po + i))
+          .intoArray(part, po + i);
+    }
+    for (; i < n; i++) part[po + i] += dy.getAtIndex(F32, go + i);
   }
 
   /** {@link #rowF32} for doubles (reference precision; scalar). */
@@ -352,48 +395,56 @@ final class CpuNormBackward {
       long go,
       MemorySegment dx,
       long dxo,
-      long n,
+      int n,
       MemorySegment w,
       double mu,
       double rs,
-      MemorySegment dwPart,
-      MemorySegment dbPart,
-      long po) {
-    double mg = 0, mgx = 0;
+      double[] dwPart,
+      double[] dbPart,
+      int po) {
     if (dx != null) {
       double sg = 0, sgx = 0;
-      for (long i = 0; i < n; i++) {
+      for (int i = 0; i < n; i++) {
         double xh = (x.getAtIndex(F64, xo + i) - mu) * rs;
-        double g = dy.getAtIndex(F64, go + i) * (w == null ? 1 : w.getAtIndex(F64, i));
+        double g = dy.getAtIndex(F64, go + i) * w.getAtIndex(F64, i);
         sg += g;
         sgx += g * xh;
       }
-      mg = rms ? 0 : sg / n;
-      mgx = sgx / n;
-    }
-    for (long i = 0; i < n; i++) {
-      double xh = (x.getAtIndex(F64, xo + i) - mu) * rs;
-      double d = dy.getAtIndex(F64, go + i);
-      if (dx != null) {
-        double g = w == null ? d : d * w.getAtIndex(F64, i);
+      double mg = rms ? 0 : sg / n, mgx = sgx / n;
+      for (int i = 0; i < n; i++) {
+        double xh = (x.getAtIndex(F64, xo + i) - mu) * rs;
+        double g = dy.getAtIndex(F64, go + i) * w.getAtIndex(F64, i);
         dx.setAtIndex(F64, dxo + i, rs * (g - mg - xh * mgx));
       }
-      if (dwPart != null) dwPart.setAtIndex(F64, po + i, dwPart.getAtIndex(F64, po + i) + d * xh);
-      if (dbPart != null) dbPart.setAtIndex(F64, po + i, dbPart.getAtIndex(F64, po + i) + d);
+    }
+    for (int i = 0; i < n; i++) {
+      double d = dy.getAtIndex(F64, go + i);
+      if (dwPart != null) dwPart[po + i] += d * ((x.getAtIndex(F64, xo + i) - mu) * rs);
+      if (dbPart != null) dbPart[po + i] += d;
     }
   }
 
-  /** out[j] = sum over chunks c (in order, in double) of part[c n + j], stored in out's dtype. */
-  private static void sumChunks(MemorySegment part, DType cdt, long chunks, long n, Tensor out) {
-    MemorySegment total = MemorySegment.ofArray(new double[(int) Math.max(1, n)]);
-    for (long c = 0; c < chunks; c++) {
-      for (long j = 0; j < n; j++) {
-        total.setAtIndex(F64, j, total.getAtIndex(F64, j) + CpuReduce.load(part, cdt, c * n + j));
+  /**
+   * out[j] = sum over chunks c (in order, in double) of the partial row c (a float[] or double[] of
+   * chunks x n), stored in out's dtype.
+   */
+  private static void sumChunks(Object part, long chunks, int n, Tensor out) {
+    double[] total = new double[n];
+    for (int c = 0; c < chunks; c++) {
+      for (int j = 0; j < n; j++) {
+        int at = c * n + j;
+        total[j] += part instanceof float[] f ? f[at] : ((double[]) part)[at];
       }
     }
     boolean[] all = new boolean[out.dim()];
     Arrays.fill(all, true);
     Rows r = new Rows(all, out);
-    r.scatter(0, r.base(0, 0), total, DType.F64, out.storage().segment(), out.dtype());
+    r.scatter(
+        0,
+        r.base(0, 0),
+        MemorySegment.ofArray(total),
+        DType.F64,
+        out.storage().segment(),
+        out.dtype());
   }
 }
