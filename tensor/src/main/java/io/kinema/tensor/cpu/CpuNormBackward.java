@@ -16,11 +16,12 @@ import jdk.incubator.vector.VectorSpecies;
  * CpuNorm}'s forwards (rows used in place when they are unit-stride compute-type data, else
  * gathered into scratch), computing in f32 (f64 for F64 data).
  *
- * <p>Norm rows: a first pass sums {@code g = dy w} and {@code g xhat} (f32 blocks added in double),
- * a second writes dx and adds {@code dy xhat} / {@code dy} into the weight / bias partials. The
- * rows are cut into chunks by a rule that depends on the shape only ({@link #chunkRows}); each
- * chunk owns a partial row, and the partials are added in chunk order at the end. The parameter
- * gradients are therefore the same bits whatever the thread count or scheduling.
+ * <p>Norm rows: one pass sums {@code g = dy w} and {@code g xhat} (f32 blocks added in double), the
+ * next writes dx, and the weight / bias gradients add {@code dy xhat} / {@code dy} into partial
+ * rows (each pass only when its result is wanted; the row stays in cache between them). The rows
+ * are cut into chunks by a rule that depends on the shape only ({@link #chunkRows}); each chunk
+ * owns a partial row, and the partials are added in chunk order at the end. The parameter gradients
+ * are therefore the same bits whatever the thread count or scheduling.
  */
 final class CpuNormBackward {
   private CpuNormBackward() {}
