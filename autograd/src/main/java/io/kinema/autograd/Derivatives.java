@@ -4,6 +4,7 @@ import io.kinema.tensor.Attention;
 import io.kinema.tensor.AttentionMask;
 import io.kinema.tensor.Convolution;
 import io.kinema.tensor.DType;
+import io.kinema.tensor.Normalization;
 import io.kinema.tensor.Shapes;
 import io.kinema.tensor.Tensor;
 import io.kinema.tensor.backend.BinaryOp;
@@ -466,6 +467,7 @@ final class Derivatives {
 
   // ---------------------------------------------------------------- normalization
 
+  /** The fused backward ({@link Normalization#softmaxBackward}) on the saved output. */
   private static Node softmax(OpCall.Softmax c, Tensor out) {
     int dim = c.dim();
     boolean log = c.log();
@@ -475,84 +477,73 @@ final class Derivatives {
             c,
             out,
             (node, g0) -> {
-              Tensor g = wide(g0), y = wide(node.output());
-              if (log) return grads(g.sub(y.exp().mul(g.sum(dim, true))));
-              return grads(y.mul(g.sub(g.mul(y).sum(dim, true))));
+              Tensor y = node.output();
+              Tensor g = g0.dtype() == y.dtype() ? g0 : g0.to(y.dtype());
+              return grads(Normalization.softmaxBackward(y, g, dim, log));
             });
     n.saveOutput(out);
     return n;
   }
 
-  private static int[] trailing(int rank, int count) {
-    int[] d = new int[count];
-    for (int i = 0; i < count; i++) d[i] = rank - count + i;
-    return d;
-  }
-
-  private static int[] leading(int rank, int count) {
-    int[] d = new int[rank - count];
-    for (int i = 0; i < d.length; i++) d[i] = i;
-    return d;
-  }
-
-  private static Tensor sumLeading(Tensor t, int normDims) {
-    int[] lead = leading(t.dim(), normDims);
-    return lead.length == 0 ? t : t.sum(lead, false);
-  }
-
+  /**
+   * The fused backward ({@link Normalization#layerNormBackward}) on x, the weight and the forward's
+   * mean and rstd; only the wanted gradients are computed.
+   */
   private static Node layerNorm(OpCall.LayerNorm c, Tensor out) {
-    Tensor xo = c.x(), wo = c.weight(), bo = c.bias();
-    int k = c.normalizedShape().length;
-    double eps = c.eps();
+    Tensor xo = c.x(), wo = c.weight(), bo = c.bias(), meanO = c.mean(), rstdO = c.rstd();
+    long[] shape = c.normalizedShape();
+    int biasEdge = wo == null ? 1 : 2;
     Node n =
         make(
             "layer_norm",
             c,
             out,
             (node, g0) -> {
-              Tensor g = wide(g0), x = wide(node.saved(xo)), w = wide(node.saved(wo));
-              int[] nd = trailing(x.dim(), k);
-              Tensor mu = x.mean(nd, true);
-              Tensor xc = x.sub(mu);
-              Tensor rstd = xc.square().mean(nd, true).add(eps).rsqrt();
-              Tensor xhat = xc.mul(rstd);
-              Tensor dxhat = w == null ? g : g.mul(w);
-              Tensor dx =
-                  dxhat
-                      .sub(dxhat.mean(nd, true))
-                      .sub(xhat.mul(dxhat.mul(xhat).mean(nd, true)))
-                      .mul(rstd);
-              List<Tensor> out2 = new ArrayList<>();
-              out2.add(dx);
-              if (wo != null) out2.add(sumLeading(g.mul(xhat), k));
-              if (bo != null) out2.add(sumLeading(g, k));
-              return out2.toArray(Tensor[]::new);
+              Tensor x = node.saved(xo);
+              Tensor g = g0.dtype() == x.dtype() ? g0 : g0.to(x.dtype());
+              var wanted =
+                  new Normalization.Wanted(
+                      needs(node, 0),
+                      wo != null && needs(node, 1),
+                      bo != null && needs(node, biasEdge));
+              Normalization.Grads gr =
+                  Normalization.layerNormBackward(
+                      g, x, shape, node.saved(wo), node.saved(meanO), node.saved(rstdO), wanted);
+              List<Tensor> r = new ArrayList<>(3);
+              r.add(gr.x());
+              if (wo != null) r.add(gr.weight());
+              if (bo != null) r.add(gr.bias());
+              return r.toArray(Tensor[]::new);
             });
     n.save(xo);
     n.save(wo);
+    n.save(meanO);
+    n.save(rstdO);
     return n;
   }
 
+  /** The fused backward ({@link Normalization#rmsNormBackward}) on x, the weight and the rstd. */
   private static Node rmsNorm(OpCall.RmsNorm c, Tensor out) {
-    Tensor xo = c.x(), wo = c.weight();
-    int k = c.normalizedShape().length;
-    double eps = c.eps();
+    Tensor xo = c.x(), wo = c.weight(), rstdO = c.rstd();
+    long[] shape = c.normalizedShape();
     Node n =
         make(
             "rms_norm",
             c,
             out,
             (node, g0) -> {
-              Tensor g = wide(g0), x = wide(node.saved(xo)), w = wide(node.saved(wo));
-              int[] nd = trailing(x.dim(), k);
-              Tensor r = x.square().mean(nd, true).add(eps).rsqrt();
-              Tensor gw = w == null ? g : g.mul(w);
-              Tensor dx = gw.sub(x.mul(r.square()).mul(gw.mul(x).mean(nd, true))).mul(r);
-              if (wo == null) return grads(dx);
-              return grads(dx, sumLeading(g.mul(x).mul(r), k));
+              Tensor x = node.saved(xo);
+              Tensor g = g0.dtype() == x.dtype() ? g0 : g0.to(x.dtype());
+              var wanted =
+                  new Normalization.Wanted(needs(node, 0), wo != null && needs(node, 1), false);
+              Normalization.Grads gr =
+                  Normalization.rmsNormBackward(
+                      g, x, shape, node.saved(wo), node.saved(rstdO), wanted);
+              return wo == null ? grads(gr.x()) : grads(gr.x(), gr.weight());
             });
     n.save(xo);
     n.save(wo);
+    n.save(rstdO);
     return n;
   }
 

@@ -77,6 +77,31 @@ class NormGradTest {
     }
   }
 
+  /**
+   * The fused backwards with only some gradients wanted (the others are not computed), and
+   * parameter gradients summed over many rows.
+   */
+  @Test
+  void normsOverManyRowsAndPartialGradients() {
+    try (var s = Scope.open()) {
+      Random r = new Random(25);
+      Tensor x = normal(r, 60, 3), w = normal(r, 3), b = normal(r, 3);
+      long[] one = {3};
+      check(in -> in.get(0).layerNorm(one, in.get(1), in.get(2), 1e-5), x, w, b);
+      check(in -> in.get(0).rmsNorm(one, in.get(1), 1e-6), x, w);
+      // Only the bias (then only the weight) requires grad.
+      Tensor xc = x.detach(), wc = w.detach(), bc = b.detach();
+      check(in -> xc.layerNorm(one, wc, in.get(0), 1e-5), b);
+      check(in -> xc.layerNorm(one, in.get(0), bc, 1e-5), w);
+      // Only x requires grad, with constant affine parameters.
+      check(in -> in.get(0).layerNorm(one, wc, bc, 1e-5), x);
+      check(in -> in.get(0).rmsNorm(one, wc, 1e-6), x);
+      // Softmax over long rows, output used twice (its gradient accumulates before the rule).
+      Tensor v = normal(r, 4, 40);
+      check(in -> in.get(0).softmax(1).mul(in.get(0).softmax(1)), v);
+    }
+  }
+
   @Test
   void rotaryInterleavedAndHalves() {
     try (var s = Scope.open()) {

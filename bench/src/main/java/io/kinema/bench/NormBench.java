@@ -1,6 +1,7 @@
 package io.kinema.bench;
 
 import io.kinema.tensor.DType;
+import io.kinema.tensor.Normalization;
 import io.kinema.tensor.Tensor;
 import io.kinema.tensor.cpu.Parallel;
 import java.lang.foreign.MemorySegment;
@@ -23,7 +24,8 @@ import org.openjdk.jmh.infra.Blackhole;
 /**
  * The row kernels of a Wan block on the CPU backend, f32: softmax over the last dim, layer_norm
  * with weight and bias, rms_norm with weight, on [8192, 1536] and [2048, 5120] (token rows of Wan
- * 1.3B and 14B).
+ * 1.3B and 14B); and their fused backwards ({@link Normalization}), which read two such tensors and
+ * write one.
  *
  * <p>Each call reads the input once and writes the output once (the row is re-read from cache), so
  * it moves {@code 2 * 4 * rows * cols} bytes: 100.7 MB for [8192, 1536], 83.9 MB for [2048, 5120]
@@ -45,6 +47,10 @@ public class NormBench {
 
   private Tensor x, weight, bias, dst;
   private long[] normalized;
+  // For the backwards: the output's gradient, the forwards' outputs and saved statistics.
+  private Tensor gradOut, probs;
+  private Normalization.LayerNormForward ln;
+  private Normalization.RmsNormForward rms;
 
   @Setup
   public void setup() {
@@ -55,6 +61,10 @@ public class NormBench {
     bias = Tensor.of(random(cols, 3), cols);
     dst = Tensor.empty(DType.F32, rows, cols);
     normalized = new long[] {cols};
+    gradOut = Tensor.of(random(rows * cols, 4), rows, cols);
+    probs = x.softmax(-1);
+    ln = Normalization.layerNorm(x, normalized, weight, bias, 1e-6);
+    rms = Normalization.rmsNorm(x, normalized, weight, 1e-6);
   }
 
   private static float[] random(long n, long seed) {
@@ -66,7 +76,10 @@ public class NormBench {
 
   @TearDown
   public void tearDown() {
-    for (Tensor t : new Tensor[] {x, weight, bias, dst}) t.close();
+    for (Tensor t : new Tensor[] {x, weight, bias, dst, gradOut, probs}) t.close();
+    for (Tensor t : new Tensor[] {ln.out(), ln.mean(), ln.rstd(), rms.out(), rms.rstd()}) {
+      t.close();
+    }
   }
 
   @Benchmark
@@ -87,6 +100,44 @@ public class NormBench {
   public void rmsNorm(Blackhole bh) {
     try (Tensor y = x.rmsNorm(normalized, weight, 1e-6)) {
       bh.consume(y);
+    }
+  }
+
+  /** softmax's gradient (reads y and dy, writes dx: 1.5x the forward's bytes). */
+  @Benchmark
+  public void softmaxBackward(Blackhole bh) {
+    try (Tensor dx = Normalization.softmaxBackward(probs, gradOut, -1, false)) {
+      bh.consume(dx);
+    }
+  }
+
+  /** layer_norm's dx, dweight and dbias from the saved mean/rstd (reads x and dy, writes dx). */
+  @Benchmark
+  public void layerNormBackward(Blackhole bh) {
+    var all = new Normalization.Wanted(true, true, true);
+    var g =
+        Normalization.layerNormBackward(gradOut, x, normalized, weight, ln.mean(), ln.rstd(), all);
+    try (Tensor dx = g.x();
+        Tensor dw = g.weight();
+        Tensor db = g.bias()) {
+      bh.consume(dx);
+    }
+  }
+
+  /** rms_norm's dx and dweight from the saved rstd. */
+  @Benchmark
+  public void rmsNormBackward(Blackhole bh) {
+    var g =
+        Normalization.rmsNormBackward(
+            gradOut,
+            x,
+            normalized,
+            weight,
+            rms.rstd(),
+            new Normalization.Wanted(true, true, false));
+    try (Tensor dx = g.x();
+        Tensor dw = g.weight()) {
+      bh.consume(dx);
     }
   }
 

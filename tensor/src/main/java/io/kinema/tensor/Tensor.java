@@ -1097,18 +1097,26 @@ public final class Tensor implements AutoCloseable {
 
   /** Layer norm over the trailing dims {@code normalizedShape}; weight and bias may be null. */
   public Tensor layerNorm(long[] normalizedShape, Tensor weight, Tensor bias, double eps) {
-    Tensor out = NormOps.layerNorm(this, normalizedShape, weight, bias, eps);
-    return tracks(this) || tracks(weight) || tracks(bias)
-        ? recorded(new OpCall.LayerNorm(this, normalizedShape.clone(), weight, bias, eps), out)
-        : out;
+    if (!(tracks(this) || tracks(weight) || tracks(bias))) {
+      return NormOps.layerNorm(this, normalizedShape, weight, bias, eps);
+    }
+    // Recorded: the rows' mean and rstd are kept for the fused backward.
+    Tensor[] f = NormOps.layerNorm(this, normalizedShape, weight, bias, eps, true);
+    try (Tensor mean = f[1];
+        Tensor rstd = f[2]) {
+      return recorded(
+          new OpCall.LayerNorm(this, normalizedShape.clone(), weight, bias, eps, mean, rstd), f[0]);
+    }
   }
 
   /** RMS norm over the trailing dims {@code normalizedShape}; weight may be null. */
   public Tensor rmsNorm(long[] normalizedShape, Tensor weight, double eps) {
-    Tensor out = NormOps.rmsNorm(this, normalizedShape, weight, eps);
-    return tracks(this) || tracks(weight)
-        ? recorded(new OpCall.RmsNorm(this, normalizedShape.clone(), weight, eps), out)
-        : out;
+    if (!(tracks(this) || tracks(weight)))
+      return NormOps.rmsNorm(this, normalizedShape, weight, eps);
+    Tensor[] f = NormOps.rmsNorm(this, normalizedShape, weight, eps, true);
+    try (Tensor rstd = f[1]) {
+      return recorded(new OpCall.RmsNorm(this, normalizedShape.clone(), weight, eps, rstd), f[0]);
+    }
   }
 
   /**

@@ -97,6 +97,48 @@ public interface Backend {
   void rmsNorm(Tensor x, int normalizedDims, Tensor weight, double eps, Tensor out, Tensor rstdOut);
 
   /**
+   * Gradient of {@link #softmax} (or log-softmax) along {@code dim}: {@code y} is the forward's
+   * output, {@code gradOut} its gradient (y's shape and dtype), {@code gradX} (y's shape and dtype,
+   * any strides) receives {@code y (gradOut - sum(gradOut y))}, or {@code gradOut - exp(y)
+   * sum(gradOut)} for log-softmax, computed in f32 (f64 for F64).
+   */
+  void softmaxBackward(Tensor y, Tensor gradOut, int dim, boolean log, Tensor gradX);
+
+  /**
+   * Gradients of {@link #layerNorm} over the trailing {@code normalizedDims} dims, from the
+   * forward's saved {@code mean} and {@code rstd} (x's leading dims, F32, or F64 for F64 x). With
+   * {@code xhat = (x - mean) rstd} and {@code g = gradOut weight} (weight nullable): {@code gradX =
+   * rstd (g - mean(g) - xhat mean(g xhat))} (x's shape and dtype), {@code gradWeight = sum over
+   * rows of gradOut xhat}, {@code gradBias = sum over rows of gradOut} (weight's shape and dtype).
+   * Each output is nullable (not wanted); the row sums are deterministic (a fixed partition of the
+   * rows, added in a fixed order). gradOut has x's shape and dtype; computed in f32 (f64 for F64).
+   */
+  void layerNormBackward(
+      Tensor gradOut,
+      Tensor x,
+      int normalizedDims,
+      Tensor weight,
+      Tensor mean,
+      Tensor rstd,
+      Tensor gradX,
+      Tensor gradWeight,
+      Tensor gradBias);
+
+  /**
+   * Gradients of {@link #rmsNorm}, as {@link #layerNormBackward} with the mean taken as 0 and no
+   * bias: {@code gradX = rstd (g - xhat mean(g xhat))}, {@code gradWeight = sum over rows of
+   * gradOut xhat}, {@code xhat = x rstd}.
+   */
+  void rmsNormBackward(
+      Tensor gradOut,
+      Tensor x,
+      int normalizedDims,
+      Tensor weight,
+      Tensor rstd,
+      Tensor gradX,
+      Tensor gradWeight);
+
+  /**
    * Rotary embedding: rotates pairs of x's last dim by the angle whose cos/sin are given (shape:
    * x's shape with last dim D/2, broadcast). Pairs are (2i, 2i+1) when {@code interleaved}, else
    * (i, i + D/2).

@@ -130,6 +130,39 @@ public final class CpuBackend implements Backend {
   }
 
   @Override
+  public void softmaxBackward(Tensor y, Tensor gradOut, int dim, boolean log, Tensor gradX) {
+    CpuNormBackward.softmax(y, gradOut, dim, log, gradX);
+  }
+
+  @Override
+  public void layerNormBackward(
+      Tensor gradOut,
+      Tensor x,
+      int normalizedDims,
+      Tensor weight,
+      Tensor mean,
+      Tensor rstd,
+      Tensor gradX,
+      Tensor gradWeight,
+      Tensor gradBias) {
+    CpuNormBackward.normBackward(
+        gradOut, x, normalizedDims, weight, mean, rstd, gradX, gradWeight, gradBias);
+  }
+
+  @Override
+  public void rmsNormBackward(
+      Tensor gradOut,
+      Tensor x,
+      int normalizedDims,
+      Tensor weight,
+      Tensor rstd,
+      Tensor gradX,
+      Tensor gradWeight) {
+    CpuNormBackward.normBackward(
+        gradOut, x, normalizedDims, weight, null, rstd, gradX, gradWeight, null);
+  }
+
+  @Override
   public boolean adamwStep(
       Tensor param, Tensor grad, Tensor expAvg, Tensor expAvgSq, AdamwScalars s) {
     if (!CpuAdamw.applies(param, grad, expAvg, expAvgSq)) return false;

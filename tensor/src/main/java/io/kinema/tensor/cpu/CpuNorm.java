@@ -33,7 +33,7 @@ final class CpuNorm {
   private static final ValueLayout.OfDouble F64 = ValueLayout.JAVA_DOUBLE;
 
   /** The type a kernel computes in for data of {@code dt}. */
-  private static DType computeType(DType dt) {
+  static DType computeType(DType dt) {
     return dt == DType.F64 ? DType.F64 : DType.F32;
   }
 
@@ -44,7 +44,7 @@ final class CpuNorm {
    * every operand) index rows. Per operand: base offset of row r, its inner shape and strides, and
    * whether the row is one unit-stride run.
    */
-  private static final class Rows {
+  static final class Rows {
     final long count;
     final long[] outer;
     final long[][] outerSt, inner, innerSt;
@@ -149,12 +149,12 @@ final class CpuNorm {
     }
   }
 
-  private static long grain(long n) {
+  static long grain(long n) {
     return Math.max(1, StridedLoop.GRAIN / Math.max(1, n));
   }
 
   /** Offset of row r in a tensor whose shape is the rows' outer shape (meanOut, rstdOut). */
-  private static long rowOffset(Tensor t, long r) {
+  static long rowOffset(Tensor t, long r) {
     long[] sh = t.shape(), st = t.strides();
     long o = t.offset();
     for (int d = sh.length - 1; d >= 0; d--) {
@@ -168,7 +168,7 @@ final class CpuNorm {
    * {@code t} (whose shape is a row's shape) as one contiguous {@code cdt} row starting at index 0:
    * a slice of its own storage when it already is one, else a converted copy in the arena.
    */
-  private static MemorySegment contiguousRow(Arena arena, Tensor t, DType cdt) {
+  static MemorySegment contiguousRow(Arena arena, Tensor t, DType cdt) {
     boolean[] all = new boolean[t.dim()];
     java.util.Arrays.fill(all, true);
     Rows r = new Rows(all, t);
@@ -180,7 +180,7 @@ final class CpuNorm {
     return dst;
   }
 
-  private static MemorySegment constantRow(Arena arena, long n, DType cdt, double v) {
+  static MemorySegment constantRow(Arena arena, long n, DType cdt, double v) {
     MemorySegment dst = arena.allocate(Math.max(1, n) * cdt.byteSize(), 64);
     for (long j = 0; j < n; j++) CpuReduce.store(dst, cdt, j, v);
     return dst;

@@ -208,6 +208,40 @@ public final class CudaBackend implements Backend {
   }
 
   @Override
+  public void softmaxBackward(Tensor y, Tensor gradOut, int dim, boolean log, Tensor gradX) {
+    device.bind();
+    norm.softmaxBackward(y, gradOut, dim, log, gradX);
+  }
+
+  @Override
+  public void layerNormBackward(
+      Tensor gradOut,
+      Tensor x,
+      int normalizedDims,
+      Tensor weight,
+      Tensor mean,
+      Tensor rstd,
+      Tensor gradX,
+      Tensor gradWeight,
+      Tensor gradBias) {
+    device.bind();
+    norm.normBackward(gradOut, x, normalizedDims, weight, mean, rstd, gradX, gradWeight, gradBias);
+  }
+
+  @Override
+  public void rmsNormBackward(
+      Tensor gradOut,
+      Tensor x,
+      int normalizedDims,
+      Tensor weight,
+      Tensor rstd,
+      Tensor gradX,
+      Tensor gradWeight) {
+    device.bind();
+    norm.normBackward(gradOut, x, normalizedDims, weight, null, rstd, gradX, gradWeight, null);
+  }
+
+  @Override
   public void rotary(Tensor x, Tensor cos, Tensor sin, boolean interleaved, Tensor out) {
     device.bind();
     norm.rotary(x, cos, sin, interleaved, out);

@@ -123,6 +123,137 @@ final class CudaNorm {
   }
 
   /**
+   * Softmax's gradient ({@code kinema_softmax_backward_<t>}, block per row over the last dim): for
+   * another dim, y, dy and dx are viewed with that dim swapped to the end, and the dense copies the
+   * kernel needs are made of those views.
+   */
+  void softmaxBackward(Tensor y, Tensor dy, int dim, boolean log, Tensor dx) {
+    if (y.numel() == 0) return;
+    long len = y.size(dim), rows = y.numel() / len;
+    String t = CudaElementwise.suffix(y.dtype());
+    try (Tensor yl = dimLast(y, dim);
+        Tensor gl = dimLast(dy, dim);
+        Tensor xl = dimLast(dx, dim);
+        Tensor yd = dense(yl);
+        Tensor gd = dense(gl);
+        Tensor xd = denseOutput(xl)) {
+      kernels.launch(
+          "kinema_softmax_backward_" + t,
+          Grid.of(rows, CudaKernels.rowThreads(len)),
+          address(yd),
+          address(gd),
+          address(xd),
+          len,
+          log ? 1 : 0);
+      writeBack(xd, xl);
+    }
+  }
+
+  /**
+   * Layer norm's (RMS norm's when {@code mean} is null) gradients: {@code
+   * kinema_*_norm_backward_<t>} writes dx and per-block partial column sums of a fixed number of
+   * rows per block ({@code ceil(rows / (2 SMs))}), then {@code kinema_column_sum_<a>} adds the
+   * partials in block order into dweight / dbias, so the bits do not depend on scheduling. dx is
+   * computed into scratch when the caller does not want it (the kernel always writes it).
+   */
+  void normBackward(
+      Tensor dy,
+      Tensor x,
+      int normalizedDims,
+      Tensor weight,
+      Tensor mean,
+      Tensor rstd,
+      Tensor dx,
+      Tensor dw,
+      Tensor db) {
+    long[] shape = x.shape();
+    int lead = shape.length - normalizedDims;
+    long rows = DeviceTensors.product(shape, 0, lead),
+        n = DeviceTensors.product(shape, lead, shape.length);
+    if (rows == 0 || n == 0) {
+      if (dw != null) elementwise.fill(dw, 0);
+      if (db != null) elementwise.fill(db, 0);
+      return;
+    }
+    boolean rms = mean == null;
+    DType stats = x.dtype() == DType.F64 ? DType.F64 : DType.F32;
+    String t = CudaElementwise.suffix(x.dtype());
+    long perBlock = Math.ceilDiv(rows, 2L * kernels.multiprocessors());
+    long blocks = Math.ceilDiv(rows, perBlock);
+    try (Tensor xd = dense(x);
+        Tensor gd = dense(dy);
+        Tensor w = dense(weight);
+        Tensor mu = statsInput(mean, stats);
+        Tensor rs = statsInput(rstd, stats);
+        Tensor dxd = dx == null ? DeviceTensors.empty(x.dtype(), x, shape) : denseOutput(dx);
+        Tensor dwp = dw == null ? null : DeviceTensors.empty(stats, x, blocks, n);
+        Tensor dbp = db == null ? null : DeviceTensors.empty(stats, x, blocks, n)) {
+      // Threads as the forward: a block walks its rows one at a time, each row spread over them.
+      Grid grid = Grid.of(blocks, CudaKernels.rowThreads(n));
+      if (rms) {
+        kernels.launch(
+            "kinema_rms_norm_backward_" + t,
+            grid,
+            address(gd),
+            address(xd),
+            address(w),
+            address(rs),
+            address(dxd),
+            address(dwp),
+            rows,
+            n,
+            perBlock);
+      } else {
+        kernels.launch(
+            "kinema_layer_norm_backward_" + t,
+            grid,
+            address(gd),
+            address(xd),
+            address(w),
+            address(mu),
+            address(rs),
+            address(dxd),
+            address(dwp),
+            address(dbp),
+            rows,
+            n,
+            perBlock);
+      }
+      writeBack(dxd, dx);
+      columnSum(dwp, blocks, n, dw);
+      columnSum(dbp, blocks, n, db);
+    }
+  }
+
+  /** out (weight's shape) = the sum over blocks, in block order, of partials [blocks, n]. */
+  private void columnSum(Tensor partials, long blocks, long n, Tensor out) {
+    if (out == null) return;
+    try (Tensor od = denseOutput(out)) {
+      kernels.launch(
+          "kinema_column_sum_" + CudaElementwise.suffix(partials.dtype()),
+          Grid.of(Math.ceilDiv(n, 256), 256),
+          address(partials),
+          blocks,
+          n,
+          address(od),
+          od.dtype().ordinal());
+      writeBack(od, out);
+    }
+  }
+
+  /** {@code t} viewed with dims {@code dim} and the last swapped. */
+  private static Tensor dimLast(Tensor t, int dim) {
+    long[] shape = t.shape(), strides = t.strides();
+    int last = shape.length - 1;
+    long s = shape[dim], st = strides[dim];
+    shape[dim] = shape[last];
+    strides[dim] = strides[last];
+    shape[last] = s;
+    strides[last] = st;
+    return DeviceTensors.view(t, shape, strides, t.offset());
+  }
+
+  /**
    * Rotary embedding: one thread per pair. The pair index space is x's shape with the last dim
    * halved: the leading dims fused across x, cos, sin and out where their strides allow, then the
    * pair dim, which the kernel needs last and unfused.
@@ -185,6 +316,15 @@ final class CudaNorm {
     if (requested == null) return null;
     if (requested.dtype() == dtype && requested.isContiguous()) return dense(requested);
     return DeviceTensors.empty(dtype, requested, requested.shape());
+  }
+
+  /** Saved statistics as the dense compute-type rows the kernels read; null stays null. */
+  private Tensor statsInput(Tensor t, DType dtype) {
+    if (t == null) return null;
+    if (t.dtype() == dtype) return dense(t);
+    Tensor d = DeviceTensors.empty(dtype, t, t.shape());
+    elementwise.copy(t, d);
+    return d;
   }
 
   /** Copies {@code written} into {@code target} unless it is a view of the same memory. */

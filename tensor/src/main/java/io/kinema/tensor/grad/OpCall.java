@@ -74,16 +74,27 @@ public sealed interface OpCall {
     }
   }
 
-  /** layer_norm; weight and bias may be null. */
-  record LayerNorm(Tensor x, long[] normalizedShape, Tensor weight, Tensor bias, double eps)
+  /**
+   * layer_norm; weight and bias may be null; {@code mean} and {@code rstd} are the forward's row
+   * statistics (not inputs: kept for the backward).
+   */
+  record LayerNorm(
+      Tensor x,
+      long[] normalizedShape,
+      Tensor weight,
+      Tensor bias,
+      double eps,
+      Tensor mean,
+      Tensor rstd)
       implements OpCall {
     public List<Tensor> inputs() {
       return nonNull(x, weight, bias);
     }
   }
 
-  /** rms_norm; weight may be null. */
-  record RmsNorm(Tensor x, long[] normalizedShape, Tensor weight, double eps) implements OpCall {
+  /** rms_norm; weight may be null; {@code rstd} is the forward's (kept for the backward). */
+  record RmsNorm(Tensor x, long[] normalizedShape, Tensor weight, double eps, Tensor rstd)
+      implements OpCall {
     public List<Tensor> inputs() {
       return nonNull(x, weight);
     }

@@ -7,6 +7,7 @@ import io.kinema.ffi.cuda.junit.RequiresCuda;
 import io.kinema.tensor.Backends;
 import io.kinema.tensor.DType;
 import io.kinema.tensor.Device;
+import io.kinema.tensor.Normalization;
 import io.kinema.tensor.Scope;
 import io.kinema.tensor.Tensor;
 import java.util.Random;
@@ -14,7 +15,8 @@ import org.junit.jupiter.api.Test;
 
 /**
  * softmax, log-softmax, layer norm, RMS norm and rotary embedding on the GPU against the CPU, on
- * dense and strided inputs, with and without affine parameters, and the saved statistics.
+ * dense and strided inputs, with and without affine parameters, and the saved statistics; the fused
+ * backwards of softmax and the norms ({@link Normalization}) likewise.
  */
 @RequiresCuda
 class CudaNormTest {
@@ -132,6 +134,95 @@ class CudaNormTest {
             x.rotary(c2, s2, false),
             x.to(GPU).rotary(c2.to(GPU), s2.to(GPU), false),
             "rotary bf16 angles " + dt);
+      }
+    }
+  }
+
+  @Test
+  void softmaxBackwardAlongEveryDim() {
+    Random r = new Random(14);
+    for (DType dt : FLOATS) {
+      try (Scope s = Scope.open()) {
+        Tensor x = CudaTesting.randn(r, dt, 3, 5, 70).mul(2);
+        Tensor gradOut = CudaTesting.randn(r, dt, 70, 3, 5).permute(1, 2, 0);
+        for (int d = 0; d < 3; d++) {
+          for (boolean log : new boolean[] {false, true}) {
+            Tensor y = log ? x.logSoftmax(d) : x.softmax(d);
+            Tensor gy = y.to(GPU);
+            String what = (log ? "log_softmax" : "softmax") + " backward dim " + d + " " + dt;
+            assertClose(
+                Normalization.softmaxBackward(y, gradOut, d, log),
+                Normalization.softmaxBackward(gy, gradOut.to(GPU), d, log),
+                what);
+          }
+        }
+      }
+    }
+  }
+
+  @Test
+  void layerAndRmsNormBackward() {
+    Random r = new Random(15);
+    for (DType dt : FLOATS) {
+      try (Scope s = Scope.open()) {
+        // 90 rows: several rows per block of the backward, and a last block with fewer.
+        Tensor x = CudaTesting.randn(r, dt, 90, 37).add(0.5);
+        Tensor xt = CudaTesting.randn(r, dt, 37, 6, 15).permute(2, 1, 0).reshape(90, 37);
+        Tensor dy = CudaTesting.randn(r, dt, 90, 37);
+        Tensor w = CudaTesting.randn(r, dt, 37), b = CudaTesting.randn(r, dt, 37);
+        long[] ns = {37};
+        for (Tensor cpu : new Tensor[] {x, xt}) {
+          Tensor gpu = cpu.to(GPU), gdy = dy.to(GPU), gw = w.to(GPU), gb = b.to(GPU);
+          String what = " " + cpu.describe();
+          for (Tensor weight : new Tensor[] {null, w}) {
+            Tensor gweight = weight == null ? null : gw;
+            var wanted = new Normalization.Wanted(true, weight != null, true);
+            var f = Normalization.layerNorm(cpu, ns, weight, b, 1e-5);
+            var gf = Normalization.layerNorm(gpu, ns, gweight, gb, 1e-5);
+            var want =
+                Normalization.layerNormBackward(dy, cpu, ns, weight, f.mean(), f.rstd(), wanted);
+            var got =
+                Normalization.layerNormBackward(
+                    gdy, gpu, ns, gweight, gf.mean(), gf.rstd(), wanted);
+            assertClose(want.x(), got.x(), "ln dx" + what);
+            if (weight != null) assertClose(want.weight(), got.weight(), "ln dweight" + what);
+            assertClose(want.bias(), got.bias(), "ln dbias" + what);
+            // The parameter gradients alone (dx into scratch), bit for bit as with dx.
+            var params =
+                Normalization.layerNormBackward(
+                    gdy,
+                    gpu,
+                    ns,
+                    gweight,
+                    gf.mean(),
+                    gf.rstd(),
+                    new Normalization.Wanted(false, weight != null, true));
+            CudaTesting.assertSame(got.bias(), params.bias(), "ln dbias alone" + what);
+
+            var fr = Normalization.rmsNorm(cpu, ns, weight, 1e-6);
+            var gfr = Normalization.rmsNorm(gpu, ns, gweight, 1e-6);
+            var rwanted = new Normalization.Wanted(true, weight != null, false);
+            var rwant = Normalization.rmsNormBackward(dy, cpu, ns, weight, fr.rstd(), rwanted);
+            var rgot = Normalization.rmsNormBackward(gdy, gpu, ns, gweight, gfr.rstd(), rwanted);
+            assertClose(rwant.x(), rgot.x(), "rms dx" + what);
+            if (weight != null) assertClose(rwant.weight(), rgot.weight(), "rms dweight" + what);
+          }
+        }
+        // Two normalized dims, strided gradient, F32 statistics handed in for every dtype.
+        Tensor x3 = CudaTesting.randn(r, dt, 4, 6, 9);
+        Tensor dy3 = CudaTesting.randn(r, dt, 9, 6, 4).permute(2, 1, 0);
+        Tensor w3 = CudaTesting.randn(r, dt, 6, 9);
+        long[] two = {6, 9};
+        var f3 = Normalization.layerNorm(x3, two, w3, null, 1e-5);
+        var g3 = Normalization.layerNorm(x3.to(GPU), two, w3.to(GPU), null, 1e-5);
+        var all = new Normalization.Wanted(true, true, true);
+        var want3 = Normalization.layerNormBackward(dy3, x3, two, w3, f3.mean(), f3.rstd(), all);
+        var got3 =
+            Normalization.layerNormBackward(
+                dy3.to(GPU), x3.to(GPU), two, w3.to(GPU), g3.mean(), g3.rstd(), all);
+        assertClose(want3.x(), got3.x(), "ln 2 dims dx " + dt);
+        assertClose(want3.weight(), got3.weight(), "ln 2 dims dweight " + dt);
+        assertClose(want3.bias(), got3.bias(), "ln 2 dims dbias " + dt);
       }
     }
   }
