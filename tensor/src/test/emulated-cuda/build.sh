@@ -18,7 +18,7 @@ cp "$module"/src/test/cuda/emu.h "$module"/src/test/cuda/kinema_ptx.h "$work/"
 # The emulated libraries: one source each, all linked into one .so that every soname points at.
 libraries=(driver cublas cublaslt cudnn nccl)
 sonames=(libcuda.so.1 libcublas.so.13 libcublasLt.so.13 libcudnn.so.9 libnccl.so.2)
-cp "$here"/registry.h "$work/"
+cp "$here"/registry.h "$here"/elements.h "$work/"
 for lib in "${libraries[@]}"; do cp "$here/$lib.cpp" "$work/"; done
 
 flags=(-std=c++20 -O2 -ffp-contract=off -pthread -fPIC -I"$work")

@@ -7,6 +7,8 @@
 #include <cstring>
 #include <string>
 
+#include "elements.h"
+
 typedef int cublasStatus_t;
 enum { SUCCESS = 0, NOT_INITIALIZED = 1, INVALID_VALUE = 7, NOT_SUPPORTED = 15 };
 enum { R_32F = 0, R_64F = 1, R_16F = 2, R_16BF = 14 };
@@ -20,48 +22,18 @@ cublasStatus_t fail(cublasStatus_t s, const std::string& what) {
   return s;
 }
 
-size_t type_bytes(int t) { return t == R_64F ? 8 : t == R_32F ? 4 : 2; }
 
-double load(const void* p, long long i, int t) {
-  switch (t) {
-    case R_64F: return ((const double*)p)[i];
-    case R_32F: return ((const float*)p)[i];
-    case R_16F: {
-      _Float16 h;
-      std::memcpy(&h, (const char*)p + 2 * i, 2);
-      return (float)h;
-    }
-    default: {
-      unsigned short h;
-      std::memcpy(&h, (const char*)p + 2 * i, 2);
-      unsigned bits = (unsigned)h << 16;
-      float f;
-      std::memcpy(&f, &bits, 4);
-      return f;
-    }
-  }
+// The library's type code as an element type (known_type says which codes are accepted).
+emu_elements::Elem elem(int t) {
+  using emu_elements::Elem;
+  return t == R_64F ? Elem::F64 : t == R_32F ? Elem::F32 : t == R_16F ? Elem::F16 : Elem::BF16;
 }
 
-void store(void* p, long long i, int t, double v) {
-  switch (t) {
-    case R_64F: ((double*)p)[i] = v; break;
-    case R_32F: ((float*)p)[i] = (float)v; break;
-    case R_16F: {
-      _Float16 h = (_Float16)(float)v;
-      std::memcpy((char*)p + 2 * i, &h, 2);
-      break;
-    }
-    default: {
-      float f = (float)v;
-      unsigned bits;
-      std::memcpy(&bits, &f, 4);
-      unsigned short h = (bits & 0x7fffffffu) > 0x7f800000u
-                             ? (unsigned short)((bits >> 16) | 0x40)
-                             : (unsigned short)((bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16);
-      std::memcpy((char*)p + 2 * i, &h, 2);
-    }
-  }
-}
+size_t type_bytes(int t) { return emu_elements::bytes(elem(t)); }
+
+double load(const void* p, long long i, int t) { return emu_elements::load(p, i, elem(t)); }
+
+void store(void* p, long long i, int t, double v) { emu_elements::store(p, i, elem(t), v); }
 
 // Checks a stored column-major matrix of rows x cols with leading dimension ld, batch entries
 // `stride` apart, lies in device memory.

@@ -28,6 +28,8 @@
 #include <string>
 #include <vector>
 
+#include "elements.h"
+
 bool emu_device_range(const void* p, size_t bytes);  // driver.cpp
 
 typedef int cudnnStatus_t;
@@ -134,7 +136,6 @@ cudnnStatus_t destroy(void* p, Kind k, const char* call) {
 }
 
 bool known_type(int t) { return t == FLOAT || t == DOUBLE || t == HALF || t == BFLOAT16; }
-size_t type_bytes(int t) { return t == DOUBLE ? 8 : t == FLOAT ? 4 : 2; }
 
 std::string dims_str(const long long* d, int n) {
   std::string s = "[";
@@ -142,46 +143,17 @@ std::string dims_str(const long long* d, int n) {
   return s + "]";
 }
 
-double load(const void* p, long long i, int t) {
-  switch (t) {
-    case DOUBLE: return ((const double*)p)[i];
-    case FLOAT: return ((const float*)p)[i];
-    case HALF: {
-      _Float16 h;
-      std::memcpy(&h, (const char*)p + 2 * i, 2);
-      return (float)h;
-    }
-    default: {
-      unsigned short h;
-      std::memcpy(&h, (const char*)p + 2 * i, 2);
-      unsigned bits = (unsigned)h << 16;
-      float f;
-      std::memcpy(&f, &bits, 4);
-      return f;
-    }
-  }
+// The library's type code as an element type (known_type says which codes are accepted).
+emu_elements::Elem elem(int t) {
+  using emu_elements::Elem;
+  return t == DOUBLE ? Elem::F64 : t == FLOAT ? Elem::F32 : t == HALF ? Elem::F16 : Elem::BF16;
 }
 
-void store(void* p, long long i, int t, double v) {
-  switch (t) {
-    case DOUBLE: ((double*)p)[i] = v; break;
-    case FLOAT: ((float*)p)[i] = (float)v; break;
-    case HALF: {
-      _Float16 h = (_Float16)(float)v;
-      std::memcpy((char*)p + 2 * i, &h, 2);
-      break;
-    }
-    default: {  // bfloat16, round to nearest even
-      float f = (float)v;
-      unsigned bits;
-      std::memcpy(&bits, &f, 4);
-      unsigned short h = (bits & 0x7fffffffu) > 0x7f800000u
-                             ? (unsigned short)((bits >> 16) | 0x40)
-                             : (unsigned short)((bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16);
-      std::memcpy((char*)p + 2 * i, &h, 2);
-    }
-  }
-}
+size_t type_bytes(int t) { return emu_elements::bytes(elem(t)); }
+
+double load(const void* p, long long i, int t) { return emu_elements::load(p, i, elem(t)); }
+
+void store(void* p, long long i, int t, double v) { emu_elements::store(p, i, elem(t), v); }
 
 // Elements a tensor descriptor reaches from its pointer (the last one's index + 1).
 long long extent(const Object& t) {
