@@ -2,6 +2,7 @@ package io.kinema.train;
 
 import io.kinema.tensor.distributed.ProcessGroup;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.List;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
@@ -59,8 +60,8 @@ final class DataParallel implements AutoCloseable {
    * Runs {@code body} on every replica (each on its own thread) and returns the results by rank.
    */
   <T> List<T> onEachRank(Function<Replica, T> body) {
-    if (threads.isEmpty()) return java.util.Collections.singletonList(body.apply(primary()));
-    List<Throwable> failures = java.util.Collections.synchronizedList(new ArrayList<>());
+    if (threads.isEmpty()) return Collections.singletonList(body.apply(primary()));
+    List<Throwable> failures = Collections.synchronizedList(new ArrayList<>());
     List<Future<T>> futures = new ArrayList<>();
     for (int r = 0; r < replicas.size(); r++) {
       Replica replica = replicas.get(r);
