@@ -39,18 +39,6 @@
 
 #define BWD_THREADS 128
 
-// The first query row whose key limit passes `key` (rows before it cannot see the key): binary
-// search, as the limits never decrease with the row.
-KINEMA_DEV i64 first_row_seeing(i64 key, const kinema_attention_args& a) {
-  i64 lo = 0, hi = a.sq;
-  while (lo < hi) {
-    i64 mid = (lo + hi) >> 1;
-    if (key_limit(mid, a) > key) hi = mid;
-    else lo = mid + 1;
-  }
-  return lo;
-}
-
 // lse of row i scaled to base 2 for P = 2^(s scale log2 e - lse log2 e); +inf (P = 0) for rows
 // past the end and rows that saw no key.
 KINEMA_DEV float lse_base2(const float* lse, const kinema_attention_args& a, i64 b, i64 h, i64 i) {

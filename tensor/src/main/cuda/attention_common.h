@@ -47,6 +47,18 @@ KINEMA_DEV int key_limit(i64 i, const kinema_attention_args& a) {
   return (int)(lim < 0 ? 0 : lim > a.sk ? a.sk : lim);
 }
 
+// The first query row whose key limit passes `key` (rows before it cannot see the key): binary
+// search, as the limits never decrease with the row.
+KINEMA_DEV i64 first_row_seeing(i64 key, const kinema_attention_args& a) {
+  i64 lo = 0, hi = a.sq;
+  while (lo < hi) {
+    i64 mid = (lo + hi) >> 1;
+    if (key_limit(mid, a) > key) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
+}
+
 // The keys query row i may see, as two intervals [lo1, hi1) and [lo2, hi2) (empty when lo >= hi).
 // KINEMA_MASK_KEY_RANGES reads them from its table: the kernels' `mask` operand is then a dense
 // I32 [Sq, 4] of (lo1, hi1, lo2, hi2) per query row. Bounds may be any int: they are only compared

@@ -228,18 +228,6 @@ KINEMA_DEV void attention_delta(const T* out, const T* dout, T* delta,
   if (lane == 0) delta[r] = s;
 }
 
-// The first query row whose key limit passes `key` (rows before it cannot see the key): binary
-// search, as the limits never decrease with the row.
-KINEMA_DEV i64 first_query_seeing(i64 key, const kinema_attention_args& a) {
-  i64 lo = 0, hi = a.sq;
-  while (lo < hi) {
-    i64 mid = (lo + hi) >> 1;
-    if (key_limit(mid, a) > key) hi = mid;
-    else lo = mid + 1;
-  }
-  return lo;
-}
-
 // ------------------------------------------------------------------------------------------------
 // Backward 2: dK, dV, a CTA per 32 keys
 // ------------------------------------------------------------------------------------------------
@@ -277,7 +265,7 @@ KINEMA_DEV void attention_dkdv(const T* q, const T* k, const T* v, const T* dout
 #pragma unroll
   for (int n = 0; n < D / TPR; n++) dka[n] = dva[n] = 0;
 
-  for (i64 i0 = first_query_seeing(k0, a) / TILE * TILE; i0 < a.sq; i0 += TILE) {
+  for (i64 i0 = first_row_seeing(k0, a) / TILE * TILE; i0 < a.sq; i0 += TILE) {
     if (ranged) {  // skip the query blocks none of whose rows sees one of these keys
       bool meets = false;
       for (int r = threadIdx.x; r < TILE; r += THREADS) {

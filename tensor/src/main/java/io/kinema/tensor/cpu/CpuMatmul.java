@@ -167,54 +167,41 @@ final class CpuMatmul {
               }
               if (m0 == m1 || n0 == n1) continue;
               long co = c0 + (long) bi * m * n + (long) m0 * n + n0; // element offset of C[m0, n0]
-              switch (ct) {
-                case F64 ->
-                    GemmF64.region(ma, aOffs[bi], mb, bOffs[bi], k, m0, m1, n0, n1, c, co, n);
-                case F32 -> {
-                  GemmF32.region(
-                      ma,
-                      aOffs[bi],
-                      mb,
-                      bOffs[bi],
-                      k,
-                      m0,
-                      m1,
-                      n0,
-                      n1,
-                      c,
-                      4 * co,
-                      4L * n,
-                      bias,
-                      GemmF32.buffers());
-                  if (gelu) CpuElementwise.geluTanhRows(c, 4 * co, 4L * n, m1 - m0, n1 - n0);
-                }
-                default -> {
-                  long bytes = 4L * (m1 - m0) * (n1 - n0);
-                  if (scratch == null || scratch.byteSize() < bytes) {
-                    if (scratch != null) scratch.release();
-                    scratch = CpuAllocator.get().allocate(bytes);
-                  }
-                  MemorySegment f = scratch.segment();
-                  long ldf = 4L * (n1 - n0);
-                  GemmF32.region(
-                      ma,
-                      aOffs[bi],
-                      mb,
-                      bOffs[bi],
-                      k,
-                      m0,
-                      m1,
-                      n0,
-                      n1,
-                      f,
-                      0,
-                      ldf,
-                      bias,
-                      GemmF32.buffers());
-                  if (gelu) CpuElementwise.geluTanhRows(f, 0, ldf, m1 - m0, n1 - n0);
-                  GemmF32.storeHalf(f, 0, ldf, m1 - m0, n1 - n0, c, ct, co, n);
-                }
+              if (ct == DType.F64) {
+                GemmF64.region(ma, aOffs[bi], mb, bOffs[bi], k, m0, m1, n0, n1, c, co, n);
+                continue;
               }
+              // F32 is computed in place; BF16/F16 into an f32 scratch block, rounded once after.
+              boolean half = ct != DType.F32;
+              MemorySegment dst = c;
+              long db = 4 * co, ldd = 4L * n;
+              if (half) {
+                long bytes = 4L * (m1 - m0) * (n1 - n0);
+                if (scratch == null || scratch.byteSize() < bytes) {
+                  if (scratch != null) scratch.release();
+                  scratch = CpuAllocator.get().allocate(bytes);
+                }
+                dst = scratch.segment();
+                db = 0;
+                ldd = 4L * (n1 - n0);
+              }
+              GemmF32.region(
+                  ma,
+                  aOffs[bi],
+                  mb,
+                  bOffs[bi],
+                  k,
+                  m0,
+                  m1,
+                  n0,
+                  n1,
+                  dst,
+                  db,
+                  ldd,
+                  bias,
+                  GemmF32.buffers());
+              if (gelu) CpuElementwise.geluTanhRows(dst, db, ldd, m1 - m0, n1 - n0);
+              if (half) GemmF32.storeHalf(dst, 0, ldd, m1 - m0, n1 - n0, c, ct, co, n);
             }
           } finally {
             if (scratch != null) scratch.release();

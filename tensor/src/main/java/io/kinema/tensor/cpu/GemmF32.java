@@ -91,29 +91,10 @@ final class GemmF32 {
   /**
    * Computes rows [m0, m1) x columns [n0, n1) of one product into f32 C, where element (m0 + i, n0
    * + j) lives at byte {@code cb + i * ldc + 4 * j} of {@code c}. {@code aOff}/{@code bOff} are the
-   * element offsets of this batch entry's A[0, 0] and B[0, 0].
-   */
-  static void region(
-      Mat a,
-      long aOff,
-      Mat b,
-      long bOff,
-      int k,
-      int m0,
-      int m1,
-      int n0,
-      int n1,
-      MemorySegment c,
-      long cb,
-      long ldc,
-      Buffers buf) {
-    region(a, aOff, b, bOff, k, m0, m1, n0, n1, c, cb, ldc, null, buf);
-  }
-
-  /**
-   * As above, adding {@code bias[n]} (f32, indexed by the product's column, null for none) to each
-   * element of column n when the last k block is stored: after the finished sum is rounded, so the
-   * result has the bits of the product followed by a separate f32 bias add.
+   * element offsets of this batch entry's A[0, 0] and B[0, 0]. {@code bias[n]} (f32, indexed by the
+   * product's column; null for none) is added to each element of column n when the last k block is
+   * stored: after the finished sum is rounded, so the result has the bits of the product followed
+   * by a separate f32 bias add.
    */
   static void region(
       Mat a,

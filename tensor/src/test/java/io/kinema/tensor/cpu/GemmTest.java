@@ -108,6 +108,7 @@ class GemmTest {
           c,
           20,
           ldc,
+          null,
           GemmF32.buffers());
       for (int i = 0; i < rows; i++) {
         for (int j = 0; j < cols + 3; j++) {
