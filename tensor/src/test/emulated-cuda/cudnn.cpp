@@ -417,6 +417,9 @@ Conv conv_of(void* x, void* w, void* c, void* y, const std::string& call, Kind w
 
 extern "C" {
 
+// The emulated library follows cuDNN 9's API (9.1.0 encodes as 9 * 10000 + 1 * 100 + 0).
+size_t cudnnGetVersion(void) { return 90100; }
+
 const char* cudnnGetErrorString(cudnnStatus_t s) {
   switch (s) {
     case SUCCESS: return "CUDNN_STATUS_SUCCESS";

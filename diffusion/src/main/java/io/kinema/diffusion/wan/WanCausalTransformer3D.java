@@ -174,7 +174,9 @@ public final class WanCausalTransformer3D implements AutoCloseable {
     long frameTokens = hp * wp, len = fp * frameTokens;
     DType act = model.dtype(), up = WanTransformer3D.upcast(act);
     try (var s = Scope.open()) {
-      Tensor[] half = WanRope.tables(c.attentionHeadDim(), 0, fp, hp, wp, c.ropeMaxSeqLen(), up);
+      Tensor[] half =
+          WanRope.tables(
+              c.attentionHeadDim(), 0, fp, hp, wp, c.ropeMaxSeqLen(), up, noisy.device());
       Tensor cos = Tensor.cat(List.of(half[0], half[0]), 0);
       Tensor sin = Tensor.cat(List.of(half[1], half[1]), 0);
       Tensor tokens =
@@ -263,7 +265,8 @@ public final class WanCausalTransformer3D implements AutoCloseable {
     private final long[] globalEnd, localEnd;
     private final long length;
 
-    KvCache(int layers, long batch, long length, int heads, long headDim, DType dtype) {
+    KvCache(
+        int layers, long batch, long length, int heads, long headDim, DType dtype, Device device) {
       this.length = length;
       k = new Tensor[layers];
       v = new Tensor[layers];
@@ -272,8 +275,8 @@ public final class WanCausalTransformer3D implements AutoCloseable {
       globalEnd = new long[layers];
       localEnd = new long[layers];
       for (int i = 0; i < layers; i++) {
-        k[i] = Tensor.zeros(dtype, batch, length, heads, headDim).share();
-        v[i] = Tensor.zeros(dtype, batch, length, heads, headDim).share();
+        k[i] = Tensor.zeros(dtype, device, batch, length, heads, headDim).share();
+        v[i] = Tensor.zeros(dtype, device, batch, length, heads, headDim).share();
       }
     }
 
@@ -337,8 +340,9 @@ public final class WanCausalTransformer3D implements AutoCloseable {
   }
 
   /**
-   * A zeroed cache for {@code batch} samples. Self-Forcing sizes it {@code localAttnSize·S} with a
-   * local window, else the number of frames of the whole video times S ({@code 21·1560}).
+   * A zeroed cache for {@code batch} samples, on the model's device. Self-Forcing sizes it {@code
+   * localAttnSize·S} with a local window, else the number of frames of the whole video times S
+   * ({@code 21·1560}).
    *
    * @param lengthTokens buffer length in tokens
    */
@@ -350,7 +354,8 @@ public final class WanCausalTransformer3D implements AutoCloseable {
         lengthTokens,
         c.numAttentionHeads(),
         c.attentionHeadDim(),
-        model.dtype());
+        model.dtype(),
+        model.parameters().getFirst().data().device());
   }
 
   /**
@@ -394,7 +399,8 @@ public final class WanCausalTransformer3D implements AutoCloseable {
     try (var s = Scope.open()) {
       long startFrame = currentStart / frameTokens;
       Tensor[] rope =
-          WanRope.tables(c.attentionHeadDim(), startFrame, fp, hp, wp, c.ropeMaxSeqLen(), up);
+          WanRope.tables(
+              c.attentionHeadDim(), startFrame, fp, hp, wp, c.ropeMaxSeqLen(), up, x.device());
       Tensor tokens = model.embedPatches(x, trace);
 
       Tensor padded = padText(context.to(act));
@@ -435,7 +441,9 @@ public final class WanCausalTransformer3D implements AutoCloseable {
   private Tensor padText(Tensor context) {
     long len = context.size(1);
     if (len == textLen) return context;
-    Tensor zeros = Tensor.zeros(context.dtype(), context.size(0), textLen - len, context.size(2));
+    Tensor zeros =
+        Tensor.zeros(
+            context.dtype(), context.device(), context.size(0), textLen - len, context.size(2));
     return Tensor.cat(List.of(context, zeros), 1);
   }
 

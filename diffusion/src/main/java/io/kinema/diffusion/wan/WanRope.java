@@ -1,6 +1,7 @@
 package io.kinema.diffusion.wan;
 
 import io.kinema.tensor.DType;
+import io.kinema.tensor.Device;
 import io.kinema.tensor.Tensor;
 
 /**
@@ -52,6 +53,19 @@ public final class WanRope {
       long width,
       int maxSeqLen,
       DType dtype) {
+    return tables(headDim, startFrame, frames, height, width, maxSeqLen, dtype, Device.CPU);
+  }
+
+  /** The tables of {@link #tables(int, long, long, long, long, int, DType)} on {@code device}. */
+  public static Tensor[] tables(
+      int headDim,
+      long startFrame,
+      long frames,
+      long height,
+      long width,
+      int maxSeqLen,
+      DType dtype,
+      Device device) {
     if (startFrame < 0) {
       throw new IllegalArgumentException("WanRope: negative start frame " + startFrame);
     }
@@ -103,14 +117,15 @@ public final class WanRope {
         }
       }
     }
-    return new Tensor[] {table(cos, tokens, half, dtype), table(sin, tokens, half, dtype)};
+    return new Tensor[] {
+      table(cos, tokens, half, dtype, device), table(sin, tokens, half, dtype, device)
+    };
   }
 
-  private static Tensor table(double[] v, long tokens, int half, DType dtype) {
-    Tensor t = Tensor.of(v, tokens, 1, half);
-    if (dtype == DType.F64) return t;
-    try (t) {
-      return t.to(dtype);
+  private static Tensor table(double[] v, long tokens, int half, DType dtype, Device device) {
+    try (Tensor t = Tensor.of(v, tokens, 1, half);
+        Tensor typed = t.to(dtype)) {
+      return typed.to(device); // views share the storage; closing t and typed leaves it
     }
   }
 }

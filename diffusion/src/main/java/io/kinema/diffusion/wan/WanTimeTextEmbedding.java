@@ -60,8 +60,12 @@ public final class WanTimeTextEmbedding extends Module {
       boolean f64Features,
       WanTransformer3D.Trace trace) {
     try (var s = Scope.open()) {
+      // The sinusoid is computed on the host (as the reference does, in double or float32) and
+      // moved to the model's device.
       Tensor features =
-          timestepFeatures(timestep.toDoubleArray(), freqDim, f64Features ? DType.F64 : up).to(up);
+          timestepFeatures(timestep.toDoubleArray(), freqDim, f64Features ? DType.F64 : up)
+              .to(up)
+              .to(text.device());
       WanTransformer3D.record(trace, "condition_embedder.timesteps_proj.out", features);
       EmbeddingMlp timeEmbedder = (EmbeddingMlp) getSubmodule("time_embedder");
       Tensor temb = timeEmbedder.forward(features.to(timeEmbedder.weightDtype())).to(act);

@@ -9,6 +9,7 @@ import io.kinema.nn.Module;
 import io.kinema.nn.ModuleList;
 import io.kinema.nn.Parameter;
 import io.kinema.tensor.DType;
+import io.kinema.tensor.Device;
 import io.kinema.tensor.Generator;
 import io.kinema.tensor.Scope;
 import io.kinema.tensor.Tensor;
@@ -74,7 +75,7 @@ public final class WanTransformer3D extends Module {
   private LoadInfo loadInfo;
 
   // the rotary tables of the last grid (handles of the model; graphs keep their own)
-  private long[] ropeKey;
+  private List<Object> ropeKey;
   private Tensor ropeCos, ropeSin;
 
   /**
@@ -184,7 +185,7 @@ public final class WanTransformer3D extends Module {
     long d = c.innerDim();
     DType act = dtype(), up = upcast(act);
     try (var s = Scope.open()) {
-      Tensor[] rope = rope(fp, hp, wp, up);
+      Tensor[] rope = rope(fp, hp, wp, up, hiddenStates.device());
       record(trace, "rope.cos", rope[0]);
       record(trace, "rope.sin", rope[1]);
 
@@ -292,14 +293,15 @@ public final class WanTransformer3D extends Module {
     }
   }
 
-  /** The cached rotary tables for the grid (recomputed when the grid or dtype changes). */
-  private Tensor[] rope(long f, long h, long w, DType dtype) {
-    long[] key = {f, h, w, dtype.ordinal()};
-    if (ropeKey == null || !java.util.Arrays.equals(key, ropeKey)) {
+  /** The cached rotary tables for the grid (recomputed when the grid, dtype or device changes). */
+  private Tensor[] rope(long f, long h, long w, DType dtype, Device device) {
+    List<Object> key = List.of(f, h, w, dtype, device);
+    if (!key.equals(ropeKey)) {
       closeRope();
       try (var s = Scope.open()) {
         Tensor[] t =
-            WanRope.tables(config.attentionHeadDim(), f, h, w, config.ropeMaxSeqLen(), dtype);
+            WanRope.tables(
+                config.attentionHeadDim(), 0, f, h, w, config.ropeMaxSeqLen(), dtype, device);
         ropeCos = t[0].share();
         ropeSin = t[1].share();
       }

@@ -17,8 +17,9 @@ import io.kinema.ffi.NativeLibrary;
  *   <li>the CUDA toolkit: {@code $CUDA_HOME/lib64}, {@code $CUDA_PATH/lib64}, {@code
  *       $CONDA_PREFIX/lib}, {@code /usr/local/cuda/lib64}, then {@code /usr/local/cuda-*}{@code
  *       /lib64} newest version first;
- *   <li>the standard folders ({@code /usr/lib/x86_64-linux-gnu}, {@code /usr/lib64}, ...; WSL's
- *       {@code /usr/lib/wsl/lib} for the driver);
+ *   <li>the standard folders ({@code /usr/lib/x86_64-linux-gnu}, {@code /usr/lib64}, ...; for the
+ *       driver also the NVIDIA container runtime's {@code /usr/local/nvidia/lib64} and WSL's {@code
+ *       /usr/lib/wsl/lib});
  *   <li>the dynamic loader by name ({@code ld.so.cache}).
  * </ol>
  *
@@ -32,7 +33,9 @@ public enum CudaLibrary {
       NativeLibrary.builder("cuda")
           .names("libcuda.so.1")
           .requiredSymbol("cuInit")
-          .folders("/usr/lib/wsl/lib")
+          // The NVIDIA container runtime mounts the driver's libraries here; WSL has its own
+          // folder.
+          .folders("/usr/local/nvidia/lib64", "/usr/local/nvidia/lib", "/usr/lib/wsl/lib")
           .hint(
               "libcuda.so.1 comes with the NVIDIA driver (in a container: run it with the NVIDIA"
                   + " container toolkit, e.g. docker run --gpus all).")),
