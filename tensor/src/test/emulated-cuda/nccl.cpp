@@ -16,6 +16,9 @@
 //     NCCL would hang or corrupt on is reported here as ncclInvalidUsage on every rank);
 //   - a rank waiting more than KINEMA_EMU_NCCL_TIMEOUT_S seconds (default 60) for the others gets
 //     ncclInternalError instead of hanging the test.
+// ncclCommAbort frees a communicator at once and abandons its rank's collectives: a rank waiting in
+// one returns (ncclSuccess, its receive buffer unwritten), as real NCCL's kernel would exit after
+// the call had long returned; later calls on the communicator fail as on a destroyed one.
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -96,6 +99,7 @@ struct Clique {
   std::condition_variable cv;
   std::map<unsigned long long, Slot> slots;  // by sequence number
   int live;                                  // communicators not yet destroyed
+  std::vector<bool> aborted;                 // by rank: ncclCommAbort was called
 };
 
 struct Comm {
@@ -257,6 +261,7 @@ ncclResult_t execute(Slot& s, int nranks) {
 struct Ticket {
   std::shared_ptr<Clique> clique;
   unsigned long long seq;
+  int rank;
 };
 
 Ticket post(Comm* comm, const Call& call) {
@@ -275,7 +280,7 @@ Ticket post(Comm* comm, const Call& call) {
     s.done = true;
     q.cv.notify_all();
   }
-  return Ticket{comm->clique, seq};
+  return Ticket{comm->clique, seq, comm->rank};
 }
 
 int timeout_seconds() {
@@ -287,7 +292,8 @@ ncclResult_t wait(const Ticket& t) {
   Clique& q = *t.clique;
   std::unique_lock<std::mutex> g(q.mu);
   Slot& s = q.slots[t.seq];
-  if (!q.cv.wait_for(g, std::chrono::seconds(timeout_seconds()), [&] { return s.done; })) {
+  auto ready = [&] { return s.done || q.aborted[t.rank]; };
+  if (!q.cv.wait_for(g, std::chrono::seconds(timeout_seconds()), ready)) {
     std::string missing;
     for (int r = 0; r < q.nranks; r++) {
       if (!s.posted[r]) missing += (missing.empty() ? "" : ", ") + std::to_string(r);
@@ -299,6 +305,7 @@ ncclResult_t wait(const Ticket& t) {
                     ": every rank must make the same calls in the same order, from its own "
                     "thread or inside one ncclGroupStart/ncclGroupEnd");
   }
+  if (!s.done) return ncclSuccess;  // abandoned by ncclCommAbort (the slot stays with the clique)
   ncclResult_t r = s.result;
   if (++s.released == q.nranks) q.slots.erase(t.seq);
   return r;
@@ -411,6 +418,7 @@ ncclResult_t ncclCommInitAll(void** handles, int ndev, const int* devlist) {
   auto clique = std::make_shared<Clique>();
   clique->nranks = ndev;
   clique->live = ndev;
+  clique->aborted.assign(ndev, false);
   std::lock_guard<std::mutex> g(comms_mu);
   for (int i = 0; i < ndev; i++) {
     Comm* c = new Comm{clique, i, devices[i]};
@@ -427,6 +435,23 @@ ncclResult_t ncclCommDestroy(void* handle) {
     return fail(ncclInvalidArgument, "ncclCommDestroy: not a live communicator");
   }
   delete comm;  // the clique goes with its last communicator (shared_ptr)
+  return ncclSuccess;
+}
+
+// Not deleted: another thread may still be inside a call with it (the abort's purpose); the few
+// bytes stay allocated.
+ncclResult_t ncclCommAbort(void* handle) {
+  Comm* comm = (Comm*)handle;
+  {
+    std::lock_guard<std::mutex> g(comms_mu);
+    if (comm == nullptr || comms().erase(comm) == 0) {
+      return fail(ncclInvalidArgument, "ncclCommAbort: not a live communicator");
+    }
+  }
+  Clique& q = *comm->clique;
+  std::lock_guard<std::mutex> g(q.mu);
+  q.aborted[comm->rank] = true;
+  q.cv.notify_all();
   return ncclSuccess;
 }
 

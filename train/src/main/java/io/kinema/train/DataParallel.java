@@ -15,8 +15,9 @@ import java.util.function.Function;
  * process over several devices: no launcher, no processes). With one replica everything runs on the
  * caller's thread and there is no process group.
  *
- * <p>A replica that fails closes its process group handle, which releases the replicas waiting for
- * it in a collective; the first failure is rethrown and the run ends.
+ * <p>A replica that fails aborts the process group, which releases the replicas waiting for it in a
+ * collective (their threads, and on CUDA their GPUs); the first failure is rethrown and the run
+ * ends.
  */
 final class DataParallel implements AutoCloseable {
   private final List<Replica> replicas;
@@ -75,7 +76,8 @@ final class DataParallel implements AutoCloseable {
                       return body.apply(replica);
                     } catch (RuntimeException | Error e) {
                       failures.add(e); // in order of failure: the first is the cause
-                      group.close(); // the others fail instead of waiting for this rank
+                      // the others fail instead of waiting for this rank
+                      group.abort("rank " + replica.rank() + " failed: " + e);
                       throw e;
                     }
                   }));

@@ -120,6 +120,7 @@ public final class Nccl {
   private static final Downcall COMM_INIT_ALL =
       fn("ncclResult_t ncclCommInitAll(ncclComm_t* comm, int ndev, const int* devlist)");
   private static final Downcall COMM_DESTROY = fn("ncclResult_t ncclCommDestroy(ncclComm_t comm)");
+  private static final Downcall COMM_ABORT = fn("ncclResult_t ncclCommAbort(ncclComm_t comm)");
   private static final Downcall ALL_REDUCE =
       fn(
           "ncclResult_t ncclAllReduce(const void* sendbuff, void* recvbuff, size_t count,"
@@ -235,6 +236,23 @@ public final class Nccl {
       throw Ffi.rethrow(t);
     }
     check(status, "ncclCommDestroy");
+  }
+
+  /**
+   * {@code ncclCommAbort}: frees the communicator at once, abandoning its uncompleted operations (a
+   * GPU waiting in a collective for a rank that will never join stops waiting). May be called from
+   * another thread than the one using the communicator; the handle is invalid afterwards.
+   */
+  public static void commAbort(MemorySegment comm) {
+    Ffi.handle("ncclCommAbort", "communicator", comm);
+    MethodHandle h = COMM_ABORT.handle();
+    int status;
+    try {
+      status = (int) h.invokeExact(comm);
+    } catch (Throwable t) {
+      throw Ffi.rethrow(t);
+    }
+    check(status, "ncclCommAbort");
   }
 
   /**

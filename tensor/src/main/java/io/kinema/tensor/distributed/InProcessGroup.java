@@ -138,6 +138,11 @@ final class InProcessGroup implements ProcessGroup {
   }
 
   @Override
+  public void abort(String reason) {
+    rendezvous.abort(reason);
+  }
+
+  @Override
   public void close() {
     if (closed) return;
     closed = true;

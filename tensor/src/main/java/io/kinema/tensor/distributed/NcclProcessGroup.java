@@ -15,23 +15,45 @@ import java.util.List;
  * one communicator per device, and each rank enqueues its collectives on its device's stream (the
  * one the CUDA backend runs everything on), so they are ordered with the rank's other ops without
  * events. Calls return once queued; NCCL brings the ranks together on the GPUs. The ranks' calls
- * come from their own threads; calls on several tensors at once are one NCCL group.
+ * come from their own threads; calls on several tensors at once are one NCCL group. {@link #abort}
+ * aborts every rank's communicator, since a GPU waiting for a rank that failed would otherwise wait
+ * forever, and with it the host thread that synchronizes with that GPU.
  */
 final class NcclProcessGroup implements ProcessGroup {
+  /**
+   * What the ranks of one {@code ncclCommInitAll} share: the communicators, and whether aborted.
+   */
+  private static final class Clique {
+    final MemorySegment[] comms;
+    volatile String abortedBy;
+
+    Clique(MemorySegment[] comms) {
+      this.comms = comms;
+    }
+
+    synchronized void abort(String reason) {
+      if (abortedBy != null) return;
+      abortedBy = reason;
+      for (MemorySegment c : comms) Nccl.commAbort(c);
+    }
+  }
+
   private final int rank;
   private final int worldSize;
   private final Device device;
   private final CudaBackend backend;
+  private final Clique clique;
   private final MemorySegment comm;
   private final Tensor barrierScratch;
   private boolean closed;
 
-  private NcclProcessGroup(int rank, int worldSize, Device device, MemorySegment comm) {
+  private NcclProcessGroup(int rank, Device device, Clique clique) {
     this.rank = rank;
-    this.worldSize = worldSize;
+    this.worldSize = clique.comms.length;
     this.device = device;
     this.backend = (CudaBackend) Backends.of(device);
-    this.comm = comm;
+    this.clique = clique;
+    this.comm = clique.comms[rank];
     try (Tensor scratch = Tensor.zeros(DType.F32, device, 1)) {
       this.barrierScratch = scratch.share(); // the group's own, in no caller's scope
     }
@@ -51,10 +73,10 @@ final class NcclProcessGroup implements ProcessGroup {
       Backends.of(devices.get(i)); // fails clearly when the device is not usable
       ordinals[i] = devices.get(i).index();
     }
-    MemorySegment[] comms = Nccl.commInitAll(ordinals);
+    Clique clique = new Clique(Nccl.commInitAll(ordinals));
     List<ProcessGroup> ranks = new ArrayList<>();
-    for (int i = 0; i < comms.length; i++) {
-      ranks.add(new NcclProcessGroup(i, comms.length, devices.get(i), comms[i]));
+    for (int i = 0; i < devices.size(); i++) {
+      ranks.add(new NcclProcessGroup(i, devices.get(i), clique));
     }
     return List.copyOf(ranks);
   }
@@ -141,14 +163,26 @@ final class NcclProcessGroup implements ProcessGroup {
     bumpVersions(List.of(output));
   }
 
-  /** NCCL has no barrier: a one-element all-reduce, then this rank's stream is drained. */
+  /**
+   * NCCL has no barrier: a one-element all-reduce, then this rank's stream is drained (and an abort
+   * meanwhile is reported, since the all-reduce was then abandoned).
+   */
   @Override
   public void barrier() {
     allReduce(barrierScratch, ReduceOp.SUM);
     backend.synchronize();
+    ensureOpen("barrier");
   }
 
-  /** Waits for this rank's queued work, then destroys its communicator. */
+  @Override
+  public void abort(String reason) {
+    clique.abort(reason);
+  }
+
+  /**
+   * Waits for this rank's queued work, then destroys its communicator (which an abort already
+   * freed).
+   */
   @Override
   public void close() {
     if (closed) return;
@@ -157,7 +191,9 @@ final class NcclProcessGroup implements ProcessGroup {
       backend.synchronize();
     } finally {
       barrierScratch.close();
-      Nccl.commDestroy(comm);
+      synchronized (clique) {
+        if (clique.abortedBy == null) Nccl.commDestroy(comm);
+      }
     }
   }
 
@@ -174,6 +210,11 @@ final class NcclProcessGroup implements ProcessGroup {
 
   private void ensureOpen(String call) {
     if (closed) throw new IllegalStateException(call + " (rank " + rank + "): the group is closed");
+    String reason = clique.abortedBy;
+    if (reason != null) {
+      throw new IllegalStateException(
+          call + " (rank " + rank + "): the process group was aborted (" + reason + ")");
+    }
   }
 
   /** The device address of {@code t}'s first element. */

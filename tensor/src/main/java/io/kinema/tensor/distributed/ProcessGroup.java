@@ -14,8 +14,8 @@ import java.util.List;
  *
  * <p>Tensors must be contiguous. Results are the same bits on every rank. Get the handles of a
  * group with {@link ProcessGroups#create}: in-process rendezvous for CPU replicas, NCCL for CUDA
- * devices. {@link #close()} on any rank ends the group: ranks waiting in a collective fail instead
- * of waiting forever (so a replica that crashed does not hang the others).
+ * devices. A replica that fails calls {@link #abort}: the other ranks stop waiting for it, in the
+ * host threads and on the GPUs, and fail instead of hanging.
  */
 public interface ProcessGroup extends AutoCloseable {
   /** How {@link #allReduce} and {@link #reduceScatter} combine the ranks' values. */
@@ -62,7 +62,21 @@ public interface ProcessGroup extends AutoCloseable {
   /** Returns once every rank has called it (and, on CUDA, the rank's queued work is done). */
   void barrier();
 
-  /** Leaves the group; ranks still waiting in a collective fail with an exception. */
+  /**
+   * Ends the group on every rank at once, for a rank that failed: collectives in flight on the
+   * other ranks are abandoned (NCCL: {@code ncclCommAbort} on every rank's communicator, so GPUs
+   * waiting for the failed rank stop waiting, leaving those collectives' outputs undefined) and
+   * every later collective on any rank throws {@link IllegalStateException} naming {@code reason}.
+   * Each handle must still be closed. Any thread may call it, more than once (the first reason is
+   * kept).
+   */
+  void abort(String reason);
+
+  /**
+   * Leaves the group. In-process groups also release the ranks still waiting in a collective (they
+   * fail); on CUDA it waits for this rank's queued work, so a rank that failed must {@link #abort}
+   * first.
+   */
   @Override
   void close();
 }

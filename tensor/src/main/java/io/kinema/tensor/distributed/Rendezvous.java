@@ -55,6 +55,6 @@ final class Rendezvous {
 
   private IllegalStateException aborted(String call) {
     return new IllegalStateException(
-        call + ": the process group was closed (" + abortedBy + ") while waiting for the others");
+        call + ": the process group was ended (" + abortedBy + ") while waiting for the others");
   }
 }

@@ -226,8 +226,8 @@ class InProcessGroupTest {
                       }
                       return 0;
                     }));
-    // rank 0's failure comes first: it was released by rank 1 closing its handle
-    assertTrue(e.getMessage().contains("closed (rank 1 closed it)"), e.getMessage());
+    // rank 0's failure comes first: it was released by rank 1 aborting the group
+    assertTrue(e.getMessage().contains("ended (rank 1 failed: rank 1 crashed)"), e.getMessage());
   }
 
   @Test

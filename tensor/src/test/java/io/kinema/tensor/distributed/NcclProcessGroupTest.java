@@ -159,6 +159,46 @@ class NcclProcessGroupTest {
     }
   }
 
+  /**
+   * A rank that fails aborts the group: the rank waiting for it in a collective (on its thread in
+   * the emulation, on its GPU in real NCCL) is released and fails naming the cause, instead of
+   * waiting forever.
+   */
+  @Test
+  void aRankThatFailsAbortsTheGroupAndReleasesTheOthers() {
+    assumeTrue(world() == 2, "needs two devices");
+    long start = System.nanoTime();
+    var e =
+        assertThrows(
+            IllegalStateException.class,
+            () ->
+                Ranks.run(
+                    groups,
+                    pg -> {
+                      if (pg.rank() == 1) {
+                        sleep(1000); // rank 0 is waiting in its collective by then
+                        throw new IllegalStateException("rank 1 crashed");
+                      }
+                      try (var s = Scope.open()) {
+                        pg.allReduce(Tensor.ones(DType.F32, pg.device(), 1024), ReduceOp.SUM);
+                        pg.barrier();
+                        return 0;
+                      }
+                    }));
+    // rank 0's failure comes first (by rank): released, it found the group aborted
+    assertTrue(e.getMessage().contains("aborted (rank 1 failed: rank 1 crashed)"), e.getMessage());
+    assertTrue(System.nanoTime() - start < 30e9, "released by the abort, not by a timeout");
+  }
+
+  private static void sleep(long ms) {
+    try {
+      Thread.sleep(ms);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException(e);
+    }
+  }
+
   /** Real NCCL would hang on this; the emulated one reports it on every rank. */
   @Test
   void ranksThatDisagreeFailOnTheEmulator() {

@@ -14,8 +14,8 @@ final class Ranks {
 
   /**
    * Runs {@code body} for each rank concurrently and returns the results by rank. A rank that
-   * throws closes its group handle (so the others fail rather than wait) and the first failure, by
-   * rank, is rethrown.
+   * throws aborts the group (so the others fail rather than wait) and the first failure, by rank,
+   * is rethrown.
    */
   static <T> List<T> run(List<ProcessGroup> groups, Function<ProcessGroup, T> body) {
     ExecutorService pool = Executors.newFixedThreadPool(groups.size());
@@ -28,7 +28,7 @@ final class Ranks {
                   try {
                     return body.apply(g);
                   } catch (RuntimeException | Error e) {
-                    g.close();
+                    g.abort("rank " + g.rank() + " failed: " + e.getMessage());
                     throw e;
                   }
                 }));
