@@ -76,7 +76,7 @@ KINEMA_DEV void attention_delta(const u16* out, const u16* dout, float* delta,
 // 2. dK, dV: a CTA per 64 keys
 // ------------------------------------------------------------------------------------------------
 
-template <typename T, int D, int QB>
+template <typename T, int D, int QB, int DC>
 KINEMA_DEV void attention_dkdv(const u16* q, const u16* k, const u16* v, const u16* dout,
                                const float* lse, const float* delta, float* dk, float* dv,
                                const u8* mask, const kinema_attention_args& a) {
@@ -92,7 +92,8 @@ KINEMA_DEV void attention_dkdv(const u16* q, const u16* k, const u16* v, const u
 
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
   const i64 bh = blockIdx.x, b = bh / a.heads, h = bh % a.heads;
-  const i64 k0 = (i64)blockIdx.y * 64;
+  const i64 k0 = (i64)(blockIdx.y / (D / DC)) * 64;
+  const int c0 = blockIdx.y % (D / DC) * DC;  // the gradient columns [c0, c0 + DC) of this CTA
   const u16* qb = q + b * a.q_stride[0] + h * a.q_stride[1];
   const u16* gob = dout + b * a.do_stride[0] + h * a.do_stride[1];
   const float* deltab = delta + bh * a.sq;
@@ -106,9 +107,9 @@ KINEMA_DEV void attention_dkdv(const u16* q, const u16* k, const u16* v, const u
                                 a.sk);
   cp_async_commit();
 
-  float dka[D / 8][4], dva[D / 8][4];
+  float dka[DC / 8][4], dva[DC / 8][4];
 #pragma unroll
-  for (int i = 0; i < D / 8; i++) {
+  for (int i = 0; i < DC / 8; i++) {
     dka[i][0] = dka[i][1] = dka[i][2] = dka[i][3] = 0.0f;
     dva[i][0] = dva[i][1] = dva[i][2] = dva[i][3] = 0.0f;
   }
@@ -184,12 +185,12 @@ KINEMA_DEV void attention_dkdv(const u16* q, const u16* k, const u16* v, const u
       da[2] = pack2<T>(dpt[2 * kk + 1][0], dpt[2 * kk + 1][1]);
       da[3] = pack2<T>(dpt[2 * kk + 1][2], dpt[2 * kk + 1][3]);
 #pragma unroll
-      for (int nb = 0; nb < D / 8; nb += 2) {
+      for (int nb = 0; nb < DC / 8; nb += 2) {
         u32 f[4];
-        load_b_frags_trans<D>(f, dos, kk * 16, nb * 8);
+        load_b_frags_trans<D>(f, dos, kk * 16, c0 + nb * 8);
         mma_16816<T>(dva[nb], pa, f[0], f[1]);
         mma_16816<T>(dva[nb + 1], pa, f[2], f[3]);
-        load_b_frags_trans<D>(f, qs, kk * 16, nb * 8);
+        load_b_frags_trans<D>(f, qs, kk * 16, c0 + nb * 8);
         mma_16816<T>(dka[nb], da, f[0], f[1]);
         mma_16816<T>(dka[nb + 1], da, f[2], f[3]);
       }
@@ -201,8 +202,8 @@ KINEMA_DEV void attention_dkdv(const u16* q, const u16* k, const u16* v, const u
   float* dkb = dk + bh * a.sk * D;
   float* dvb = dv + bh * a.sk * D;
 #pragma unroll
-  for (int i = 0; i < D / 8; i++) {
-    int col = i * 8 + 2 * t;
+  for (int i = 0; i < DC / 8; i++) {
+    int col = c0 + i * 8 + 2 * t;
     if (key0 < a.sk) {
       *(float2*)(dkb + key0 * D + col) = make_float2(dka[i][0] * a.scale, dka[i][1] * a.scale);
       *(float2*)(dvb + key0 * D + col) = make_float2(dva[i][0], dva[i][1]);
@@ -356,14 +357,14 @@ KINEMA_DEV void attention_dq(const u16* q, const u16* k, const u16* v, const u16
           const u16* q, const u16* k, const u16* v, const u16* dout, const float* lse,          \
           const float* delta, float* dk, float* dv, const u8* mask,                             \
           const __grid_constant__ kinema_attention_args a) {                                    \
-    attention_dkdv<T, 64, 64>(q, k, v, dout, lse, delta, dk, dv, mask, a);                      \
+    attention_dkdv<T, 64, 64, 64>(q, k, v, dout, lse, delta, dk, dv, mask, a);                      \
   }                                                                                             \
   extern "C" __global__ void __launch_bounds__(BWD_THREADS)                                     \
       kinema_flash_attention_bwd_dkdv_##SUFFIX##_d128(                                          \
           const u16* q, const u16* k, const u16* v, const u16* dout, const float* lse,          \
           const float* delta, float* dk, float* dv, const u8* mask,                             \
           const __grid_constant__ kinema_attention_args a) {                                    \
-    attention_dkdv<T, 128, 32>(q, k, v, dout, lse, delta, dk, dv, mask, a);                     \
+    attention_dkdv<T, 128, 32, 128>(q, k, v, dout, lse, delta, dk, dv, mask, a);                     \
   }                                                                                             \
   extern "C" __global__ void __launch_bounds__(BWD_THREADS)                                     \
       kinema_flash_attention_bwd_dq_##SUFFIX##_d64(                                             \
@@ -378,6 +379,20 @@ KINEMA_DEV void attention_dq(const u16* q, const u16* k, const u16* v, const u16
           const float* delta, float* dq, const u8* mask,                                        \
           const __grid_constant__ kinema_attention_args a) {                                    \
     attention_dq<T, 128, 32>(q, k, v, dout, lse, delta, dq, mask, a);                           \
+  }                                                                                             \
+  extern "C" __global__ void __launch_bounds__(BWD_THREADS)                                     \
+      kinema_flash_attention_bwd_dkdv_##SUFFIX##_d256(                                          \
+          const u16* q, const u16* k, const u16* v, const u16* dout, const float* lse,          \
+          const float* delta, float* dk, float* dv, const u8* mask,                             \
+          const __grid_constant__ kinema_attention_args a) {                                    \
+    attention_dkdv<T, 256, 32, 128>(q, k, v, dout, lse, delta, dk, dv, mask, a);         \
+  }                                                                                             \
+  extern "C" __global__ void __launch_bounds__(BWD_THREADS)                                     \
+      kinema_flash_attention_bwd_dq_##SUFFIX##_d256(                                            \
+          const u16* q, const u16* k, const u16* v, const u16* dout, const float* lse,          \
+          const float* delta, float* dq, const u8* mask,                                        \
+          const __grid_constant__ kinema_attention_args a) {                                    \
+    attention_dq<T, 256, 32>(q, k, v, dout, lse, delta, dq, mask, a);        \
   }
 
 KINEMA_FLASH_BWD(bf16, kinema_bf16)
