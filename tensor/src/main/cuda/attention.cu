@@ -2,9 +2,11 @@
 //
 // out = softmax(scale q k^T under the mask) v, and lse = log-sum-exp of each row's scaled scores,
 // computed FlashAttention-2 style: a CTA owns 64 query rows of one (batch, head) and walks the keys
-// in blocks of 64 with an online softmax, so no Sq x Sk matrix exists. 4 warps, each 16 rows:
-//   1. the CTA's Q tile goes to shared memory (cp.async), then into each warp's registers as mma
-//      A fragments, pre-multiplied by nothing (the scale is applied to S in f32);
+// in blocks of BN (64; 32 at D = 256) with an online softmax, so no Sq x Sk matrix exists. 4 warps,
+// each 16 rows:
+//   1. the CTA's Q tile goes to shared memory (cp.async), and for D <= 128 into each warp's
+//      registers as mma A fragments (at D = 256 they are re-read from shared memory per k-step),
+//      pre-multiplied by nothing (the scale is applied to S in f32);
 //   2. per key block: K tile -> S = Q K^T (mma.m16n8k16, f32 accumulators); masked scores to -inf;
 //      running max m and the factor alpha = 2^(m_old - m_new) in base 2 (scores times scale *
 //      log2 e); P = 2^(s - m) rounded to the input type; V tile -> O = alpha O + P V;

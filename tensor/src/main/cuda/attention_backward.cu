@@ -13,7 +13,9 @@
 //   2. kinema_flash_attention_bwd_dkdv_<t>_d<D>: a CTA per (b h, 64 keys), 4 warps x 16 keys; walks
 //      the query blocks that may see its keys (from the first row whose key limit passes the block;
 //      with key ranges, those with a row whose intervals meet the block), accumulating dK and dV
-//      in registers. Block 128, grid (B H, ceil(Sk / 64)).
+//      in registers. Block 128, grid (B H, ceil(Sk / 64) * D / DC): at D = 256 two CTAs share a key
+//      block, each accumulating DC = 128 of the columns of dK and dV (both 16 x 256 in f32 would
+//      take 256 registers per thread); both compute the whole S^T and dP^T (contracted over D).
 //   3. kinema_flash_attention_bwd_dq_<t>_d<D>: a CTA per (b h, 64 query rows), 4 warps x 16 rows;
 //      walks the key blocks its rows may see, recomputing P and dP, accumulating dQ. Block 128,
 //      grid (B H, ceil(Sq / 64)).
@@ -21,19 +23,20 @@
 // P and dS are rounded to the input type for the tensor-core products (as FlashAttention); all
 // sums are f32. Rows whose lse is -inf (they saw no key) get P = 0, as on the CPU.
 //
-// Operands: q, k, v, out, dout as in the forward (same requirements: D == Dv == 64 or 128, unit
+// Operands: q, k, v, out, dout as in the forward (same requirements: D == Dv == 64, 128 or 256, unit
 // stride along D, 16-byte aligned rows); lse [B, H, Sq] F32 with lse_stride; gradients dq, dk, dv
 // dense F32 [B, H, S, D], written fully (keys no query sees get 0).
 //
 // Dynamic shared memory (bytes), with P = D + 8 (padded rows of 16-bit elements):
 //   dkdv: K, V [64][P], Q, dO [QB][P], lse/Delta [QB] x 4 bytes, key ranges [QB] x 16 bytes;
-//         QB = 64 (D = 64), 32 (128)
-//   dq:   Q, dO [64][P], K, V [KB][P];                                  KB = 64 (D = 64), 32 (128)
-//                 D = 64    D = 128
-//   dkdv          38400     52992
-//   dq            36864     52224
-// The D = 128 kernels need more than the default 48 KiB: the launcher raises the function's
-// CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES first (sm_80 allows 163 KiB, sm_90 227 KiB).
+//         QB = 64 (D = 64), 32 (128, 256)
+//   dq:   Q, dO [64][P], K, V [KB][P];                          KB = 64 (D = 64), 32 (128, 256)
+//                 D = 64    D = 128   D = 256
+//   dkdv          38400     52992     102144
+//   dq            36864     52224     101376
+// The D = 128 and 256 kernels need more than the default 48 KiB: the launcher raises the
+// function's CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES first (sm_80 allows 163 KiB, sm_90
+// 227 KiB).
 
 #include "attention_common.h"
 
@@ -73,7 +76,7 @@ KINEMA_DEV void attention_delta(const u16* out, const u16* dout, float* delta,
 }
 
 // ------------------------------------------------------------------------------------------------
-// 2. dK, dV: a CTA per 64 keys
+// 2. dK, dV: a CTA per 64 keys (and DC of the D columns)
 // ------------------------------------------------------------------------------------------------
 
 template <typename T, int D, int QB, int DC>
