@@ -170,23 +170,20 @@ final class CudaAttention {
   }
 
   /**
-   * The forward by {@link ComposedAttention} in F32 (it computes in its operands' dtype: in BF16
-   * the scores and probabilities would be rounded to 8 bits before the softmax and the products).
+   * The forward by {@link ComposedAttention} on F32 copies of the operands (it computes in its
+   * operands' dtype: in BF16 the scores and probabilities would be rounded to 8 bits before the
+   * softmax and the products); it writes {@code out} and {@code lseOut} by {@code copyFrom}, which
+   * rounds to their dtypes.
    */
   private static void composedInF32(
       Tensor q, Tensor k, Tensor v, AttentionMask mask, double scale, Tensor out, Tensor lseOut) {
     try (var ng = GradMode.noGrad();
         var s = Scope.open()) {
-      Tensor out32 = Tensor.empty(DType.F32, out.device(), out.shape());
-      Tensor lse32 = lseOut == null ? null : Tensor.empty(DType.F32, out.device(), lseOut.shape());
-      ComposedAttention.forward(
-          q.to(DType.F32), k.to(DType.F32), v.to(DType.F32), mask, scale, out32, lse32);
-      out.copyFrom(out32);
-      if (lseOut != null) lseOut.copyFrom(lse32);
+      ComposedAttention.forward(f32(q), f32(k), f32(v), mask, scale, out, lseOut);
     }
   }
 
-  /** The backward by {@link ComposedAttention} in F32 (see {@link #composedInF32}). */
+  /** The backward by {@link ComposedAttention} on F32 copies (see {@link #composedInF32}). */
   private static void composedBackwardInF32(
       Tensor q,
       Tensor k,
@@ -201,25 +198,13 @@ final class CudaAttention {
       Tensor gradV) {
     try (var ng = GradMode.noGrad();
         var s = Scope.open()) {
-      Tensor[] grads = {gradQ, gradK, gradV};
-      Tensor[] grads32 = new Tensor[3];
-      for (int i = 0; i < 3; i++) {
-        grads32[i] = Tensor.empty(DType.F32, grads[i].device(), grads[i].shape());
-      }
       ComposedAttention.backward(
-          q.to(DType.F32),
-          k.to(DType.F32),
-          v.to(DType.F32),
-          out.to(DType.F32),
-          lse,
-          gradOut.to(DType.F32),
-          mask,
-          scale,
-          grads32[0],
-          grads32[1],
-          grads32[2]);
-      for (int i = 0; i < 3; i++) grads[i].copyFrom(grads32[i]);
+          f32(q), f32(k), f32(v), f32(out), lse, f32(gradOut), mask, scale, gradQ, gradK, gradV);
     }
+  }
+
+  private static Tensor f32(Tensor t) {
+    return t.to(DType.F32);
   }
 
   // ---------------------------------------------------------------- operands
