@@ -31,9 +31,10 @@
 // alone takes 128 registers per thread, so Q stays in shared memory (its fragments re-read per
 // k-step) and key blocks are 32 keys (half the S registers).
 //
-// Launch: block 128 threads; grid (B * H, ceil(Sq / 64)); dynamic shared memory
-// (64 if Q stays in shared memory, + 2 BN) * (D + 8) * 2 bytes: 18432 for D = 64, 34816 for
-// D = 128, 67584 for D = 256 (over 48 KiB: the launcher raises the function's limit first).
+// Launch: block 128 threads; grid (B * H, ceil(Sq / 64)); dynamic shared memory: K and V tiles of
+// BN padded rows, and a Q tile of 64 rows if Q stays there, each row (D + 8) * 2 bytes: 18432 for
+// D = 64, 34816 for D = 128, 67584 for D = 256 (over 48 KiB: the launcher raises the function's
+// limit first).
 
 #include "attention_common.h"
 
@@ -45,6 +46,7 @@ template <int D>
 struct fwd_tiles {
   static const int BN = D <= 128 ? 64 : 32;
   static const bool Q_IN_REGISTERS = D <= 128;
+  static_assert(!Q_IN_REGISTERS || BN >= FWD_BM, "Q is staged in the K tile");
 };
 
 template <typename T, int D>
