@@ -23,9 +23,9 @@
 // P and dS are rounded to the input type for the tensor-core products (as FlashAttention); all
 // sums are f32. Rows whose lse is -inf (they saw no key) get P = 0, as on the CPU.
 //
-// Operands: q, k, v, out, dout as in the forward (same requirements: D == Dv == 64, 128 or 256, unit
-// stride along D, 16-byte aligned rows); lse [B, H, Sq] F32 with lse_stride; gradients dq, dk, dv
-// dense F32 [B, H, S, D], written fully (keys no query sees get 0).
+// Operands: q, k, v, out, dout as in the forward (same requirements: D == Dv == 64, 128 or 256,
+// unit stride along D, 16-byte aligned rows); lse [B, H, Sq] F32 with lse_stride; gradients dq,
+// dk, dv dense F32 [B, H, S, D], written fully (keys no query sees get 0).
 //
 // Dynamic shared memory (bytes), with P = D + 8 (padded rows of 16-bit elements):
 //   dkdv: K, V [64][P], Q, dO [QB][P], lse/Delta [QB] x 4 bytes, key ranges [QB] x 16 bytes;
@@ -360,14 +360,14 @@ KINEMA_DEV void attention_dq(const u16* q, const u16* k, const u16* v, const u16
           const u16* q, const u16* k, const u16* v, const u16* dout, const float* lse,          \
           const float* delta, float* dk, float* dv, const u8* mask,                             \
           const __grid_constant__ kinema_attention_args a) {                                    \
-    attention_dkdv<T, 64, 64, 64>(q, k, v, dout, lse, delta, dk, dv, mask, a);                      \
+    attention_dkdv<T, 64, 64, 64>(q, k, v, dout, lse, delta, dk, dv, mask, a);                  \
   }                                                                                             \
   extern "C" __global__ void __launch_bounds__(BWD_THREADS)                                     \
       kinema_flash_attention_bwd_dkdv_##SUFFIX##_d128(                                          \
           const u16* q, const u16* k, const u16* v, const u16* dout, const float* lse,          \
           const float* delta, float* dk, float* dv, const u8* mask,                             \
           const __grid_constant__ kinema_attention_args a) {                                    \
-    attention_dkdv<T, 128, 32, 128>(q, k, v, dout, lse, delta, dk, dv, mask, a);                     \
+    attention_dkdv<T, 128, 32, 128>(q, k, v, dout, lse, delta, dk, dv, mask, a);                \
   }                                                                                             \
   extern "C" __global__ void __launch_bounds__(BWD_THREADS)                                     \
       kinema_flash_attention_bwd_dq_##SUFFIX##_d64(                                             \
@@ -388,14 +388,14 @@ KINEMA_DEV void attention_dq(const u16* q, const u16* k, const u16* v, const u16
           const u16* q, const u16* k, const u16* v, const u16* dout, const float* lse,          \
           const float* delta, float* dk, float* dv, const u8* mask,                             \
           const __grid_constant__ kinema_attention_args a) {                                    \
-    attention_dkdv<T, 256, 32, 128>(q, k, v, dout, lse, delta, dk, dv, mask, a);         \
+    attention_dkdv<T, 256, 32, 128>(q, k, v, dout, lse, delta, dk, dv, mask, a);                \
   }                                                                                             \
   extern "C" __global__ void __launch_bounds__(BWD_THREADS)                                     \
       kinema_flash_attention_bwd_dq_##SUFFIX##_d256(                                            \
           const u16* q, const u16* k, const u16* v, const u16* dout, const float* lse,          \
           const float* delta, float* dq, const u8* mask,                                        \
           const __grid_constant__ kinema_attention_args a) {                                    \
-    attention_dq<T, 256, 32>(q, k, v, dout, lse, delta, dq, mask, a);        \
+    attention_dq<T, 256, 32>(q, k, v, dout, lse, delta, dq, mask, a);                           \
   }
 
 KINEMA_FLASH_BWD(bf16, kinema_bf16)
