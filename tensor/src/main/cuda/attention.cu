@@ -2,9 +2,11 @@
 //
 // out = softmax(scale q k^T under the mask) v, and lse = log-sum-exp of each row's scaled scores,
 // computed FlashAttention-2 style: a CTA owns 64 query rows of one (batch, head) and walks the keys
-// in blocks of 64 with an online softmax, so no Sq x Sk matrix exists. 4 warps, each 16 rows:
-//   1. the CTA's Q tile goes to shared memory (cp.async), then into each warp's registers as mma
-//      A fragments, pre-multiplied by nothing (the scale is applied to S in f32);
+// in blocks of BN (64; 32 at D = 256) with an online softmax, so no Sq x Sk matrix exists. 4 warps,
+// each 16 rows:
+//   1. the CTA's Q tile goes to shared memory (cp.async), and for D <= 128 into each warp's
+//      registers as mma A fragments (at D = 256 they are re-read from shared memory per k-step),
+//      pre-multiplied by nothing (the scale is applied to S in f32);
 //   2. per key block: K tile -> S = Q K^T (mma.m16n8k16, f32 accumulators); masked scores to -inf;
 //      running max m and the factor alpha = 2^(m_old - m_new) in base 2 (scores times scale *
 //      log2 e); P = 2^(s - m) rounded to the input type; V tile -> O = alpha O + P V;
@@ -19,18 +21,33 @@
 // from the I32 [Sq, 4] table in `mask`) are tested per (row, key), and the CTA skips every key
 // block that none of its rows' intervals meet.
 //
-// Requirements (the Java side copies the inputs otherwise): head dim D == Dv == 64 or 128
-// (kernel suffix _d64/_d128); q, k, v, out have unit stride along D, 16-byte aligned rows (base
-// pointers 16-byte aligned, row strides multiples of 8 elements); lse [B, H, Sq] F32 (nullable).
+// Requirements (the Java side copies the inputs otherwise): head dim D == Dv == 64, 128 or 256
+// (kernel suffix _d64/_d128/_d256); q, k, v, out have unit stride along D, 16-byte aligned rows
+// (base pointers 16-byte aligned, row strides multiples of 8 elements); lse [B, H, Sq] F32
+// (nullable).
 //
-// Launch: block 128 threads; grid (B * H, ceil(Sq / 64)); dynamic shared memory
-// 2 * 64 * (D + 8) * 2 bytes (18432 for D = 64, 34816 for D = 128: under 48 KiB, no opt-in).
+// Tiles (fwd_tiles): D = 64 and 128 walk 64-key blocks and hold the warp's Q fragments in
+// registers (the Q staging area becomes the K tile). At D = 256 the 16 x 256 f32 accumulator O
+// alone takes 128 registers per thread, so Q stays in shared memory (its fragments re-read per
+// k-step) and key blocks are 32 keys (half the S registers).
+//
+// Launch: block 128 threads; grid (B * H, ceil(Sq / 64)); dynamic shared memory: K and V tiles of
+// BN padded rows, and a Q tile of 64 rows if Q stays there, each row (D + 8) * 2 bytes: 18432 for
+// D = 64, 34816 for D = 128, 67584 for D = 256 (over 48 KiB: the launcher raises the function's
+// limit first).
 
 #include "attention_common.h"
 
 #define FWD_BM 64  // query rows per CTA (4 warps x 16)
-#define FWD_BN 64  // keys per block
 #define FWD_THREADS 128
+
+// Per head dim: keys per block, and whether the warps keep their Q fragments in registers.
+template <int D>
+struct fwd_tiles {
+  static const int BN = D <= 128 ? 64 : 32;
+  static const bool Q_IN_REGISTERS = D <= 128;
+  static_assert(!Q_IN_REGISTERS || BN >= FWD_BM, "Q is staged in the K tile");
+};
 
 template <typename T, int D>
 __device__ __forceinline__ void flash_forward(const u16* q, const u16* k, const u16* v, u16* out,
@@ -38,8 +55,11 @@ __device__ __forceinline__ void flash_forward(const u16* q, const u16* k, const 
                                               const kinema_attention_args& a) {
   KINEMA_DYNAMIC_SMEM(u16, smem);
   const int P = tile_pitch<D>::value;
-  u16* ks = smem;            // K tile [BN][P]; also stages the Q tile at the start
-  u16* vs = smem + FWD_BN * P;  // V tile [BN][P]
+  const int BN = fwd_tiles<D>::BN;
+  const bool q_in_registers = fwd_tiles<D>::Q_IN_REGISTERS;
+  u16* qs = smem;  // Q tile [BM][P]; with Q in registers, only staged there (then the K tile)
+  u16* ks = q_in_registers ? smem : smem + FWD_BM * P;  // K tile [BN][P]
+  u16* vs = ks + BN * P;                                // V tile [BN][P]
 
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
   const i64 bh = blockIdx.x, b = bh / a.heads, h = bh % a.heads;
@@ -48,15 +68,14 @@ __device__ __forceinline__ void flash_forward(const u16* q, const u16* k, const 
   const u16* kb = k + b * a.k_stride[0] + h * a.k_stride[1];
   const u16* vb = v + b * a.v_stride[0] + h * a.v_stride[1];
 
-  // 1. Q tile -> registers (A fragments of this warp's 16 rows, all of D).
-  load_tile<FWD_BM, D, FWD_THREADS>(ks, qb, a.q_stride[2], q0, a.sq);
+  // 1. Q tile -> shared memory, and (D <= 128) into registers: the A fragments of this warp's 16
+  // rows, all of D.
+  load_tile<FWD_BM, D, FWD_THREADS>(qs, qb, a.q_stride[2], q0, a.sq);
   cp_async_commit();
   cp_async_wait<0>();
   __syncthreads();
-  u32 qf[D / 16][4];
-#pragma unroll
-  for (int kk = 0; kk < D / 16; kk++) load_a_frag<D>(qf[kk], ks, warp * 16, kk * 16);
-  __syncthreads();  // the staging area becomes the K tile
+  const warp_a_frags<D, q_in_registers> qf(qs, warp * 16);
+  if (q_in_registers) __syncthreads();  // the staging area becomes the K tile
 
   // This thread's two rows (g and g + 8 of the warp's 16) and the keys they may see.
   const i64 row0 = q0 + warp * 16 + g, row1 = row0 + 8;
@@ -75,36 +94,39 @@ __device__ __forceinline__ void flash_forward(const u16* q, const u16* k, const 
   i64 last_row = q0 + FWD_BM - 1 < a.sq ? q0 + FWD_BM - 1 : a.sq - 1;
   const int k_end = key_limit(last_row, a);
 
-  for (int k0 = 0; k0 < k_end; k0 += FWD_BN) {
+  for (int k0 = 0; k0 < k_end; k0 += BN) {
     // Key ranges: skip the blocks no row of the CTA sees (the vote is the same in every thread).
-    if (ranged && !__syncthreads_or(ranges_meet(rr0, k0, k0 + FWD_BN) ||
-                                    ranges_meet(rr1, k0, k0 + FWD_BN))) {
+    if (ranged &&
+        !__syncthreads_or(ranges_meet(rr0, k0, k0 + BN) || ranges_meet(rr1, k0, k0 + BN))) {
       continue;
     }
     // 2a. K and V tiles in flight; S = Q K^T once K has landed.
-    load_tile<FWD_BN, D, FWD_THREADS>(ks, kb, a.k_stride[2], k0, a.sk);
+    load_tile<BN, D, FWD_THREADS>(ks, kb, a.k_stride[2], k0, a.sk);
     cp_async_commit();
-    load_tile<FWD_BN, D, FWD_THREADS>(vs, vb, a.v_stride[2], k0, a.sk);
+    load_tile<BN, D, FWD_THREADS>(vs, vb, a.v_stride[2], k0, a.sk);
     cp_async_commit();
     cp_async_wait<1>();
     __syncthreads();
 
-    float s[FWD_BN / 8][4];
+    float s[BN / 8][4];
 #pragma unroll
-    for (int nb = 0; nb < FWD_BN / 8; nb++) {
-      s[nb][0] = s[nb][1] = s[nb][2] = s[nb][3] = 0.0f;
+    for (int nb = 0; nb < BN / 8; nb++) s[nb][0] = s[nb][1] = s[nb][2] = s[nb][3] = 0.0f;
 #pragma unroll
-      for (int kk = 0; kk < D / 16; kk++) {
+    for (int kk = 0; kk < D / 16; kk++) {
+      u32 qa[4];
+      qf.get(qa, kk);
+#pragma unroll
+      for (int nb = 0; nb < BN / 8; nb++) {
         u32 b0, b1;
         load_bt_frag<D>(b0, b1, ks, nb * 8, kk * 16);
-        mma_16816<T>(s[nb], qf[kk], b0, b1);
+        mma_16816<T>(s[nb], qa, b0, b1);
       }
     }
 
     // 2b. Scale to base 2, mask, row max (over the 4 threads of a row: lanes 4g..4g+3).
     float mx0 = -INFINITY, mx1 = -INFINITY;
 #pragma unroll
-    for (int nb = 0; nb < FWD_BN / 8; nb++) {
+    for (int nb = 0; nb < BN / 8; nb++) {
 #pragma unroll
       for (int e = 0; e < 4; e++) {
         int j = k0 + nb * 8 + 2 * t + (e & 1);
@@ -142,7 +164,7 @@ __device__ __forceinline__ void flash_forward(const u16* q, const u16* k, const 
       o[i][3] *= alpha1;
     }
 #pragma unroll
-    for (int nb = 0; nb < FWD_BN / 8; nb++) {
+    for (int nb = 0; nb < BN / 8; nb++) {
       s[nb][0] = exp2f(s[nb][0] - base0);
       s[nb][1] = exp2f(s[nb][1] - base0);
       s[nb][2] = exp2f(s[nb][2] - base1);
@@ -155,7 +177,7 @@ __device__ __forceinline__ void flash_forward(const u16* q, const u16* k, const 
     cp_async_wait<0>();
     __syncthreads();
 #pragma unroll
-    for (int kk = 0; kk < FWD_BN / 16; kk++) {
+    for (int kk = 0; kk < BN / 16; kk++) {
       u32 pa[4];
       pa[0] = pack2<T>(s[2 * kk][0], s[2 * kk][1]);
       pa[1] = pack2<T>(s[2 * kk][2], s[2 * kk][3]);
@@ -208,3 +230,5 @@ KINEMA_FLASH_FWD(bf16, kinema_bf16, 64)
 KINEMA_FLASH_FWD(bf16, kinema_bf16, 128)
 KINEMA_FLASH_FWD(f16, kinema_f16, 64)
 KINEMA_FLASH_FWD(f16, kinema_f16, 128)
+KINEMA_FLASH_FWD(bf16, kinema_bf16, 256)
+KINEMA_FLASH_FWD(f16, kinema_f16, 256)

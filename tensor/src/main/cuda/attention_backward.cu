@@ -13,7 +13,9 @@
 //   2. kinema_flash_attention_bwd_dkdv_<t>_d<D>: a CTA per (b h, 64 keys), 4 warps x 16 keys; walks
 //      the query blocks that may see its keys (from the first row whose key limit passes the block;
 //      with key ranges, those with a row whose intervals meet the block), accumulating dK and dV
-//      in registers. Block 128, grid (B H, ceil(Sk / 64)).
+//      in registers. Block 128, grid (B H, ceil(Sk / 64) * D / DC): at D = 256 two CTAs share a key
+//      block, each accumulating DC = 128 of the columns of dK and dV (both 16 x 256 in f32 would
+//      take 256 registers per thread); both compute the whole S^T and dP^T (contracted over D).
 //   3. kinema_flash_attention_bwd_dq_<t>_d<D>: a CTA per (b h, 64 query rows), 4 warps x 16 rows;
 //      walks the key blocks its rows may see, recomputing P and dP, accumulating dQ. Block 128,
 //      grid (B H, ceil(Sq / 64)).
@@ -21,19 +23,20 @@
 // P and dS are rounded to the input type for the tensor-core products (as FlashAttention); all
 // sums are f32. Rows whose lse is -inf (they saw no key) get P = 0, as on the CPU.
 //
-// Operands: q, k, v, out, dout as in the forward (same requirements: D == Dv == 64 or 128, unit
-// stride along D, 16-byte aligned rows); lse [B, H, Sq] F32 with lse_stride; gradients dq, dk, dv
-// dense F32 [B, H, S, D], written fully (keys no query sees get 0).
+// Operands: q, k, v, out, dout as in the forward (same requirements: D == Dv == 64, 128 or 256,
+// unit stride along D, 16-byte aligned rows); lse [B, H, Sq] F32 with lse_stride; gradients dq,
+// dk, dv dense F32 [B, H, S, D], written fully (keys no query sees get 0).
 //
 // Dynamic shared memory (bytes), with P = D + 8 (padded rows of 16-bit elements):
 //   dkdv: K, V [64][P], Q, dO [QB][P], lse/Delta [QB] x 4 bytes, key ranges [QB] x 16 bytes;
-//         QB = 64 (D = 64), 32 (128)
-//   dq:   Q, dO [64][P], K, V [KB][P];                                  KB = 64 (D = 64), 32 (128)
-//                 D = 64    D = 128
-//   dkdv          38400     52992
-//   dq            36864     52224
-// The D = 128 kernels need more than the default 48 KiB: the launcher raises the function's
-// CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES first (sm_80 allows 163 KiB, sm_90 227 KiB).
+//         QB = 64 (D = 64), 32 (128, 256)
+//   dq:   Q, dO [64][P], K, V [KB][P];                          KB = 64 (D = 64), 32 (128, 256)
+//                 D = 64    D = 128   D = 256
+//   dkdv          38400     52992     102144
+//   dq            36864     52224     101376
+// The D = 128 and 256 kernels need more than the default 48 KiB: the launcher raises the
+// function's CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES first (sm_80 allows 163 KiB, sm_90
+// 227 KiB).
 
 #include "attention_common.h"
 
@@ -73,10 +76,10 @@ KINEMA_DEV void attention_delta(const u16* out, const u16* dout, float* delta,
 }
 
 // ------------------------------------------------------------------------------------------------
-// 2. dK, dV: a CTA per 64 keys
+// 2. dK, dV: a CTA per 64 keys (and DC of the D columns)
 // ------------------------------------------------------------------------------------------------
 
-template <typename T, int D, int QB>
+template <typename T, int D, int QB, int DC>
 KINEMA_DEV void attention_dkdv(const u16* q, const u16* k, const u16* v, const u16* dout,
                                const float* lse, const float* delta, float* dk, float* dv,
                                const u8* mask, const kinema_attention_args& a) {
@@ -92,7 +95,8 @@ KINEMA_DEV void attention_dkdv(const u16* q, const u16* k, const u16* v, const u
 
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
   const i64 bh = blockIdx.x, b = bh / a.heads, h = bh % a.heads;
-  const i64 k0 = (i64)blockIdx.y * 64;
+  const i64 k0 = (i64)(blockIdx.y / (D / DC)) * 64;
+  const int c0 = blockIdx.y % (D / DC) * DC;  // the gradient columns [c0, c0 + DC) of this CTA
   const u16* qb = q + b * a.q_stride[0] + h * a.q_stride[1];
   const u16* gob = dout + b * a.do_stride[0] + h * a.do_stride[1];
   const float* deltab = delta + bh * a.sq;
@@ -106,9 +110,9 @@ KINEMA_DEV void attention_dkdv(const u16* q, const u16* k, const u16* v, const u
                                 a.sk);
   cp_async_commit();
 
-  float dka[D / 8][4], dva[D / 8][4];
+  float dka[DC / 8][4], dva[DC / 8][4];
 #pragma unroll
-  for (int i = 0; i < D / 8; i++) {
+  for (int i = 0; i < DC / 8; i++) {
     dka[i][0] = dka[i][1] = dka[i][2] = dka[i][3] = 0.0f;
     dva[i][0] = dva[i][1] = dva[i][2] = dva[i][3] = 0.0f;
   }
@@ -184,12 +188,12 @@ KINEMA_DEV void attention_dkdv(const u16* q, const u16* k, const u16* v, const u
       da[2] = pack2<T>(dpt[2 * kk + 1][0], dpt[2 * kk + 1][1]);
       da[3] = pack2<T>(dpt[2 * kk + 1][2], dpt[2 * kk + 1][3]);
 #pragma unroll
-      for (int nb = 0; nb < D / 8; nb += 2) {
+      for (int nb = 0; nb < DC / 8; nb += 2) {
         u32 f[4];
-        load_b_frags_trans<D>(f, dos, kk * 16, nb * 8);
+        load_b_frags_trans<D>(f, dos, kk * 16, c0 + nb * 8);
         mma_16816<T>(dva[nb], pa, f[0], f[1]);
         mma_16816<T>(dva[nb + 1], pa, f[2], f[3]);
-        load_b_frags_trans<D>(f, qs, kk * 16, nb * 8);
+        load_b_frags_trans<D>(f, qs, kk * 16, c0 + nb * 8);
         mma_16816<T>(dka[nb], da, f[0], f[1]);
         mma_16816<T>(dka[nb + 1], da, f[2], f[3]);
       }
@@ -201,8 +205,8 @@ KINEMA_DEV void attention_dkdv(const u16* q, const u16* k, const u16* v, const u
   float* dkb = dk + bh * a.sk * D;
   float* dvb = dv + bh * a.sk * D;
 #pragma unroll
-  for (int i = 0; i < D / 8; i++) {
-    int col = i * 8 + 2 * t;
+  for (int i = 0; i < DC / 8; i++) {
+    int col = c0 + i * 8 + 2 * t;
     if (key0 < a.sk) {
       *(float2*)(dkb + key0 * D + col) = make_float2(dka[i][0] * a.scale, dka[i][1] * a.scale);
       *(float2*)(dvb + key0 * D + col) = make_float2(dva[i][0], dva[i][1]);
@@ -356,14 +360,14 @@ KINEMA_DEV void attention_dq(const u16* q, const u16* k, const u16* v, const u16
           const u16* q, const u16* k, const u16* v, const u16* dout, const float* lse,          \
           const float* delta, float* dk, float* dv, const u8* mask,                             \
           const __grid_constant__ kinema_attention_args a) {                                    \
-    attention_dkdv<T, 64, 64>(q, k, v, dout, lse, delta, dk, dv, mask, a);                      \
+    attention_dkdv<T, 64, 64, 64>(q, k, v, dout, lse, delta, dk, dv, mask, a);                  \
   }                                                                                             \
   extern "C" __global__ void __launch_bounds__(BWD_THREADS)                                     \
       kinema_flash_attention_bwd_dkdv_##SUFFIX##_d128(                                          \
           const u16* q, const u16* k, const u16* v, const u16* dout, const float* lse,          \
           const float* delta, float* dk, float* dv, const u8* mask,                             \
           const __grid_constant__ kinema_attention_args a) {                                    \
-    attention_dkdv<T, 128, 32>(q, k, v, dout, lse, delta, dk, dv, mask, a);                     \
+    attention_dkdv<T, 128, 32, 128>(q, k, v, dout, lse, delta, dk, dv, mask, a);                \
   }                                                                                             \
   extern "C" __global__ void __launch_bounds__(BWD_THREADS)                                     \
       kinema_flash_attention_bwd_dq_##SUFFIX##_d64(                                             \
@@ -378,6 +382,20 @@ KINEMA_DEV void attention_dq(const u16* q, const u16* k, const u16* v, const u16
           const float* delta, float* dq, const u8* mask,                                        \
           const __grid_constant__ kinema_attention_args a) {                                    \
     attention_dq<T, 128, 32>(q, k, v, dout, lse, delta, dq, mask, a);                           \
+  }                                                                                             \
+  extern "C" __global__ void __launch_bounds__(BWD_THREADS)                                     \
+      kinema_flash_attention_bwd_dkdv_##SUFFIX##_d256(                                          \
+          const u16* q, const u16* k, const u16* v, const u16* dout, const float* lse,          \
+          const float* delta, float* dk, float* dv, const u8* mask,                             \
+          const __grid_constant__ kinema_attention_args a) {                                    \
+    attention_dkdv<T, 256, 32, 128>(q, k, v, dout, lse, delta, dk, dv, mask, a);                \
+  }                                                                                             \
+  extern "C" __global__ void __launch_bounds__(BWD_THREADS)                                     \
+      kinema_flash_attention_bwd_dq_##SUFFIX##_d256(                                            \
+          const u16* q, const u16* k, const u16* v, const u16* dout, const float* lse,          \
+          const float* delta, float* dq, const u8* mask,                                        \
+          const __grid_constant__ kinema_attention_args a) {                                    \
+    attention_dq<T, 256, 32>(q, k, v, dout, lse, delta, dq, mask, a);                           \
   }
 
 KINEMA_FLASH_BWD(bf16, kinema_bf16)

@@ -193,5 +193,33 @@ KINEMA_DEV void load_b_frags_trans(u32 (&b)[4], const u16* tile, int k0, int n0)
   ldmatrix_x4_trans(b, tile + row * tile_pitch<D>::value + col);
 }
 
+// The A fragments of a warp's 16 rows [r0, r0 + 16) over all D columns of a shared tile, k-step
+// by k-step (kk: columns [16 kk, 16 kk + 16)). IN_REGISTERS = true reads them once into 4 D / 16
+// registers (D <= 128: the tile's space may then be reused); false re-reads each from shared
+// memory when asked (D = 256, where the registers go to the 16 x D f32 accumulator instead).
+template <int D, bool IN_REGISTERS>
+struct warp_a_frags;
+
+template <int D>
+struct warp_a_frags<D, true> {
+  u32 f[D / 16][4];
+  KINEMA_DEV warp_a_frags(const u16* tile, int r0) {
+#pragma unroll
+    for (int kk = 0; kk < D / 16; kk++) load_a_frag<D>(f[kk], tile, r0, kk * 16);
+  }
+  KINEMA_DEV void get(u32 (&a)[4], int kk) const {
+#pragma unroll
+    for (int i = 0; i < 4; i++) a[i] = f[kk][i];
+  }
+};
+
+template <int D>
+struct warp_a_frags<D, false> {
+  const u16* tile;
+  int r0;
+  KINEMA_DEV warp_a_frags(const u16* tile, int r0) : tile(tile), r0(r0) {}
+  KINEMA_DEV void get(u32 (&a)[4], int kk) const { load_a_frag<D>(a, tile, r0, kk * 16); }
+};
+
 #define KINEMA_LOG2E 1.4426950408889634f
 #define KINEMA_LN2 0.6931471805599453f

@@ -94,12 +94,14 @@ static void run(const Case& c, Rng& rng) {
 
   // Forward.
   dim3 grid{(unsigned)(c.b * c.h), (unsigned)((c.sq + 63) / 64)}, block{128};
-  size_t smem = 2 * 64 * (c.d + 8) * 2;
+  size_t smem = (c.d <= 128 ? 2 * 64 : 64 + 2 * 32) * (c.d + 8) * 2;  // Q [64] apart at D = 256
   launch(grid, block, smem, [&] {
     if (c.bf16 && c.d == 64) kinema_flash_attention_bf16_d64(q.data.data(), k.data.data(), v.data.data(), out.data.data(), lse.data(), mask_ptr, a);
     if (c.bf16 && c.d == 128) kinema_flash_attention_bf16_d128(q.data.data(), k.data.data(), v.data.data(), out.data.data(), lse.data(), mask_ptr, a);
     if (!c.bf16 && c.d == 64) kinema_flash_attention_f16_d64(q.data.data(), k.data.data(), v.data.data(), out.data.data(), lse.data(), mask_ptr, a);
     if (!c.bf16 && c.d == 128) kinema_flash_attention_f16_d128(q.data.data(), k.data.data(), v.data.data(), out.data.data(), lse.data(), mask_ptr, a);
+    if (c.bf16 && c.d == 256) kinema_flash_attention_bf16_d256(q.data.data(), k.data.data(), v.data.data(), out.data.data(), lse.data(), mask_ptr, a);
+    if (!c.bf16 && c.d == 256) kinema_flash_attention_f16_d256(q.data.data(), k.data.data(), v.data.data(), out.data.data(), lse.data(), mask_ptr, a);
   });
 
   // Reference forward and backward in double from the rounded inputs.
@@ -166,12 +168,15 @@ static void run(const Case& c, Rng& rng) {
   });
   int qb = D == 64 ? 64 : 32, kb = D == 64 ? 64 : 32;
   size_t smem_kv = (2 * 64 + 2 * qb) * (D + 8) * 2 + qb * (2 * 4 + 16), smem_q = (2 * 64 + 2 * kb) * (D + 8) * 2;
-  launch({(unsigned)(c.b * c.h), (unsigned)((c.sk + 63) / 64)}, {128}, smem_kv, [&] {
+  unsigned halves = D == 256 ? 2 : 1;  // dK/dV column halves per key block at D = 256
+  launch({(unsigned)(c.b * c.h), (unsigned)((c.sk + 63) / 64) * halves}, {128}, smem_kv, [&] {
     auto* p = &q.data[0];
     if (c.bf16 && D == 64) kinema_flash_attention_bwd_dkdv_bf16_d64(p, k.data.data(), v.data.data(), dout.data.data(), lse.data(), delta.data(), dk.data(), dv.data(), mask_ptr, a);
     if (c.bf16 && D == 128) kinema_flash_attention_bwd_dkdv_bf16_d128(p, k.data.data(), v.data.data(), dout.data.data(), lse.data(), delta.data(), dk.data(), dv.data(), mask_ptr, a);
     if (!c.bf16 && D == 64) kinema_flash_attention_bwd_dkdv_f16_d64(p, k.data.data(), v.data.data(), dout.data.data(), lse.data(), delta.data(), dk.data(), dv.data(), mask_ptr, a);
     if (!c.bf16 && D == 128) kinema_flash_attention_bwd_dkdv_f16_d128(p, k.data.data(), v.data.data(), dout.data.data(), lse.data(), delta.data(), dk.data(), dv.data(), mask_ptr, a);
+    if (c.bf16 && D == 256) kinema_flash_attention_bwd_dkdv_bf16_d256(p, k.data.data(), v.data.data(), dout.data.data(), lse.data(), delta.data(), dk.data(), dv.data(), mask_ptr, a);
+    if (!c.bf16 && D == 256) kinema_flash_attention_bwd_dkdv_f16_d256(p, k.data.data(), v.data.data(), dout.data.data(), lse.data(), delta.data(), dk.data(), dv.data(), mask_ptr, a);
   });
   launch({(unsigned)(c.b * c.h), (unsigned)((c.sq + 63) / 64)}, {128}, smem_q, [&] {
     auto* p = &q.data[0];
@@ -179,6 +184,8 @@ static void run(const Case& c, Rng& rng) {
     if (c.bf16 && D == 128) kinema_flash_attention_bwd_dq_bf16_d128(p, k.data.data(), v.data.data(), dout.data.data(), lse.data(), delta.data(), dq.data(), mask_ptr, a);
     if (!c.bf16 && D == 64) kinema_flash_attention_bwd_dq_f16_d64(p, k.data.data(), v.data.data(), dout.data.data(), lse.data(), delta.data(), dq.data(), mask_ptr, a);
     if (!c.bf16 && D == 128) kinema_flash_attention_bwd_dq_f16_d128(p, k.data.data(), v.data.data(), dout.data.data(), lse.data(), delta.data(), dq.data(), mask_ptr, a);
+    if (c.bf16 && D == 256) kinema_flash_attention_bwd_dq_bf16_d256(p, k.data.data(), v.data.data(), dout.data.data(), lse.data(), delta.data(), dq.data(), mask_ptr, a);
+    if (!c.bf16 && D == 256) kinema_flash_attention_bwd_dq_f16_d256(p, k.data.data(), v.data.data(), dout.data.data(), lse.data(), delta.data(), dq.data(), mask_ptr, a);
   });
   gdq.assign(dq.begin(), dq.end());
   gdk.assign(dk.begin(), dk.end());
@@ -212,6 +219,11 @@ int main() {
       {false, 128, 1, 1, 40, 90, KINEMA_MASK_NONE, 0, false},
       {true, 64, 1, 2, 70, 200, KINEMA_MASK_KEY_RANGES, 0, false},
       {false, 128, 1, 1, 100, 150, KINEMA_MASK_KEY_RANGES, 0, true},
+      {true, 256, 1, 1, 70, 100, KINEMA_MASK_NONE, 0, false},
+      {false, 256, 1, 2, 100, 60, KINEMA_MASK_CAUSAL, 0, true},  // early rows see nothing
+      {true, 256, 1, 1, 96, 96, KINEMA_MASK_BLOCK_CAUSAL, 16, false},
+      {false, 256, 1, 1, 50, 70, KINEMA_MASK_EXPLICIT, 0, false},
+      {true, 256, 1, 1, 70, 200, KINEMA_MASK_KEY_RANGES, 0, true},
       {true, 64, 1, 1, 1, 1, KINEMA_MASK_NONE, 0, false},
       {true, 64, 1, 1, 5, 0, KINEMA_MASK_NONE, 0, false},  // no keys at all
   };

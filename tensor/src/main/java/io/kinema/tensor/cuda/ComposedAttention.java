@@ -8,7 +8,8 @@ import io.kinema.tensor.grad.GradMode;
 
 /**
  * F32/F64 attention past the head dims of the fused kernels ({@link SimtAttention}: F32 above 256,
- * F64 above 128), written with tensor ops that run on the device (cuBLAS products, elementwise and
+ * F64 above 128; and BF16/F16 above the flash kernels' 256, on F32 copies made by {@link
+ * CudaAttention}), written with tensor ops that run on the device (cuBLAS products, elementwise and
  * reduction kernels): the scores {@code scale · q kᵀ} are materialized, masked with −∞, and
  * softmaxed with the row's log-sum-exp; the backward recomputes the probabilities from that
  * log-sum-exp (FlashAttention-2's formulas, unfused). The semantics are the CPU's ({@code

@@ -4,17 +4,21 @@ import static io.kinema.tensor.cuda.DeviceTensors.address;
 
 import io.kinema.tensor.AttentionMask;
 import io.kinema.tensor.DType;
+import io.kinema.tensor.Scope;
 import io.kinema.tensor.Tensor;
 import io.kinema.tensor.cuda.CudaKernels.Grid;
 import io.kinema.tensor.cuda.KernelStructs.AttentionArgs;
+import io.kinema.tensor.grad.GradMode;
 
 /**
  * Fused attention forward and backward on the flash kernels ({@code attention.cu}, {@code
  * attention_backward.cu}): BF16/F16, tensor cores, f32 softmax statistics, no Sq x Sk matrix. The
- * kernels take head dims 64 and 128 (D == Dv) with unit stride along the head dim and 16-byte
- * aligned rows; smaller head dims (and D != Dv up to 128) are zero-padded to the next kernel size —
+ * kernels take head dims 64, 128 and 256 (D == Dv) with unit stride along the head dim and 16-byte
+ * aligned rows; smaller head dims (and D != Dv up to 256) are zero-padded to the next kernel size —
  * zeros add nothing to q k^T, and the padded output columns are dropped — and operands in another
- * layout are copied. Head dims above 128 are not supported on CUDA yet.
+ * layout are copied. BF16/F16 head dims above 256 run {@link ComposedAttention} on F32 copies of
+ * the operands (results rounded back to the caller's tensors): exact to F32, at the composed path's
+ * {@code O(B·H·Sq·Sk)} memory.
  *
  * <p>F32 and F64 run {@link SimtAttention}, fused kernels of the same algorithm in plain FFMA/DFMA
  * (head dims up to 256 for F32, 128 for F64); larger head dims fall back to {@link
@@ -42,6 +46,10 @@ final class CudaAttention {
     }
     if (ComposedAttention.handles(q)) {
       ComposedAttention.forward(q, k, v, mask, scale, out, lseOut);
+      return;
+    }
+    if (pastFlashHeadDims(q, v)) {
+      composedInF32(q, k, v, mask, scale, out, lseOut);
       return;
     }
     int dp = paddedHeadDim("attention", q, k, v);
@@ -88,6 +96,10 @@ final class CudaAttention {
       ComposedAttention.backward(q, k, v, out, lse, gradOut, mask, scale, gradQ, gradK, gradV);
       return;
     }
+    if (pastFlashHeadDims(q, v)) {
+      composedBackwardInF32(q, k, v, out, lse, gradOut, mask, scale, gradQ, gradK, gradV);
+      return;
+    }
     int dp = paddedHeadDim("attention backward", q, k, v);
     long b = q.size(0), h = q.size(1), sq = q.size(2), sk = k.size(2);
     String t = CudaElementwise.suffix(q.dtype());
@@ -114,7 +126,11 @@ final class CudaAttention {
           dp);
       kernels.launch(
           "kinema_flash_attention_bwd_dkdv_" + t + "_d" + dp,
-          new Grid(b * h, Math.ceilDiv(sk, ROWS_PER_CTA), 128, 1),
+          new Grid(
+              b * h,
+              Math.ceilDiv(sk, ROWS_PER_CTA) * KernelCatalog.flashDkdvColumnParts(dp),
+              128,
+              1),
           address(qp),
           address(kp),
           address(vp),
@@ -143,13 +159,61 @@ final class CudaAttention {
     }
   }
 
+  // ---------------------------------------------------------------- past the flash head dims
+
+  /** The largest head dim of the flash kernels. */
+  private static final int MAX_FLASH_HEAD_DIM = 256;
+
+  /** Whether {@code q}, {@code v} are BF16/F16 with a head dim past the flash kernels'. */
+  private static boolean pastFlashHeadDims(Tensor q, Tensor v) {
+    return q.dtype().isHalf() && Math.max(q.size(3), v.size(3)) > MAX_FLASH_HEAD_DIM;
+  }
+
+  /**
+   * The forward by {@link ComposedAttention} on F32 copies of the operands (it computes in its
+   * operands' dtype: in BF16 the scores and probabilities would be rounded to 8 bits before the
+   * softmax and the products); it writes {@code out} and {@code lseOut} by {@code copyFrom}, which
+   * rounds to their dtypes.
+   */
+  private static void composedInF32(
+      Tensor q, Tensor k, Tensor v, AttentionMask mask, double scale, Tensor out, Tensor lseOut) {
+    try (var ng = GradMode.noGrad();
+        var s = Scope.open()) {
+      ComposedAttention.forward(f32(q), f32(k), f32(v), mask, scale, out, lseOut);
+    }
+  }
+
+  /** The backward by {@link ComposedAttention} on F32 copies (see {@link #composedInF32}). */
+  private static void composedBackwardInF32(
+      Tensor q,
+      Tensor k,
+      Tensor v,
+      Tensor out,
+      Tensor lse,
+      Tensor gradOut,
+      AttentionMask mask,
+      double scale,
+      Tensor gradQ,
+      Tensor gradK,
+      Tensor gradV) {
+    try (var ng = GradMode.noGrad();
+        var s = Scope.open()) {
+      ComposedAttention.backward(
+          f32(q), f32(k), f32(v), f32(out), lse, f32(gradOut), mask, scale, gradQ, gradK, gradV);
+    }
+  }
+
+  private static Tensor f32(Tensor t) {
+    return t.to(DType.F32);
+  }
+
   // ---------------------------------------------------------------- operands
 
-  /** The kernel head dim (64 or 128) for these operands, or a clear "not supported" error. */
+  /** The kernel head dim (64, 128 or 256) for these operands, or a clear "not supported" error. */
   private static int paddedHeadDim(String op, Tensor q, Tensor k, Tensor v) {
     long d = q.size(3), dv = v.size(3);
     DType dt = q.dtype();
-    if (!dt.isHalf() || Math.max(d, dv) > 128) {
+    if (!dt.isHalf() || Math.max(d, dv) > MAX_FLASH_HEAD_DIM) {
       throw new UnsupportedOperationException(
           "not supported on CUDA yet: "
               + op
@@ -159,9 +223,11 @@ final class CudaAttention {
               + k.describe()
               + ", v "
               + v.describe()
-              + ": the flash kernels take BF16/F16 with head dims up to 128");
+              + ": the flash kernels take BF16/F16 with head dims up to "
+              + MAX_FLASH_HEAD_DIM);
     }
-    return Math.max(d, dv) <= 64 ? 64 : 128;
+    long dp = Math.max(d, dv);
+    return dp <= 64 ? 64 : dp <= 128 ? 128 : MAX_FLASH_HEAD_DIM;
   }
 
   /** Whether the kernels can read {@code t} [B, H, S, dp] in place. */

@@ -176,6 +176,9 @@ public final class KernelCatalog {
   private static final String[] FLOATS = {"f32", "bf16", "f16", "f64"};
   private static final String[] HALVES = {"bf16", "f16"};
 
+  /** The head dims of the flash attention kernels ({@code _d64}, {@code _d128}, {@code _d256}). */
+  private static final int[] FLASH_HEAD_DIMS = {64, 128, 256};
+
   // ---------------------------------------------------------------- the table
 
   private static final List<Kernel> KERNELS = new ArrayList<>();
@@ -689,11 +692,14 @@ public final class KernelCatalog {
 
   private static void attention() {
     for (String t : HALVES) {
-      for (int d : new int[] {64, 128}) {
+      for (int d : FLASH_HEAD_DIMS) {
+        // Tiles of padded rows (d + 8 16-bit elements): two key blocks (K, V) of 64 keys, the
+        // first also staging Q; at d = 256 a separate Q [64] and key blocks of 32.
+        int tileRows = d <= 128 ? 2 * 64 : 64 + 2 * 32;
         add(
             Module.ATTENTION,
             "kinema_flash_attention_" + t + "_d" + d,
-            new Launch(128, 1, 128, 2 * 64 * (d + 8) * 2, "(B * H, ceil(Sq / 64))"),
+            new Launch(128, 1, 128, tileRows * (d + 8) * 2, "(B * H, ceil(Sq / 64))"),
             "flash attention forward with tensor cores, saving lse",
             ptr("q"),
             ptr("k"),
@@ -715,7 +721,7 @@ public final class KernelCatalog {
           ptr("delta"),
           attentionArgs("a"),
           i32("head_dim"));
-      for (int d : new int[] {64, 128}) {
+      for (int d : FLASH_HEAD_DIMS) {
         int qb = d == 64 ? 64 : 32; // query rows per step of the key pass
         int kb = d == 64 ? 64 : 32; // keys per step of the query pass
         add(
@@ -726,8 +732,8 @@ public final class KernelCatalog {
                 1,
                 128,
                 (2 * 64 + 2 * qb) * (d + 8) * 2 + qb * (2 * 4 + 16), // + lse, Delta, ranges
-                "(B * H, ceil(Sk / 64))"),
-            "dK and dV, a CTA per 64 keys walking the query blocks that see them",
+                "(B * H, ceil(Sk / 64) * " + flashDkdvColumnParts(d) + ")"),
+            "dK and dV, a CTA per 64 keys (and 128 columns) walking the query blocks that see them",
             ptr("q"),
             ptr("k"),
             ptr("v"),
@@ -754,6 +760,14 @@ public final class KernelCatalog {
             attentionArgs("a"));
       }
     }
+  }
+
+  /**
+   * CTAs per 64-key block of the flash dK/dV kernel: at d = 256 two, each accumulating 128 of the
+   * gradient columns (the whole 16 x 256 dK and dV would not fit a thread's registers).
+   */
+  static int flashDkdvColumnParts(int d) {
+    return d <= 128 ? 1 : d / 128;
   }
 
   /**
