@@ -16,9 +16,8 @@ import org.junit.jupiter.api.Test;
 /**
  * On the CPU a recorded {@code linear} with a GELU epilogue is one op (the pre-activation kept from
  * the GEMM's store) whose output and gradients have the bits of a linear followed by a separately
- * recorded GELU, in F32, BF16 and F16, with and without bias, on products small and large enough
- * to be split over threads; and {@link LinearGrad} gives the bits of the matmul and sum it
- * replaces.
+ * recorded GELU, in F32, BF16 and F16, with and without bias, on products small and large enough to
+ * be split over threads; and {@link LinearGrad} gives the bits of the matmul and sum it replaces.
  */
 class LinearGeluFusionTest {
   private static Tensor leaf(Random r, DType dt, long... shape) {
@@ -30,7 +29,8 @@ class LinearGeluFusionTest {
   }
 
   /** Output and the leaves' gradients of {@code sum(f(leaves) * up)}, as float arrays. */
-  private static List<float[]> run(Function<List<Tensor>, Tensor> f, List<Tensor> leaves, Tensor up) {
+  private static List<float[]> run(
+      Function<List<Tensor>, Tensor> f, List<Tensor> leaves, Tensor up) {
     for (Tensor t : leaves) t.zeroGrad();
     Tensor y = f.apply(leaves);
     y.mul(up).sum().backward();
@@ -52,7 +52,8 @@ class LinearGeluFusionTest {
     Function<List<Tensor>, Tensor> unfused =
         p -> p.get(0).linear(p.get(1), bias ? p.get(2) : null).geluTanh();
     List<float[]> want = run(unfused, leaves, up), got = run(fused, leaves, up);
-    String what = dt + " " + java.util.Arrays.toString(xs) + " -> " + out + (bias ? "" : " no bias");
+    String what =
+        dt + " " + java.util.Arrays.toString(xs) + " -> " + out + (bias ? "" : " no bias");
     String[] names = {"output", "dx", "dW", "db"};
     for (int i = 0; i < want.size(); i++) {
       assertArrayEquals(want.get(i), got.get(i), 0f, names[i] + " of " + what);
@@ -87,7 +88,7 @@ class LinearGeluFusionTest {
   void weightAndBiasGradientsHaveTheBitsOfMatmulAndSum() {
     try (Scope s = Scope.open()) {
       Random r = new Random(83);
-      for (DType dt : new DType[] {DType.F32, DType.BF16, DType.F64}) {
+      for (DType dt : new DType[] {DType.F32, DType.BF16, DType.F16, DType.F64}) {
         Tensor g = leaf(r, dt, 2, 45, 24).detach(), x = leaf(r, dt, 2, 45, 33).detach();
         LinearGrad.Grads got = LinearGrad.weightAndBias(g, x, true);
         Tensor wantW = g.reshape(-1, 24).mT().matmul(x.reshape(-1, 33));

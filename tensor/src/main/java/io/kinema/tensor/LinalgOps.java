@@ -75,8 +75,8 @@ final class LinalgOps {
   }
 
   /**
-   * A linear's result and, when {@code keepPre} and the epilogue is an activation, the
-   * activation's input {@code x @ weight^T + bias} (shaped as the result; else null).
+   * A linear's result and, when {@code keepPre} and the epilogue is an activation, the activation's
+   * input {@code x @ weight^T + bias} (shaped as the result; else null).
    */
   record Activated(Tensor out, Tensor pre) {}
 

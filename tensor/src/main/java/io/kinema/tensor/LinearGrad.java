@@ -1,8 +1,8 @@
 package io.kinema.tensor;
 
 /**
- * The weight and bias gradients of {@link Tensor#linear} as one op (what autograd's rule calls,
- * and what hand-written backward code may call): {@code dW = g^T x} over all leading dims of the
+ * The weight and bias gradients of {@link Tensor#linear} as one op (what autograd's rule calls, and
+ * what hand-written backward code may call): {@code dW = g^T x} over all leading dims of the
  * output's gradient {@code g} and the input {@code x} flattened into rows, and {@code db = g}
  * summed over those rows. On CUDA the bias gradient comes out of the weight-gradient GEMM
  * (cuBLASLt's {@code BGRADB} epilogue) instead of a separate reduction. Not recorded by autograd.

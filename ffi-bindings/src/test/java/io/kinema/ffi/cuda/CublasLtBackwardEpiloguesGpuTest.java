@@ -17,11 +17,11 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
- * cuBLASLt's training epilogues against a CPU loop, F32, column-major {@code D[m, n] = A[m, k]
- * B[k, n]}: {@code GELU_AUX_BIAS} (D = gelu(AB + bias), the auxiliary matrix = AB + bias, its
- * leading dimension above D's rows), {@code DGELU_BGRAD} (D = AB gelu'(aux), the bias pointer = D's
- * row sums) and {@code BGRADB} (the bias pointer = B's column sums over k); and an auxiliary
- * leading dimension NVIDIA's documentation rules out (below D's rows, not a multiple of 8) refused.
+ * cuBLASLt's training epilogues against a CPU loop, F32, column-major {@code D[m, n] = A[m, k] B[k,
+ * n]}: {@code GELU_AUX_BIAS} (D = gelu(AB + bias), the auxiliary matrix = AB + bias, its leading
+ * dimension above D's rows), {@code DGELU_BGRAD} (D = AB gelu'(aux), the bias pointer = D's row
+ * sums) and {@code BGRADB} (the bias pointer = B's column sums over k); and an auxiliary leading
+ * dimension NVIDIA's documentation rules out (below D's rows, not a multiple of 8) refused.
  */
 @RequiresCuda(CudaLibrary.CUBLASLT)
 class CublasLtBackwardEpiloguesGpuTest {

@@ -71,10 +71,11 @@ public interface Backend {
    * bias} is 1-d or null; all of one floating dtype. The result must equal {@code matmul} followed
    * by the bias {@code add} and the epilogue's unary op up to rounding: F32 bit for bit on the CPU
    * (the bias is added once to the finished sum); BF16/F16 may round once instead of after each
-   * step. {@code preActivation} (nullable; only with an activation) receives the activation's
-   * input {@code x @ weight^T + bias}, shaped and laid out as {@code out}, for the backward (the
-   * auxiliary output of cuBLASLt's {@code GELU_AUX_BIAS}); {@code out} is then the activation of
-   * exactly those stored values (BF16/F16: of the rounded pre-activation).
+   * step. {@code preActivation} (nullable; only with an activation) receives the activation's input
+   * {@code x @ weight^T + bias}, shaped and laid out as {@code out}, for the backward (the
+   * auxiliary output of cuBLASLt's {@code GELU_AUX_BIAS}); on the CPU {@code out} is then the
+   * activation of exactly those stored values (BF16/F16: of the rounded pre-activation, the bits of
+   * the ops run one after the other), cuBLASLt's of the unrounded f32 sum.
    */
   void linear(
       Tensor x, Tensor weight, Tensor bias, Epilogue epilogue, Tensor out, Tensor preActivation);

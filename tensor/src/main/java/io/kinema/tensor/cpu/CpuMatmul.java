@@ -50,8 +50,7 @@ final class CpuMatmul {
     int nb = Math.toIntExact(out.numel() / (shape[r - 2] * shape[r - 1]));
     Mat ma = new Mat(a.storage().segment(), a.dtype(), a.stride(-2), a.stride(-1));
     Mat mb = new Mat(b.storage().segment(), b.dtype(), b.stride(-2), b.stride(-1));
-    gemm(
-        ma, batchOffsets(a, shape, nb), mb, batchOffsets(b, shape, nb), k, out, null, false, null);
+    gemm(ma, batchOffsets(a, shape, nb), mb, batchOffsets(b, shape, nb), k, out, null, false, null);
   }
 
   /**

@@ -112,8 +112,9 @@ final class CudaLinear {
   /** {@code gradWeight[N, K] = g[M, N]^T x[M, K]}, {@code gradBias[N] = Σ_M g} (nullable). */
   synchronized void backwardWeight(Tensor g, Tensor x, Tensor gradWeight, Tensor gradBias) {
     if (gradWeight.numel() == 0 && (gradBias == null || gradBias.numel() == 0)) return;
-    boolean lt = gradBias != null && g.size(0) > 0 && gradWeight.numel() > 0;
-    if (!lt || !fusable(g.dtype()) || !fusedWeightGrad(g, x, gradWeight, gradBias)) {
+    // Without a bias gradient cuBLASLt brings nothing over the plain cuBLAS matmul.
+    boolean epilogueHelps = gradBias != null && g.size(0) > 0 && gradWeight.numel() > 0;
+    if (!epilogueHelps || !fusable(g.dtype()) || !fusedWeightGrad(g, x, gradWeight, gradBias)) {
       composedWeightGrad(g, x, gradWeight, gradBias);
     }
   }
@@ -173,10 +174,7 @@ final class CudaLinear {
   /** A 2-d tensor's transposed view. */
   private static Tensor transposed(Tensor t) {
     return DeviceTensors.view(
-        t,
-        new long[] {t.size(1), t.size(0)},
-        new long[] {t.stride(1), t.stride(0)},
-        t.offset());
+        t, new long[] {t.size(1), t.size(0)}, new long[] {t.stride(1), t.stride(0)}, t.offset());
   }
 
   /**
@@ -234,8 +232,8 @@ final class CudaLinear {
 
   /**
    * Queues the plan's calls ({@code a}, {@code b}: cuBLASLt's A and B; {@code bias}: the bias or
-   * bias-gradient address, 0 for none; {@code aux}: the auxiliary matrix, laid out as {@code d},
-   * or null); false (nothing queued) when cuBLASLt has no algorithm for one of them.
+   * bias-gradient address, 0 for none; {@code aux}: the auxiliary matrix, laid out as {@code d}, or
+   * null); false (nothing queued) when cuBLASLt has no algorithm for one of them.
    */
   private boolean run(
       GemmPlan p,
@@ -469,7 +467,8 @@ final class CudaLinear {
         // The bias pointer is part of the descriptor: set it for this call's tensor.
         CublasLt.matmulDescSetAttribute(desc, MatmulDescAttribute.BIAS_POINTER, bias);
       }
-      if (aux != 0) CublasLt.matmulDescSetAttribute(desc, MatmulDescAttribute.EPILOGUE_AUX_POINTER, aux);
+      if (aux != 0)
+        CublasLt.matmulDescSetAttribute(desc, MatmulDescAttribute.EPILOGUE_AUX_POINTER, aux);
       try (Arena call = Arena.ofConfined()) {
         MemorySegment alpha = call.allocateFrom(ValueLayout.JAVA_FLOAT, 1f);
         MemorySegment beta = call.allocateFrom(ValueLayout.JAVA_FLOAT, 0f);

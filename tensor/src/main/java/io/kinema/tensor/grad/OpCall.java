@@ -66,8 +66,7 @@ public sealed interface OpCall {
    * may be null; {@code preActivation} is the forward's {@code x @ weight^T + bias} when the
    * epilogue is an activation (not an input: kept for the backward), else null.
    */
-  record Linear(
-      Tensor x, Tensor weight, Tensor bias, Epilogue epilogue, Tensor preActivation)
+  record Linear(Tensor x, Tensor weight, Tensor bias, Epilogue epilogue, Tensor preActivation)
       implements OpCall {
     public List<Tensor> inputs() {
       return nonNull(x, weight, bias);

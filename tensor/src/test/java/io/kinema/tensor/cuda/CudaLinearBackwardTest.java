@@ -23,10 +23,10 @@ import org.junit.jupiter.api.Test;
 
 /**
  * What autograd's {@code linear} rule asks of the GPU, against the CPU, through cuBLASLt and
- * through the composed fallback ({@link CudaLinear#useCublasLt} off): the forward keeping the GELU's
- * input ({@code GELU_AUX_BIAS} / {@code GELU_AUX}; a leading dimension cuBLASLt does not take
- * falls back), and the weight gradient with the bias gradient from the same GEMM ({@code BGRADB})
- * on plain, batched, transposed and sliced operands and no rows at all.
+ * through the composed fallback ({@link CudaLinear#useCublasLt} off): the forward keeping the
+ * GELU's input ({@code GELU_AUX_BIAS} / {@code GELU_AUX}; a leading dimension cuBLASLt does not
+ * take falls back), and the weight gradient with the bias gradient from the same GEMM ({@code
+ * BGRADB}) on plain, batched, transposed and sliced operands and no rows at all.
  */
 @RequiresCuda(CudaLibrary.CUBLAS)
 class CudaLinearBackwardTest {
