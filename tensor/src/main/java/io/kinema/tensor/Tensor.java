@@ -1172,8 +1172,9 @@ public final class Tensor implements AutoCloseable {
    * {@link #linear(Tensor, Tensor)} followed by {@code epilogue} ({@link Epilogue#GELU_TANH}:
    * {@code gelu(..., approximate="tanh")}, as Wan's feed-forward), fused into the product's store.
    * While recording it stays one op: the store also keeps the pre-activation {@code x W^T + b}
-   * (cuBLASLt's {@code GELU_AUX_BIAS}) for the backward, and the result is the activation of those
-   * kept values, so the bits equal {@code linear(weight, bias).geluTanh()}.
+   * (cuBLASLt's {@code GELU_AUX_BIAS}) for the backward; on the CPU the result is the activation of
+   * those kept values, so it and the gradients have the bits of {@code linear(weight,
+   * bias).geluTanh()}.
    */
   public Tensor linear(Tensor weight, Tensor bias, Epilogue epilogue) {
     if (!(tracks(this) || tracks(weight) || tracks(bias))) {
