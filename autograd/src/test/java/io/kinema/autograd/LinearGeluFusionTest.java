@@ -2,12 +2,16 @@ package io.kinema.autograd;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.kinema.tensor.DType;
 import io.kinema.tensor.LinearGrad;
 import io.kinema.tensor.Scope;
 import io.kinema.tensor.Tensor;
 import io.kinema.tensor.backend.Epilogue;
+import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
 import java.util.function.Function;
@@ -34,7 +38,7 @@ class LinearGeluFusionTest {
     for (Tensor t : leaves) t.zeroGrad();
     Tensor y = f.apply(leaves);
     y.mul(up).sum().backward();
-    List<float[]> r = new java.util.ArrayList<>();
+    List<float[]> r = new ArrayList<>();
     r.add(y.to(DType.F32).toFloatArray());
     for (Tensor t : leaves) r.add(t.grad().to(DType.F32).toFloatArray());
     return r;
@@ -52,8 +56,7 @@ class LinearGeluFusionTest {
     Function<List<Tensor>, Tensor> unfused =
         p -> p.get(0).linear(p.get(1), bias ? p.get(2) : null).geluTanh();
     List<float[]> want = run(unfused, leaves, up), got = run(fused, leaves, up);
-    String what =
-        dt + " " + java.util.Arrays.toString(xs) + " -> " + out + (bias ? "" : " no bias");
+    String what = dt + " " + Arrays.toString(xs) + " -> " + out + (bias ? "" : " no bias");
     String[] names = {"output", "dx", "dW", "db"};
     for (int i = 0; i < want.size(); i++) {
       assertArrayEquals(want.get(i), got.get(i), 0f, names[i] + " of " + what);
@@ -102,6 +105,11 @@ class LinearGeluFusionTest {
         assertArrayEquals(
             gt.matmul(xt.t()).toDoubleArray(), v.weight().toDoubleArray(), 0, "dW of views " + dt);
       }
+      // Leading dims that do not pair the gradient's rows with the input's are refused.
+      Tensor g = leaf(r, DType.F32, 6, 4).detach(), x = leaf(r, DType.F32, 2, 3, 5).detach();
+      var e =
+          assertThrows(IllegalArgumentException.class, () -> LinearGrad.weightAndBias(g, x, true));
+      assertTrue(e.getMessage().contains("leading dims"), e.getMessage());
     }
   }
 }

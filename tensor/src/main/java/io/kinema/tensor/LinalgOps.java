@@ -164,9 +164,11 @@ final class LinalgOps {
               + " and "
               + input.describe());
     }
-    long outFeatures = gradOutput.size(-1), in = input.size(-1);
-    long rows = input.numel() / Math.max(1, in);
-    if (gradOutput.numel() != rows * outFeatures || gradOutput.dim() != input.dim()) {
+    if (input.dim() == 0
+        || gradOutput.dim() != input.dim()
+        || !Arrays.equals(
+            Arrays.copyOf(gradOutput.shape(), input.dim() - 1),
+            Arrays.copyOf(input.shape(), input.dim() - 1))) {
       throw new IllegalArgumentException(
           op
               + ": gradient "
@@ -175,6 +177,9 @@ final class LinalgOps {
               + input.describe()
               + " (expected [..., out_features] with the input's leading dims)");
     }
+    long outFeatures = gradOutput.size(-1), in = input.size(-1);
+    long rows = 1;
+    for (int d = 0; d < input.dim() - 1; d++) rows *= input.size(d);
     DType dt = input.dtype();
     Tensor gw = Tensor.empty(dt, input.device(), outFeatures, in);
     Tensor gb = withBias ? Tensor.empty(dt, input.device(), outFeatures) : null;
