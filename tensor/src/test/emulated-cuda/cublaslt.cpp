@@ -2,7 +2,12 @@
 // API (matmul descriptors, matrix layouts, preferences and their attributes), the heuristic and
 // cublasLtMatmul as a column-major loop on the host with cuBLASLt's semantics: transposes, row or
 // column order, strided batches, D = epilogue(alpha op(A) op(B) + beta C) with the BIAS, GELU and
-// RELU epilogues (GELU is the tanh approximation), bias of D's type along D's rows.
+// RELU epilogues (GELU is the tanh approximation), bias of D's type along D's rows, and the
+// training epilogues: GELU_AUX / GELU_AUX_BIAS also store the GELU's input in the auxiliary
+// matrix (column-major, EPILOGUE_AUX_LD, EPILOGUE_AUX_BATCH_STRIDE, D's type); DGELU /
+// DGELU_BGRAD multiply the product by the GELU's derivative at the auxiliary matrix's values (and
+// write D's row sums, a vector as long as D's rows, to the bias pointer); BGRADA / BGRADB write the
+// sums of op(A)'s rows / op(B)'s columns over the GEMM's k (vectors as long as D's rows / columns).
 //
 // Like cublas.cpp it checks what it is handed and answers misuse with cuBLASLt's status codes:
 // objects must be live (created, not destroyed), attribute buffers of the attribute's size, types
@@ -10,7 +15,11 @@
 // at least the rows (or columns, for row order) they span, every operand and the bias inside a
 // live device allocation, the workspace as large as the call claims. An algorithm from the
 // heuristic is tied to the problem it was chosen for: used with another shape, epilogue or type,
-// or with pointers less aligned than the preference promised, cublasLtMatmul rejects it.
+// or with pointers less aligned than the preference promised, cublasLtMatmul rejects it. The
+// auxiliary matrix must be set for the epilogues that use it (pointer when the heuristic runs, as
+// the real one reads its alignment; leading dimension at least D's rows and a multiple of 8, as
+// NVIDIA documents), lie in device memory and stay as aligned as it was at the heuristic; the
+// epilogues with an auxiliary matrix or a bias gradient take no F64 compute and no row order.
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -35,7 +44,13 @@ enum {
   EPI_BIAS = 4,
   EPI_RELU_BIAS = 6,
   EPI_GELU = 32,
-  EPI_GELU_BIAS = 36
+  EPI_GELU_BIAS = 36,
+  EPI_GELU_AUX = 160,
+  EPI_GELU_AUX_BIAS = 164,
+  EPI_DGELU = 192,
+  EPI_DGELU_BGRAD = 208,
+  EPI_BGRADA = 256,
+  EPI_BGRADB = 512
 };
 enum { ORDER_COL = 0, ORDER_ROW = 1 };
 
@@ -45,6 +60,9 @@ struct MatmulDesc {
   uint64_t bias = 0;
   int64_t bias_batch_stride = 0;
   int bias_type = -1;
+  uint64_t aux = 0;
+  int64_t aux_ld = 0, aux_batch_stride = 0;
+  int aux_type = -1;
 };
 
 struct Layout {
@@ -65,9 +83,10 @@ struct Preference {
 // was chosen for, so a cached algorithm used for another problem is caught.
 struct Algo {
   uint64_t magic;
-  int32_t m, n, k, batch, epilogue, type, transa, transb;
-  uint32_t align[4];
-  uint64_t pad[1];  // pad[0]: the workspace bytes the algorithm needs
+  int32_t m, n, k, batch, epilogue, type;
+  int16_t transa, transb;
+  uint32_t align[5];   // A, B, C, D, the auxiliary matrix
+  uint64_t workspace;  // the bytes the algorithm needs
 };
 static_assert(sizeof(Algo) == 64, "cublasLtMatmulAlgo_t is 64 bytes");
 struct HeuristicResult {
@@ -120,7 +139,21 @@ std::string dims(const Layout& l) {
   return std::to_string(l.rows) + " x " + std::to_string(l.cols) + " ld " + std::to_string(l.ld);
 }
 
-bool has_bias(int e) { return e == EPI_BIAS || e == EPI_RELU_BIAS || e == EPI_GELU_BIAS; }
+bool has_bias(int e) {
+  return e == EPI_BIAS || e == EPI_RELU_BIAS || e == EPI_GELU_BIAS || e == EPI_GELU_AUX_BIAS;
+}
+bool gelu_out(int e) {
+  return e == EPI_GELU || e == EPI_GELU_BIAS || e == EPI_GELU_AUX || e == EPI_GELU_AUX_BIAS;
+}
+bool writes_aux(int e) { return e == EPI_GELU_AUX || e == EPI_GELU_AUX_BIAS; }
+bool reads_aux(int e) { return e == EPI_DGELU || e == EPI_DGELU_BGRAD; }
+bool has_aux(int e) { return writes_aux(e) || reads_aux(e); }
+// Epilogues writing a bias gradient to the bias pointer.
+bool bias_grad(int e) { return e == EPI_DGELU_BGRAD || e == EPI_BGRADA || e == EPI_BGRADB; }
+bool known_epilogue(int e) {
+  return e == EPI_DEFAULT || e == EPI_BIAS || e == EPI_RELU || e == EPI_RELU_BIAS || gelu_out(e) ||
+         reads_aux(e) || e == EPI_BGRADA || e == EPI_BGRADB;
+}
 
 // The problem the descriptors describe, checked as cublasLtMatmul and the heuristic check it.
 struct Problem {
@@ -134,8 +167,7 @@ cublasStatus_t validate(const char* call, const MatmulDesc* d, const Layout* a, 
   for (const Layout* l : {a, b, c, dd})
     if (!layouts.count(l)) return fail(INVALID_VALUE, w + ": matrix layout not live");
   int e = d->epilogue;
-  if (e != EPI_DEFAULT && e != EPI_BIAS && e != EPI_RELU && e != EPI_RELU_BIAS && e != EPI_GELU &&
-      e != EPI_GELU_BIAS)
+  if (!known_epilogue(e))
     return fail(NOT_SUPPORTED, w + ": epilogue " + std::to_string(e) + " is not emulated");
   if (d->pointer_mode != 0) return fail(NOT_SUPPORTED, w + ": only host alpha/beta are emulated");
   // Types: one input type for A and B; C and D alike; the compute type decides what may meet.
@@ -168,6 +200,21 @@ cublasStatus_t validate(const char* call, const MatmulDesc* d, const Layout* a, 
     return fail(INVALID_VALUE, w + ": batch counts differ");
   if (m > INT32_MAX || n > INT32_MAX || ak > INT32_MAX)
     return fail(NOT_SUPPORTED, w + ": dimension beyond int");
+  // The training epilogues: no F64, column order, the auxiliary matrix described.
+  if ((has_aux(e) || bias_grad(e)) && (f64 || dd->order != ORDER_COL))
+    return fail(NOT_SUPPORTED, w + ": epilogue " + std::to_string(e) +
+                                   " needs f32 compute and column-major D");
+  if (has_aux(e)) {
+    if (!d->aux) return fail(INVALID_VALUE, w + ": auxiliary epilogue without EPILOGUE_AUX_POINTER");
+    if (d->aux_ld < std::max(1LL, m) || d->aux_ld % 8 != 0)
+      return fail(INVALID_VALUE, w + ": EPILOGUE_AUX_LD " + std::to_string(d->aux_ld) +
+                                     " below D's rows (" + std::to_string(m) +
+                                     ") or not a multiple of 8");
+    if (d->aux_type != -1 && d->aux_type != dd->type)
+      return fail(NOT_SUPPORTED, w + ": auxiliary type other than D's is not emulated");
+    if (dd->batch > 1 && d->aux_batch_stride < d->aux_ld * n)
+      return fail(INVALID_VALUE, w + ": EPILOGUE_AUX_BATCH_STRIDE overlaps the batch entries");
+  }
   *out = {(int)m, (int)n, (int)ak, dd->batch};
   return SUCCESS;
 }
@@ -183,6 +230,13 @@ unsigned alignment_of(const void* p) {
 float gelu_tanh(float x) {
   const float k = 0.7978845608028654f;  // sqrt(2 / pi)
   return 0.5f * x * (1.0f + std::tanh(k * (x + 0.044715f * x * x * x)));
+}
+
+// d/dx of gelu_tanh: 0.5 (1 + t) + 0.5 x (1 - t^2) k (1 + 3 * 0.044715 x^2), t = tanh(k (x + ...)).
+float gelu_tanh_grad(float x) {
+  const float k = 0.7978845608028654f;
+  float t = std::tanh(k * (x + 0.044715f * x * x * x));
+  return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * k * (1.0f + 3.0f * 0.044715f * x * x);
 }
 }  // namespace
 
@@ -252,6 +306,10 @@ cublasStatus_t cublasLtMatmulDescSetAttribute(void* desc, int attr, const void* 
     case 7: return i32(&d->epilogue);
     case 8: return i64(&d->bias);
     case 10: return i64(&d->bias_batch_stride);
+    case 11: return i64(&d->aux);
+    case 12: return i64(&d->aux_ld);
+    case 13: return i64(&d->aux_batch_stride);
+    case 22: return i32(&d->aux_type);
     case 26: return i32(&d->bias_type);
     default: return fail(NOT_SUPPORTED, w + ": attribute not emulated");
   }
@@ -365,9 +423,22 @@ cublasStatus_t cublasLtMatmulAlgoGetHeuristic(void* handle, void* desc, void* a,
   size_t need = p->max_workspace >= ALGO_WORKSPACE ? ALGO_WORKSPACE : 0;
   HeuristicResult& r = results[0];
   std::memset(&r, 0, sizeof r);
-  r.algo = Algo{ALGO_MAGIC, pr.m, pr.n, pr.k, pr.batch, md->epilogue, ((Layout*)d)->type,
-                md->transa, md->transb, {p->align[0], p->align[1], p->align[2], p->align[3]},
-                {need}};
+  // The auxiliary pointer's alignment is part of the problem, as for the real heuristic.
+  uint32_t aux_align = has_aux(md->epilogue) ? alignment_of((const void*)(uintptr_t)md->aux) : 256;
+  if (aux_align < db)
+    return fail(NOT_SUPPORTED, std::string(w) + ": no algorithm for auxiliary alignment " +
+                                   std::to_string(aux_align));
+  r.algo = Algo{ALGO_MAGIC,
+                pr.m,
+                pr.n,
+                pr.k,
+                pr.batch,
+                md->epilogue,
+                ((Layout*)d)->type,
+                (int16_t)md->transa,
+                (int16_t)md->transb,
+                {p->align[0], p->align[1], p->align[2], p->align[3], aux_align},
+                need};
   r.workspace_size = need;
   r.state = SUCCESS;
   r.waves = 1.0f;
@@ -398,14 +469,17 @@ cublasStatus_t cublasLtMatmul(void* handle, void* desc, const void* alpha, const
         al.epilogue != md->epilogue || al.type != ld->type || al.transa != md->transa ||
         al.transb != md->transb)
       return fail(INVALID_VALUE, w + ": algo was chosen for another problem");
-    if (workspace_bytes < al.pad[0])
+    if (workspace_bytes < al.workspace)
       return fail(INVALID_VALUE, w + ": workspace of " + std::to_string(workspace_bytes) +
-                                     " bytes below the algo's " + std::to_string(al.pad[0]));
+                                     " bytes below the algo's " + std::to_string(al.workspace));
     const void* ptrs[4] = {A, B, C, D};
     for (int i = 0; i < 4; i++)
       if (alignment_of(ptrs[i]) < std::min(al.align[i], 256u))
         return fail(INVALID_VALUE, w + ": operand " + std::to_string(i) +
                                        " less aligned than the preference promised");
+    if (has_aux(md->epilogue) &&
+        alignment_of((const void*)(uintptr_t)md->aux) < std::min(al.align[4], 256u))
+      return fail(INVALID_VALUE, w + ": auxiliary matrix less aligned than at the heuristic");
   }
   bool f64 = md->compute == COMPUTE_64F;
   double al = f64 ? *(const double*)alpha : *(const float*)alpha;
@@ -414,56 +488,88 @@ cublasStatus_t cublasLtMatmul(void* handle, void* desc, const void* alpha, const
   if (!extent_ok(B, *lb)) return fail(INVALID_VALUE, w + ": B outside device memory");
   if (be != 0 && !extent_ok(C, *lc)) return fail(INVALID_VALUE, w + ": C outside device memory");
   if (!extent_ok(D, *ld)) return fail(INVALID_VALUE, w + ": D outside device memory");
+  int e = md->epilogue;
   const void* bias = (const void*)(uintptr_t)md->bias;
-  if (has_bias(md->epilogue)) {
-    if (!bias) return fail(INVALID_VALUE, w + ": bias epilogue without a bias pointer");
+  if (has_bias(e) || bias_grad(e)) {
+    // Bias and the gradients of DGELU_BGRAD / BGRADA run along D's rows, BGRADB's along its columns.
+    long long len = e == EPI_BGRADB ? pr.n : pr.m;
+    if (!bias)
+      return fail(INVALID_VALUE, w + ": epilogue " + std::to_string(e) + " without a bias pointer");
     size_t bias_bytes =
-        ((size_t)pr.m + (size_t)(pr.batch - 1) * (size_t)md->bias_batch_stride) * type_bytes(ld->type);
+        ((size_t)len + (size_t)(pr.batch - 1) * (size_t)md->bias_batch_stride) * type_bytes(ld->type);
     if (!emu_device_range(bias, bias_bytes))
-      return fail(INVALID_VALUE, w + ": bias of " + std::to_string(pr.m) + " outside device memory");
+      return fail(INVALID_VALUE, w + ": bias vector of " + std::to_string(len) +
+                                     " outside device memory");
   }
   if (alignment_of(bias) < type_bytes(ld->type))
     return fail(INVALID_VALUE, w + ": bias not aligned to its element");
+  void* aux = (void*)(uintptr_t)md->aux;
+  if (has_aux(e)) {
+    Layout al{ld->type, ld->rows, ld->cols, md->aux_ld, ORDER_COL, ld->batch, md->aux_batch_stride};
+    if (!extent_ok(aux, al))
+      return fail(INVALID_VALUE, w + ": auxiliary matrix " + dims(al) + " outside device memory");
+    if (alignment_of(aux) < type_bytes(ld->type))
+      return fail(INVALID_VALUE, w + ": auxiliary matrix not aligned to its element");
+  }
   size_t sa = type_bytes(la->type), sd = type_bytes(ld->type);
-  for (int e = 0; e < pr.batch; e++) {
-    const char* a = (const char*)A + e * la->stride * (long long)sa;
-    const char* b = (const char*)B + e * lb->stride * (long long)sa;
-    const char* c = (const char*)C + e * lc->stride * (long long)sd;
-    char* d = (char*)D + e * ld->stride * (long long)sd;
-    long long bias_off = (long long)e * md->bias_batch_stride;
-    for (int j = 0; j < pr.n; j++) {
-      for (int i = 0; i < pr.m; i++) {
+  for (int b_ = 0; b_ < pr.batch; b_++) {
+    const char* a = (const char*)A + b_ * la->stride * (long long)sa;
+    const char* b = (const char*)B + b_ * lb->stride * (long long)sa;
+    const char* c = (const char*)C + b_ * lc->stride * (long long)sd;
+    char* d = (char*)D + b_ * ld->stride * (long long)sd;
+    char* x = (char*)aux + b_ * md->aux_batch_stride * (long long)sd;
+    long long bias_off = (long long)b_ * md->bias_batch_stride;
+    auto op_a = [&](int i, int l) {
+      return load(a, md->transa ? at(*la, l, i) : at(*la, i, l), la->type);
+    };
+    auto op_b = [&](int l, int j) {
+      return load(b, md->transb ? at(*lb, j, l) : at(*lb, l, j), lb->type);
+    };
+    // The bias gradients of BGRADA / BGRADB: op(A)'s rows, op(B)'s columns summed over k, in f32.
+    if (e == EPI_BGRADA || e == EPI_BGRADB) {
+      int len = e == EPI_BGRADA ? pr.m : pr.n;
+      for (int i = 0; i < len; i++) {
+        float sum = 0;
+        for (int l = 0; l < pr.k; l++) sum += (float)(e == EPI_BGRADA ? op_a(i, l) : op_b(l, i));
+        store((void*)bias, bias_off + i, ld->type, sum);
+      }
+    }
+    for (int i = 0; i < pr.m; i++) {
+      float row_sum = 0;  // DGELU_BGRAD: D's row i summed in f32
+      for (int j = 0; j < pr.n; j++) {
         double accd = 0;
         float accf = 0;
         for (int l = 0; l < pr.k; l++) {
-          double x = load(a, md->transa ? at(*la, l, i) : at(*la, i, l), la->type);
-          double y = load(b, md->transb ? at(*lb, j, l) : at(*lb, l, j), lb->type);
-          if (f64) accd += x * y;
-          else accf += (float)x * (float)y;
+          double p = op_a(i, l), q = op_b(l, j);
+          if (f64) accd += p * q;
+          else accf += (float)p * (float)q;
         }
         double v;
         if (f64) {
           v = al * accd;
           if (be != 0) v += be * load(c, at(*lc, i, j), lc->type);
-          if (has_bias(md->epilogue)) v += load(bias, bias_off + i, ld->type);
+          if (has_bias(e)) v += load(bias, bias_off + i, ld->type);
         } else {  // f32 epilogue arithmetic, each step rounded, as on the GPU
           float f = (float)al * accf;
           if (be != 0) f += (float)be * (float)load(c, at(*lc, i, j), lc->type);
-          if (has_bias(md->epilogue)) f += (float)load(bias, bias_off + i, ld->type);
+          if (has_bias(e)) f += (float)load(bias, bias_off + i, ld->type);
           v = f;
         }
-        switch (md->epilogue) {
-          case EPI_RELU:
-          case EPI_RELU_BIAS: v = v > 0 ? v : 0; break;
-          case EPI_GELU:
-          case EPI_GELU_BIAS:
-            v = f64 ? 0.5 * v * (1 + std::tanh(0.7978845608028654 * (v + 0.044715 * v * v * v)))
-                    : gelu_tanh((float)v);
-            break;
-          default: break;
+        long long xi = (long long)j * md->aux_ld + i;  // the auxiliary matrix is column-major
+        if (writes_aux(e)) store(x, xi, ld->type, v);
+        if (reads_aux(e)) {
+          float f = (float)v * gelu_tanh_grad((float)load(x, xi, ld->type));
+          row_sum += f;
+          v = f;
+        }
+        if (e == EPI_RELU || e == EPI_RELU_BIAS) v = v > 0 ? v : 0;
+        if (gelu_out(e)) {
+          v = f64 ? 0.5 * v * (1 + std::tanh(0.7978845608028654 * (v + 0.044715 * v * v * v)))
+                  : gelu_tanh((float)v);
         }
         store(d, at(*ld, i, j), ld->type, v);
       }
+      if (e == EPI_DGELU_BGRAD) store((void*)bias, bias_off + i, ld->type, row_sum);
     }
   }
   (void)stream;

@@ -4,10 +4,12 @@ import io.kinema.tensor.Attention;
 import io.kinema.tensor.AttentionMask;
 import io.kinema.tensor.Convolution;
 import io.kinema.tensor.DType;
+import io.kinema.tensor.LinearGrad;
 import io.kinema.tensor.Normalization;
 import io.kinema.tensor.Shapes;
 import io.kinema.tensor.Tensor;
 import io.kinema.tensor.backend.BinaryOp;
+import io.kinema.tensor.backend.Epilogue;
 import io.kinema.tensor.backend.ReduceOp;
 import io.kinema.tensor.grad.OpCall;
 import java.util.ArrayList;
@@ -431,32 +433,45 @@ final class Derivatives {
   }
 
   /**
-   * {@code y = x W^T + b}: dx = g W, dW = g^T x over the batch dims flattened into rows (one
-   * product), db = g summed over all but the last dim. Only the gradients some input needs are
-   * computed (a frozen base weight under LoRA costs no dW product).
+   * {@code y = act(x W^T + b)}: with an activation (tanh GELU), first the pre-activation's gradient
+   * {@code gp = g act'(pre)} from the pre-activation the forward kept (the ops of the GELU rule,
+   * rounded to the dtype once as the engine rounds a gradient: the bits of a separately recorded
+   * GELU); then dx = gp W, and dW = gp^T x with db = Σgp over the batch dims flattened into rows,
+   * one backend op ({@link LinearGrad}: on CUDA the bias gradient comes out of the dW GEMM). Only
+   * the gradients some input needs are computed (a frozen base weight under LoRA costs no dW).
    */
   private static Node linear(OpCall.Linear c, Tensor out) {
-    Tensor xo = c.x(), wo = c.weight(), bo = c.bias();
+    Tensor xo = c.x(), wo = c.weight(), bo = c.bias(), preO = c.preActivation();
     long[] xs = xo.shape();
-    long in = wo.size(1), outFeatures = wo.size(0);
+    boolean gelu = c.epilogue() == Epilogue.GELU_TANH;
     Node n =
         make(
-            "linear",
+            gelu ? "linear_gelu_tanh" : "linear",
             c,
             out,
-            (node, g) -> {
-              Tensor gx = needs(node, 0) ? reshapeTo(g.matmul(node.saved(wo)), xs) : null;
-              Tensor gw = null;
-              if (needs(node, 1)) {
-                Tensor g2 = g.reshape(-1, outFeatures), x2 = node.saved(xo).reshape(-1, in);
-                gw = g2.mT().matmul(x2);
+            (node, g0) -> {
+              Tensor g = g0;
+              if (gelu) {
+                Tensor pre = node.saved(preO);
+                g = wide(g0).mul(geluTanhGrad(wide(pre)));
+                if (g.dtype() != pre.dtype()) g = g.to(pre.dtype());
               }
-              if (bo == null) return grads(gx, gw);
-              return grads(gx, gw, needs(node, 2) ? sumTo(g, bo.shape()) : null);
+              Tensor gx = needs(node, 0) ? reshapeTo(g.matmul(node.saved(wo)), xs) : null;
+              boolean wantsBias = bo != null && needs(node, 2);
+              Tensor gw = null, gb = null;
+              if (needs(node, 1)) {
+                LinearGrad.Grads wb = LinearGrad.weightAndBias(g, node.saved(xo), wantsBias);
+                gw = wb.weight();
+                gb = wb.bias();
+              } else if (wantsBias) {
+                gb = sumTo(g, bo.shape());
+              }
+              return bo == null ? grads(gx, gw) : grads(gx, gw, gb);
             });
     // Each operand is kept only for the other's gradient: a frozen weight keeps no activation.
     if (wo.requiresGrad()) n.save(xo);
     if (xo.requiresGrad()) n.save(wo);
+    if (gelu) n.save(preO);
     return n;
   }
 

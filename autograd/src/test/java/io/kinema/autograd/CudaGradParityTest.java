@@ -62,23 +62,37 @@ class CudaGradParityTest {
     return h.linear(w2, b2).logSoftmax(-1).mul(-1).mean();
   }
 
+  /**
+   * The linear MLP in F32 (GELU_AUX_BIAS forward, BGRADB weight gradients when cuBLASLt is there;
+   * run with {@code -Dkinema.cuda.cublaslt=false} for the composed path).
+   */
   @Test
   void linearMlpGradients() {
+    linearMlpGradients(DType.F32, 1e-5, 1e-4);
+  }
+
+  @Test
+  void linearMlpGradientsInBf16() {
+    linearMlpGradients(DType.BF16, 2e-2, 3e-2);
+  }
+
+  private static void linearMlpGradients(DType dt, double lossTol, double gradTol) {
     Random r = new Random(73);
     try (Scope s = Scope.open()) {
       long[][] shapes = {{2, 7, 12}, {16, 12}, {16}, {5, 16}, {5}};
       List<Tensor> cpu = new ArrayList<>(), gpu = new ArrayList<>();
       for (long[] sh : shapes) {
-        Tensor t = GradTesting.normal(r, sh).detach().to(DType.F32), tg = t.to(GPU);
+        Tensor t = GradTesting.normal(r, sh).detach().to(dt), tg = t.to(GPU);
         cpu.add(t.requiresGrad(true));
         gpu.add(tg.requiresGrad(true));
       }
       Tensor lc = linearMlp(cpu), lg = linearMlp(gpu);
-      assertEquals(lc.item(), lg.item(), 1e-5 * (1 + Math.abs(lc.item())), "loss");
+      assertEquals(lc.item(), lg.item(), lossTol * (1 + Math.abs(lc.item())), "loss " + dt);
       lc.backward();
       lg.backward();
       for (int i = 0; i < shapes.length; i++) {
-        assertClose(cpu.get(i).grad(), gpu.get(i).grad(), 1e-4, "grad of parameter " + i);
+        assertEquals(dt, gpu.get(i).grad().dtype());
+        assertClose(cpu.get(i).grad(), gpu.get(i).grad(), gradTol, dt + " grad of parameter " + i);
       }
     }
   }

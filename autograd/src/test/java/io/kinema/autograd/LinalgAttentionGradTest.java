@@ -82,6 +82,12 @@ class LinalgAttentionGradTest {
       check(in -> in.get(0).linear(w, b), x); // frozen layer: only dx
       check(in -> x.detach().linear(in.get(0), in.get(1)), normal(r, 5, 4), normal(r, 5));
       check(in -> x.detach().linear(w, in.get(0)), normal(r, 5)); // only db
+      // With the GELU epilogue: only dx; dW and db without dx; db alone; no bias.
+      Epilogue gelu = Epilogue.GELU_TANH;
+      check(in -> in.get(0).linear(w, b, gelu), x);
+      check(in -> x.detach().linear(in.get(0), in.get(1), gelu), normal(r, 5, 4), normal(r, 5));
+      check(in -> x.detach().linear(w, in.get(0), gelu), normal(r, 5));
+      check(in -> in.get(0).linear(in.get(1), null, gelu), normal(r, 2, 3, 4), normal(r, 5, 4));
     }
   }
 

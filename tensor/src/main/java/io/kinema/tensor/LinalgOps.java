@@ -70,6 +70,19 @@ final class LinalgOps {
    * [..., out], with {@code epilogue} applied by the backend's fused store.
    */
   static Tensor linear(Tensor x, Tensor weight, Tensor bias, Epilogue epilogue) {
+    Activated a = linear(x, weight, bias, epilogue, false);
+    return a.out();
+  }
+
+  /**
+   * A linear's result and, when {@code keepPre} and the epilogue is an activation, the activation's
+   * input {@code x @ weight^T + bias} (shaped as the result; else null).
+   */
+  record Activated(Tensor out, Tensor pre) {}
+
+  /** {@link #linear(Tensor, Tensor, Tensor, Epilogue)}, keeping the pre-activation if asked. */
+  static Activated linear(
+      Tensor x, Tensor weight, Tensor bias, Epilogue epilogue, boolean keepPre) {
     String op = "linear";
     Ops.sameDevice(op, x, weight, bias);
     DType dt = x.dtype();
@@ -119,17 +132,66 @@ final class LinalgOps {
       long[] shape = x2.shape();
       shape[shape.length - 1] = outFeatures;
       Tensor out = Tensor.empty(dt, x.device(), shape);
+      Tensor pre =
+          keepPre && epilogue != Epilogue.NONE ? Tensor.empty(dt, x.device(), shape) : null;
       try {
-        x.backend().linear(x2, weight, bias, epilogue, out);
+        x.backend().linear(x2, weight, bias, epilogue, out, pre);
       } catch (RuntimeException e) {
         out.close();
+        if (pre != null) pre.close();
         throw e;
       }
-      if (!vector) return out;
-      try (out) {
-        return out.view(outFeatures);
+      if (!vector) return new Activated(out, pre);
+      try (out;
+          pre) {
+        return new Activated(out.view(outFeatures), pre == null ? null : pre.view(outFeatures));
       }
     }
+  }
+
+  /**
+   * The weight gradient of {@code linear} (and the bias gradient when {@code withBias}) from the
+   * output's gradient: g [..., out] and x [..., in] flattened to rows, one backend call.
+   */
+  static LinearGrad.Grads weightGrads(Tensor gradOutput, Tensor input, boolean withBias) {
+    String op = "linear weight gradient";
+    Ops.sameDevice(op, gradOutput, input);
+    if (gradOutput.dtype() != input.dtype() || !input.dtype().isFloatingPoint()) {
+      throw new IllegalArgumentException(
+          op
+              + ": expected gradient and input of one floating dtype, got "
+              + gradOutput.describe()
+              + " and "
+              + input.describe());
+    }
+    if (input.dim() == 0
+        || gradOutput.dim() != input.dim()
+        || !Arrays.equals(
+            Arrays.copyOf(gradOutput.shape(), input.dim() - 1),
+            Arrays.copyOf(input.shape(), input.dim() - 1))) {
+      throw new IllegalArgumentException(
+          op
+              + ": gradient "
+              + gradOutput.describe()
+              + " does not match input "
+              + input.describe()
+              + " (expected [..., out_features] with the input's leading dims)");
+    }
+    long outFeatures = gradOutput.size(-1), in = input.size(-1);
+    long rows = 1;
+    for (int d = 0; d < input.dim() - 1; d++) rows *= input.size(d);
+    DType dt = input.dtype();
+    Tensor gw = Tensor.empty(dt, input.device(), outFeatures, in);
+    Tensor gb = withBias ? Tensor.empty(dt, input.device(), outFeatures) : null;
+    try (Tensor g2 = gradOutput.reshape(rows, outFeatures);
+        Tensor x2 = input.reshape(rows, in)) {
+      input.backend().linearBackwardWeight(g2, x2, gw, gb);
+    } catch (RuntimeException e) {
+      gw.close();
+      if (gb != null) gb.close();
+      throw e;
+    }
+    return new LinearGrad.Grads(gw, gb);
   }
 
   private static void checkOperands(String op, Tensor a, Tensor b) {

@@ -1170,26 +1170,20 @@ public final class Tensor implements AutoCloseable {
 
   /**
    * {@link #linear(Tensor, Tensor)} followed by {@code epilogue} ({@link Epilogue#GELU_TANH}:
-   * {@code gelu(..., approximate="tanh")}, as Wan's feed-forward). Fused into the product's store
-   * when no gradient is recorded; while recording, the linear and the activation are two ops (the
-   * activation's backward needs the pre-activation values, which the fused store does not keep).
+   * {@code gelu(..., approximate="tanh")}, as Wan's feed-forward), fused into the product's store.
+   * While recording it stays one op: the store also keeps the pre-activation {@code x W^T + b}
+   * (cuBLASLt's {@code GELU_AUX_BIAS}) for the backward; on the CPU the result is the activation of
+   * those kept values, so it and the gradients have the bits of {@code linear(weight,
+   * bias).geluTanh()}.
    */
   public Tensor linear(Tensor weight, Tensor bias, Epilogue epilogue) {
     if (!(tracks(this) || tracks(weight) || tracks(bias))) {
       return LinalgOps.linear(this, weight, bias, epilogue);
     }
-    Tensor y =
-        recorded(
-            new OpCall.Linear(this, weight, bias),
-            LinalgOps.linear(this, weight, bias, Epilogue.NONE));
-    return switch (epilogue) {
-      case NONE -> y;
-      case GELU_TANH -> {
-        try (y) {
-          yield y.geluTanh();
-        }
-      }
-    };
+    LinalgOps.Activated a = LinalgOps.linear(this, weight, bias, epilogue, true);
+    try (Tensor pre = a.pre()) {
+      return recorded(new OpCall.Linear(this, weight, bias, epilogue, pre), a.out());
+    }
   }
 
   /**

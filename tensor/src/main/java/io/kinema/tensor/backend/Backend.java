@@ -71,9 +71,23 @@ public interface Backend {
    * bias} is 1-d or null; all of one floating dtype. The result must equal {@code matmul} followed
    * by the bias {@code add} and the epilogue's unary op up to rounding: F32 bit for bit on the CPU
    * (the bias is added once to the finished sum); BF16/F16 may round once instead of after each
-   * step.
+   * step. {@code preActivation} (nullable; only with an activation) receives the activation's input
+   * {@code x @ weight^T + bias}, shaped and laid out as {@code out}, for the backward (the
+   * auxiliary output of cuBLASLt's {@code GELU_AUX_BIAS}); on the CPU {@code out} is then the
+   * activation of exactly those stored values (BF16/F16: of the rounded pre-activation, the bits of
+   * the ops run one after the other), cuBLASLt's of the unrounded f32 sum.
    */
-  void linear(Tensor x, Tensor weight, Tensor bias, Epilogue epilogue, Tensor out);
+  void linear(
+      Tensor x, Tensor weight, Tensor bias, Epilogue epilogue, Tensor out, Tensor preActivation);
+
+  /**
+   * The weight and bias gradients of {@link #linear}: {@code gradWeight[N, K] = g[M, N]^T @ x[M,
+   * K]} and, when {@code gradBias} is not null, {@code gradBias[N] = } g summed over its M rows (on
+   * CUDA one cuBLASLt matmul with the {@code BGRADB} epilogue). g and x are 2-d with any strides,
+   * gradWeight and gradBias contiguous, all of one floating dtype. Each result equals the {@code
+   * matmul} and the {@code sum} it replaces (bit for bit on the CPU).
+   */
+  void linearBackwardWeight(Tensor g, Tensor x, Tensor gradWeight, Tensor gradBias);
 
   /** Softmax (or log-softmax) of x along {@code dim}. */
   void softmax(Tensor x, int dim, boolean log, Tensor out);

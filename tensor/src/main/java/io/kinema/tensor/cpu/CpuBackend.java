@@ -96,8 +96,14 @@ public final class CpuBackend implements Backend {
   }
 
   @Override
-  public void linear(Tensor x, Tensor weight, Tensor bias, Epilogue epilogue, Tensor out) {
-    CpuMatmul.linear(x, weight, bias, epilogue, out);
+  public void linear(
+      Tensor x, Tensor weight, Tensor bias, Epilogue epilogue, Tensor out, Tensor preActivation) {
+    CpuMatmul.linear(x, weight, bias, epilogue, out, preActivation);
+  }
+
+  @Override
+  public void linearBackwardWeight(Tensor g, Tensor x, Tensor gradWeight, Tensor gradBias) {
+    CpuMatmul.linearBackwardWeight(g, x, gradWeight, gradBias);
   }
 
   @Override

@@ -4,6 +4,7 @@ import io.kinema.tensor.DType;
 import io.kinema.tensor.Tensor;
 import io.kinema.tensor.backend.BinaryOp;
 import io.kinema.tensor.backend.Epilogue;
+import io.kinema.tensor.backend.ReduceOp;
 import io.kinema.tensor.backend.Storage;
 import io.kinema.tensor.backend.UnaryOp;
 import java.lang.foreign.MemorySegment;
@@ -49,20 +50,24 @@ final class CpuMatmul {
     int nb = Math.toIntExact(out.numel() / (shape[r - 2] * shape[r - 1]));
     Mat ma = new Mat(a.storage().segment(), a.dtype(), a.stride(-2), a.stride(-1));
     Mat mb = new Mat(b.storage().segment(), b.dtype(), b.stride(-2), b.stride(-1));
-    gemm(ma, batchOffsets(a, shape, nb), mb, batchOffsets(b, shape, nb), k, out, null, false);
+    gemm(ma, batchOffsets(a, shape, nb), mb, batchOffsets(b, shape, nb), k, out, null, false, null);
   }
 
   /**
    * {@code out = epilogue(x @ weight^T + bias)} (see {@code Backend.linear}). F32, BF16 and F16 add
    * the bias (and apply GELU) in the GEMM's store, after the last k block, in f32: F32 gets the
-   * bits of matmul, add and gelu run one after the other; BF16/F16 round once. F64 and the OpenBLAS
-   * provider run those ops one after the other.
+   * bits of matmul, add and gelu run one after the other; BF16/F16 round once, or, when the
+   * pre-activation is kept ({@code pre} not null), round it, store it and apply GELU to the rounded
+   * values, the bits of the ops run one after the other. F64 and the OpenBLAS provider run those
+   * ops one after the other.
    */
-  static void linear(Tensor x, Tensor weight, Tensor bias, Epilogue epilogue, Tensor out) {
+  static void linear(
+      Tensor x, Tensor weight, Tensor bias, Epilogue epilogue, Tensor out, Tensor pre) {
     int r = out.dim();
     long[] shape = out.shape();
     int k = Math.toIntExact(x.size(-1));
     if (out.numel() == 0) return;
+    if (epilogue == Epilogue.NONE) pre = null;
     // W^T [K, N] is weight [N, K] with its strides swapped, the same matrix for every batch entry.
     Mat mw =
         new Mat(weight.storage().segment(), weight.dtype(), weight.stride(1), weight.stride(0));
@@ -74,9 +79,14 @@ final class CpuMatmul {
       try (Tensor wt =
           new Tensor(
               weight.storage().retain(), weight.dtype(), wShape, wStrides, weight.offset())) {
-        matmul(x, wt, out);
+        matmul(x, wt, pre == null ? out : pre);
       }
-      composedEpilogue(bias, epilogue, out);
+      if (pre == null) {
+        composedEpilogue(bias, epilogue, out);
+      } else {
+        composedEpilogue(bias, Epilogue.NONE, pre);
+        CpuElementwise.unary(UnaryOp.GELU_TANH, pre, out, 0, 0);
+      }
       return;
     }
     Mat mx = new Mat(x.storage().segment(), x.dtype(), x.stride(-2), x.stride(-1));
@@ -89,7 +99,33 @@ final class CpuMatmul {
     long[] wOffs = new long[xOffs.length];
     Arrays.fill(wOffs, weight.offset());
     float[] b = bias == null ? null : biasF32(bias);
-    gemm(mx, xOffs, mw, wOffs, k, out, b, epilogue == Epilogue.GELU_TANH);
+    gemm(mx, xOffs, mw, wOffs, k, out, b, epilogue == Epilogue.GELU_TANH, pre);
+  }
+
+  /**
+   * {@code gradWeight = g^T @ x} and {@code gradBias} (nullable) {@code = Σ} g's rows (see {@code
+   * Backend.linearBackwardWeight}): the matmul and the sum autograd ran before, so their bits.
+   */
+  static void linearBackwardWeight(Tensor g, Tensor x, Tensor gradWeight, Tensor gradBias) {
+    try (Tensor gt =
+        new Tensor(
+            g.storage().retain(),
+            g.dtype(),
+            new long[] {g.size(1), g.size(0)},
+            new long[] {g.stride(1), g.stride(0)},
+            g.offset())) {
+      matmul(gt, x, gradWeight);
+    }
+    if (gradBias == null) return;
+    try (Tensor row =
+        new Tensor(
+            gradBias.storage().retain(),
+            gradBias.dtype(),
+            new long[] {1, gradBias.size(0)},
+            new long[] {gradBias.size(0), 1},
+            gradBias.offset())) {
+      CpuReduce.reduce(ReduceOp.SUM, g, new int[] {0}, 0, row);
+    }
   }
 
   /** Bias add and activation as separate in-place ops over {@code out} (the unfused paths). */
@@ -132,10 +168,19 @@ final class CpuMatmul {
   /**
    * The batched product into the contiguous {@code out} [..., M, N]: batch entry i reads A at
    * {@code aOffs[i]} and B at {@code bOffs[i]}, and a single offset for several entries reads them
-   * as one matrix of all their rows; f32 {@code bias} (nullable) and GELU as in {@link #linear}.
+   * as one matrix of all their rows; f32 {@code bias} (nullable), GELU and the kept pre-activation
+   * {@code pre} (nullable; contiguous, out's shape) as in {@link #linear}.
    */
   private static void gemm(
-      Mat ma, long[] aOffs, Mat mb, long[] bOffs, int k, Tensor out, float[] bias, boolean gelu) {
+      Mat ma,
+      long[] aOffs,
+      Mat mb,
+      long[] bOffs,
+      int k,
+      Tensor out,
+      float[] bias,
+      boolean gelu,
+      Tensor pre) {
     long[] shape = out.shape();
     int r = shape.length;
     int n = Math.toIntExact(shape[r - 1]);
@@ -144,6 +189,8 @@ final class CpuMatmul {
     MemorySegment c = out.storage().segment();
     DType ct = out.dtype();
     long c0 = out.offset();
+    MemorySegment p = pre == null ? null : pre.storage().segment();
+    long p0 = pre == null ? 0 : pre.offset();
 
     long work = (long) m * n * k;
     boolean splitN = n >= m; // a split of N repeats A's packing per part, a split of M B's
@@ -200,6 +247,7 @@ final class CpuMatmul {
                   ldd,
                   bias,
                   GemmF32.buffers());
+              if (p != null) keepPre(dst, db, ldd, m1 - m0, n1 - n0, p, ct, p0 + (co - c0), n);
               if (gelu) CpuElementwise.geluTanhRows(dst, db, ldd, m1 - m0, n1 - n0);
               if (half) GemmF32.storeHalf(dst, 0, ldd, m1 - m0, n1 - n0, c, ct, co, n);
             }
@@ -207,6 +255,37 @@ final class CpuMatmul {
             if (scratch != null) scratch.release();
           }
         });
+  }
+
+  /**
+   * Stores the f32 block (the pre-activation) at element {@code po} of {@code p} (row length {@code
+   * ldp}) in dtype {@code t}; for BF16/F16 the block then holds the rounded values, so the
+   * activation applied next sees exactly what was kept (as when the ops run one after the other).
+   */
+  private static void keepPre(
+      MemorySegment c,
+      long cb,
+      long ldc,
+      int rows,
+      int cols,
+      MemorySegment p,
+      DType t,
+      long po,
+      long ldp) {
+    if (t == DType.F32) {
+      for (int i = 0; i < rows; i++) {
+        MemorySegment.copy(c, cb + i * ldc, p, 4 * (po + i * ldp), 4L * cols);
+      }
+      return;
+    }
+    GemmF32.storeHalf(c, cb, ldc, rows, cols, p, t, po, ldp);
+    for (int i = 0; i < rows; i++) {
+      for (int j = 0; j < cols; j++) {
+        short h = p.getAtIndex(ValueLayout.JAVA_SHORT, po + i * ldp + j);
+        float v = t == DType.BF16 ? Half.bf16ToFloat(h) : Half.f16ToFloat(h);
+        c.set(ValueLayout.JAVA_FLOAT, cb + i * ldc + 4L * j, v);
+      }
+    }
   }
 
   /**

@@ -51,7 +51,7 @@ public final class CudaBackend implements Backend {
     this.norm = new CudaNorm(kernels, elementwise);
     this.random = new CudaRandom(kernels);
     this.matmul = new CudaMatmul(device, elementwise, allocator);
-    this.linear = new CudaLinear(device, elementwise, allocator, matmul);
+    this.linear = new CudaLinear(device, elementwise, allocator, matmul, reduce);
     this.attention = new CudaAttention(kernels, elementwise);
     this.indexing = new CudaIndex(kernels, device, staging);
     this.conv = new CudaConv(device, elementwise);
@@ -170,9 +170,16 @@ public final class CudaBackend implements Backend {
   }
 
   @Override
-  public void linear(Tensor x, Tensor weight, Tensor bias, Epilogue epilogue, Tensor out) {
+  public void linear(
+      Tensor x, Tensor weight, Tensor bias, Epilogue epilogue, Tensor out, Tensor preActivation) {
     device.bind();
-    linear.linear(x, weight, bias, epilogue, out);
+    linear.linear(x, weight, bias, epilogue, out, preActivation);
+  }
+
+  @Override
+  public void linearBackwardWeight(Tensor g, Tensor x, Tensor gradWeight, Tensor gradBias) {
+    device.bind();
+    linear.backwardWeight(g, x, gradWeight, gradBias);
   }
 
   /** The fused linear's cuBLASLt part (tests check its plan cache). */

@@ -3,6 +3,7 @@ package io.kinema.tensor.grad;
 import io.kinema.tensor.AttentionMask;
 import io.kinema.tensor.Tensor;
 import io.kinema.tensor.backend.BinaryOp;
+import io.kinema.tensor.backend.Epilogue;
 import io.kinema.tensor.backend.ReduceOp;
 import io.kinema.tensor.backend.UnaryOp;
 import java.util.List;
@@ -60,8 +61,13 @@ public sealed interface OpCall {
     }
   }
 
-  /** PyTorch's {@code linear}: {@code x @ weight^T + bias}; bias may be null. */
-  record Linear(Tensor x, Tensor weight, Tensor bias) implements OpCall {
+  /**
+   * PyTorch's {@code linear} with a fused activation: {@code epilogue(x @ weight^T + bias)}; bias
+   * may be null; {@code preActivation} is the forward's {@code x @ weight^T + bias} when the
+   * epilogue is an activation (not an input: kept for the backward), else null.
+   */
+  record Linear(Tensor x, Tensor weight, Tensor bias, Epilogue epilogue, Tensor preActivation)
+      implements OpCall {
     public List<Tensor> inputs() {
       return nonNull(x, weight, bias);
     }
