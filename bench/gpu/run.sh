@@ -7,8 +7,9 @@
 #   tests   every GPU test (@RequiresCuda: bindings, tensor ops and their CPU parity, gradient
 #           parity, CUDA training steps) through JUnit's console launcher; TEST_PATTERN (a class
 #           name regex) narrows them
-#   bench   JMH CudaBench (bf16 GEMM 4096^3, flash attention D128 S8192, mul vs copy bandwidth),
-#           then bench/python/torch_peer.py cuda: PyTorch on the same GPU, same cases
+#   bench   JMH CudaBench (bf16 GEMM 4096^3, flash attention D128 S8192 forward and backward, mul
+#           vs copy bandwidth) and the training steps of TrainStepBench and WanTrainStepBench on
+#           cuda:0, then bench/python/torch_peer.py cuda: PyTorch on the same GPU, same cases
 #   train   the default training job (./kinema train's) on cuda:0, timed, then on the CPU
 #   all     all of the above, in that order (about 10 minutes: more than one device call allows)
 #
@@ -50,8 +51,11 @@ stage_tests() {
 }
 
 stage_bench() {
-  "${java[@]}" -jar "$kit/benchmarks.jar" 'CudaBench' -rf json -rff "$out/cudabench.json" 2>&1 |
-    tee "$out/cudabench.log"
+  # CudaBench's kernels, then the two training steps on the GPU: the small transformer (per-op
+  # overhead) and the Wan DiT of the training-step target (8 layers, 2,048 tokens) and one 1.3B block.
+  "${java[@]}" -jar "$kit/benchmarks.jar" 'CudaBench|TrainStepBench.step|WanTrainStepBench.step' \
+    -p device=cuda:0 -p checkpointing=false -p model=issue-8L,wan1.3B-1L \
+    -rf json -rff "$out/cudabench.json" 2>&1 | tee "$out/cudabench.log"
   PYTHONUNBUFFERED=1 python3 "$root/bench/python/torch_peer.py" cuda 2>&1 | tee "$out/torch-cuda.md"
 }
 

@@ -192,3 +192,27 @@ if "cuda" in SECTIONS:
         row("cuda mul float32", "64Mi", best, med, 3 * 4 * (64 << 20), "GB/s")
         best, med = cuda_bench(lambda: x.clone())
         row("cuda copy float32", "64Mi", best, med, 2 * 4 * (64 << 20), "GB/s")
+        if sdpa is not None:
+            qg, kg, vg = (t.clone().requires_grad_() for t in (q, k, v))
+            go = torch.randn_like(q)
+
+            def sdpa_fwd_bwd():
+                sdpa(qg, kg, vg).backward(go)
+                for t in (qg, kg, vg):
+                    t.grad = None
+
+            best, med = cuda_bench(sdpa_fwd_bwd, repeats=5)
+            row("cuda attention fwd+bwd bfloat16 (SDPA)", "H=16 S=8192 D=128", best, med, 3.5 * 4 * 16 * 8192**2 * 128, "GFLOP/s")
+        # TrainStepBench's transformer on the GPU in float32 (no TF32), as `-p device=cuda:0`:
+        # hundreds of small kernels per step, so mostly a measure of per-op overhead.
+        gpu_model = torch.nn.Sequential(*[Block() for _ in range(BLOCKS)]).to(dev)
+        gpu_opt = torch.optim.AdamW(gpu_model.parameters(), lr=1e-4)
+        gpu_inp = torch.randn(1, TOKENS, DIM, device=dev)
+
+        def gpu_train_step():
+            gpu_model(gpu_inp).square().mean().backward()
+            gpu_opt.step()
+            gpu_opt.zero_grad()
+
+        best, med = cuda_bench(gpu_train_step, repeats=5)
+        row("cuda train step (fwd+bwd+AdamW) float32", f"{BLOCKS}x{DIM}, {TOKENS} tok", best, med, flops, "GFLOP/s")

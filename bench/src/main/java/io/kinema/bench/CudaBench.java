@@ -9,6 +9,7 @@ import io.kinema.tensor.Device;
 import io.kinema.tensor.Generator;
 import io.kinema.tensor.Tensor;
 import io.kinema.tensor.cuda.CudaBackend;
+import io.kinema.tensor.grad.GradMode;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -31,6 +32,9 @@ import org.openjdk.jmh.annotations.Warmup;
  *       {@code 2 * 4096^3} = 137.4 GFLOP per op;
  *   <li>{@code flashAttentionBf16}: forward, q/k/v {@code [1, 16, 8192, 128]} BF16, no mask: {@code
  *       4 * 16 * 8192^2 * 128} = 549.8 GFLOP per op;
+ *   <li>{@code flashAttentionFwdBwdBf16}: forward and backward through autograd, same shapes: the
+ *       forward's two products and the backward's five (one recomputes the scores), 3.5 times the
+ *       forward's work, 1924.4 GFLOP per op;
  *   <li>{@code mulF32} and {@code copyF32}: {@code x * y} against a device-to-device copy on 64 Mi
  *       F32 elements: 768 MiB and 512 MiB moved per op (bandwidth = bytes / time).
  * </ul>
@@ -50,7 +54,7 @@ public class CudaBench {
   private static final Device GPU = Device.cuda(0);
 
   private CudaBackend backend;
-  private Tensor a, b, q, k, v, x, y;
+  private Tensor a, b, q, k, v, x, y, gradOut;
 
   @Setup(Level.Trial)
   public void setup() {
@@ -68,9 +72,10 @@ public class CudaBench {
     Generator g = new Generator(1);
     a = Tensor.randn(g, DType.BF16, GPU, 4096, 4096);
     b = Tensor.randn(g, DType.BF16, GPU, 4096, 4096);
-    q = Tensor.randn(g, DType.BF16, GPU, 1, 16, 8192, 128);
-    k = Tensor.randn(g, DType.BF16, GPU, 1, 16, 8192, 128);
-    v = Tensor.randn(g, DType.BF16, GPU, 1, 16, 8192, 128);
+    q = Tensor.randn(g, DType.BF16, GPU, 1, 16, 8192, 128).requiresGrad(true);
+    k = Tensor.randn(g, DType.BF16, GPU, 1, 16, 8192, 128).requiresGrad(true);
+    v = Tensor.randn(g, DType.BF16, GPU, 1, 16, 8192, 128).requiresGrad(true);
+    gradOut = Tensor.randn(g, DType.BF16, GPU, 1, 16, 8192, 128);
     x = Tensor.randn(g, DType.F32, GPU, 64L << 20);
     y = Tensor.randn(g, DType.F32, GPU, 64L << 20);
     backend.synchronize();
@@ -78,7 +83,7 @@ public class CudaBench {
 
   @TearDown(Level.Trial)
   public void tearDown() {
-    for (Tensor t : new Tensor[] {a, b, q, k, v, x, y}) {
+    for (Tensor t : new Tensor[] {a, b, q, k, v, x, y, gradOut}) {
       if (t != null) t.close();
     }
   }
@@ -94,9 +99,20 @@ public class CudaBench {
   @Benchmark
   public void flashAttentionBf16() {
     if (backend == null) return;
-    try (Tensor o = Tensor.scaledDotProductAttention(q, k, v, AttentionMask.NONE)) {
+    try (var ng = GradMode.noGrad();
+        Tensor o = Tensor.scaledDotProductAttention(q, k, v, AttentionMask.NONE)) {
       backend.synchronize();
     }
+  }
+
+  @Benchmark
+  public void flashAttentionFwdBwdBf16() {
+    if (backend == null) return;
+    try (var s = io.kinema.tensor.Scope.open()) {
+      Tensor.scaledDotProductAttention(q, k, v, AttentionMask.NONE).backward(gradOut);
+      backend.synchronize();
+    }
+    for (Tensor t : new Tensor[] {q, k, v}) t.zeroGrad(); // as set_to_none: no accumulation
   }
 
   @Benchmark

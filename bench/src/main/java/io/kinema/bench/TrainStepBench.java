@@ -21,16 +21,18 @@ import org.openjdk.jmh.annotations.Level;
 import org.openjdk.jmh.annotations.Measurement;
 import org.openjdk.jmh.annotations.Mode;
 import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
 import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
 
 /**
- * One training step (forward, backward, AdamW) of a small pre-norm transformer on the CPU, F32:
- * {@value #BLOCKS} blocks of dim {@value #DIM}, {@value #HEADS} heads, FFN {@value #FFN} (GELU
- * tanh), {@value #TOKENS} tokens, batch 1, loss = mean(y^2). {@code bench/python/torch_peer.py}
- * times the same model in PyTorch.
+ * One training step (forward, backward, AdamW) of a small pre-norm transformer, F32, on the CPU (or
+ * {@code -p device=cuda:0}, where the step's many small kernels make it a measure of the per-op
+ * host overhead): {@value #BLOCKS} blocks of dim {@value #DIM}, {@value #HEADS} heads, FFN {@value
+ * #FFN} (GELU tanh), {@value #TOKENS} tokens, batch 1, loss = mean(y^2). {@code
+ * bench/python/torch_peer.py} times the same model in PyTorch.
  *
  * <p>Matmul work: per block and token, 4 D^2 (q, k, v, out) + 2 D F (FFN) multiply-adds, plus
  * attention's 2 S D; forward = 2 x that in flops, a training step ~3 x forward. {@link #FLOPS}.
@@ -81,6 +83,10 @@ public class TrainStepBench {
     }
   }
 
+  /** Where the model runs: {@code cpu} or {@code cuda:N}. */
+  @Param({"cpu"})
+  public String device;
+
   private Transformer model;
   private AdamW opt;
   private Tensor input;
@@ -88,9 +94,13 @@ public class TrainStepBench {
   @Setup(Level.Trial)
   public void setUp() {
     Generator g = new Generator(0);
+    Device d = Device.parse(device);
     model = new Transformer(g);
+    model.to(d);
     opt = new AdamW(model.trainableParameters(), Adam.config().lr(1e-4));
-    input = Tensor.randn(g, DType.F32, Device.CPU, 1, TOKENS, DIM);
+    try (Tensor x = Tensor.randn(g, DType.F32, Device.CPU, 1, TOKENS, DIM)) {
+      input = x.to(d).share(); // the same values on every device
+    }
   }
 
   @TearDown(Level.Trial)

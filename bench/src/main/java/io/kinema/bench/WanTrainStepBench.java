@@ -4,12 +4,15 @@ import io.kinema.diffusion.wan.WanConfig;
 import io.kinema.diffusion.wan.WanTransformer3D;
 import io.kinema.nn.optim.Adam;
 import io.kinema.nn.optim.AdamW;
+import io.kinema.tensor.Backends;
 import io.kinema.tensor.DType;
 import io.kinema.tensor.Device;
 import io.kinema.tensor.Generator;
 import io.kinema.tensor.Scope;
 import io.kinema.tensor.Tensor;
+import io.kinema.tensor.backend.Backend;
 import io.kinema.tensor.cpu.CpuAllocator;
+import io.kinema.tensor.cuda.CudaBackend;
 import io.kinema.tensor.grad.GradMode;
 import java.util.Locale;
 import java.util.concurrent.TimeUnit;
@@ -31,7 +34,8 @@ import org.openjdk.jmh.annotations.Warmup;
  * 64), FFN 2048, 8 layers, text_dim 256 with 64 text tokens, latent [1, 16, 8, 32, 32] (patch [1,
  * 2, 2]: 2,048 tokens), batch 1; one step = forward, flow-matching-style MSE against a random
  * target, backward, AdamW. About 576 GFLOP of matmul work per step. {@code checkpointing} turns
- * per-block gradient checkpointing on. The teardown prints the allocator's peak.
+ * per-block gradient checkpointing on. The teardown prints the allocator's peak. {@code -p
+ * device=cuda:0} runs it on a GPU (inputs drawn on the CPU, so the same values).
  */
 @State(org.openjdk.jmh.annotations.Scope.Benchmark)
 @BenchmarkMode(Mode.SingleShotTime)
@@ -52,6 +56,10 @@ public class WanTrainStepBench {
    */
   @Param({"issue-8L", "issue-1L", "wan1.3B-1L"})
   public String model;
+
+  /** Where the model runs: {@code cpu} or {@code cuda:N}. */
+  @Param({"cpu"})
+  public String device;
 
   static WanConfig config(String model) {
     if (model.equals("wan1.3B-1L")) return WanConfig.t2v1_3B().withNumLayers(1);
@@ -80,31 +88,45 @@ public class WanTrainStepBench {
   private WanTransformer3D net;
   private AdamW opt;
   private Tensor x, t, ctx, target;
+  private Backend backend;
   private long peak;
 
   @Setup(Level.Trial)
   public void setUp() {
     Generator g = new Generator(3);
+    Device d = Device.parse(device);
+    backend = Backends.of(d);
     WanConfig config = config(model);
     net = new WanTransformer3D(config, DType.F32, g);
+    net.to(d);
     net.gradientCheckpointing(checkpointing);
     opt = new AdamW(net.trainableParameters(), Adam.config().lr(1e-5));
-    x = Tensor.randn(g, DType.F32, Device.CPU, 1, 16, 8, 32, 32);
-    target = Tensor.randn(g, DType.F32, Device.CPU, 1, 16, 8, 32, 32);
+    x = onDevice(Tensor.randn(g, DType.F32, Device.CPU, 1, 16, 8, 32, 32), d);
+    target = onDevice(Tensor.randn(g, DType.F32, Device.CPU, 1, 16, 8, 32, 32), d);
     int textTokens = model.startsWith("wan1.3B") ? 512 : 64;
-    ctx = Tensor.randn(g, DType.F32, Device.CPU, 1, textTokens, config.textDim());
-    t = Tensor.full(500, DType.F32, Device.CPU, 1);
+    ctx = onDevice(Tensor.randn(g, DType.F32, Device.CPU, 1, textTokens, config.textDim()), d);
+    t = onDevice(Tensor.full(500, DType.F32, Device.CPU, 1), d);
+  }
+
+  private static Tensor onDevice(Tensor host, Device d) {
+    try (host) {
+      return host.to(d).share();
+    }
   }
 
   @Benchmark
   public double step() {
-    CpuAllocator.get().resetPeak();
+    if (backend instanceof CudaBackend cuda) {
+      cuda.resetPeakMemory();
+    } else {
+      CpuAllocator.get().resetPeak();
+    }
     try (var s = Scope.open()) {
       Tensor loss = net.forward(x, t, ctx).sub(target).square().mean();
       loss.backward();
       opt.step();
       opt.zeroGrad();
-      peak = Math.max(peak, CpuAllocator.get().stats().peakAllocated());
+      peak = Math.max(peak, backend.memoryStats().peakAllocated());
       return loss.item();
     }
   }
