@@ -109,7 +109,7 @@ final class CudaKernels {
     return device.multiprocessors();
   }
 
-  private MemorySegment function(Kernel k) {
+  MemorySegment function(Kernel k) {
     MemorySegment f = functions.get(k.name());
     if (f != null) return f;
     synchronized (this) {
