@@ -102,7 +102,7 @@ public class CudaHostOverheadBench {
     kernels = new CudaKernels(device);
     kernels.launch(TRIVIAL, 1, UnaryOp.NEG.ordinal(), x, y, 64L, 0f, 0f); // loads the module
     stream = device.stream().handle();
-    function = kernels.function(KernelCatalog.kernel(TRIVIAL));
+    function = kernels.function(TRIVIAL);
     arena = Arena.ofShared();
     params =
         new KernelParams(arena)
