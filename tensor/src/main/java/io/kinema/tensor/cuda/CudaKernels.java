@@ -2,6 +2,7 @@ package io.kinema.tensor.cuda;
 
 import io.kinema.ffi.cuda.CudaDriver;
 import io.kinema.ffi.cuda.CudaDriver.FunctionAttribute;
+import io.kinema.tensor.DType;
 import io.kinema.tensor.cuda.KernelCatalog.Kernel;
 import io.kinema.tensor.cuda.KernelCatalog.Module;
 import java.lang.foreign.Arena;
@@ -28,6 +29,7 @@ final class CudaKernels {
   private final CudaDevice device;
   private final Map<Module, MemorySegment> modules = new EnumMap<>(Module.class);
   private final Map<String, Loaded> byName = new ConcurrentHashMap<>();
+  private final Map<String, Loaded[]> byFamily = new ConcurrentHashMap<>();
 
   CudaKernels(CudaDevice device) {
     this.device = device;
@@ -66,6 +68,23 @@ final class CudaKernels {
   /** A 1-d launch of {@code blocks} blocks of the kernel's catalogued block size. */
   void launch(String name, long blocks, Object... args) {
     Loaded k = loaded(name);
+    var l = k.kernel().launch();
+    launch(k, blocks, 1, l.blockX(), l.blockY(), args);
+  }
+
+  /**
+   * Launches the kernel named {@code family} + the float dtype's suffix ({@code f32}, {@code bf16},
+   * {@code f16}, {@code f64}), e.g. {@code ("kinema_softmax_", F32)} for {@code
+   * kinema_softmax_f32}, on {@code grid}. The name is resolved once per family and dtype, not
+   * concatenated per launch.
+   */
+  void launch(String family, DType type, Grid grid, Object... args) {
+    launch(loaded(family, type), grid.x(), grid.y(), grid.blockX(), grid.blockY(), args);
+  }
+
+  /** {@link #launch(String, DType, Grid, Object...)} on a 1-d grid of the catalogued block. */
+  void launch(String family, DType type, long blocks, Object... args) {
+    Loaded k = loaded(family, type);
     var l = k.kernel().launch();
     launch(k, blocks, 1, l.blockX(), l.blockY(), args);
   }
@@ -131,6 +150,18 @@ final class CudaKernels {
   private Loaded loaded(String name) {
     Loaded k = byName.get(name);
     return k != null ? k : load(name);
+  }
+
+  /** The kernel {@code family + suffix(type)}, by family then dtype ordinal. */
+  private Loaded loaded(String family, DType type) {
+    Loaded[] byType = byFamily.computeIfAbsent(family, f -> new Loaded[DType.values().length]);
+    Loaded k = byType[type.ordinal()];
+    if (k == null) {
+      // A race stores the same entry twice; Loaded's final fields make it safe to publish so.
+      k = loaded(family + CudaElementwise.suffix(type));
+      byType[type.ordinal()] = k;
+    }
+    return k;
   }
 
   private synchronized Loaded load(String name) {

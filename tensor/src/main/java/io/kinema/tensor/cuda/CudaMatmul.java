@@ -35,6 +35,7 @@ final class CudaMatmul {
    * host scalars during the call (the default {@code CUBLAS_POINTER_MODE_HOST}), never after.
    */
   private static final MemorySegment ONE_F32 = Arena.global().allocateFrom(JAVA_FLOAT, 1f);
+
   private static final MemorySegment ZERO_F32 = Arena.global().allocateFrom(JAVA_FLOAT, 0f);
   private static final MemorySegment ONE_F64 = Arena.global().allocateFrom(JAVA_DOUBLE, 1.0);
   private static final MemorySegment ZERO_F64 = Arena.global().allocateFrom(JAVA_DOUBLE, 0.0);
@@ -162,7 +163,7 @@ final class CudaMatmul {
   /** {@code t} itself when cuBLAS can read its matrices in place, else a dense copy. */
   Tensor readable(Tensor t, long rows, long cols) {
     if (GemmPlan.matrix(rows, cols, t.stride(-2), t.stride(-1)) != null) {
-      return DeviceTensors.view(t, t.shape(), t.strides(), t.offset());
+      return t.share(); // a handle of our own, in no Scope
     }
     Tensor d = DeviceTensors.empty(t.dtype(), t, t.shape());
     elementwise.copy(t, d);
