@@ -41,10 +41,10 @@ final class CudaAllocator {
   private final CudaDevice device;
 
   /**
-   * Cached blocks by stream (its handle's address), then by size. A stream's pool is never removed:
-   * every storage allocated on the stream returns its block to it.
+   * Cached blocks by stream, then by size. A stream's pool is never removed: every storage
+   * allocated on the stream returns its block to it.
    */
-  private final Map<Long, TreeMap<Long, ArrayDeque<Long>>> cache = new HashMap<>();
+  private final Map<CudaStream, TreeMap<Long, ArrayDeque<Long>>> cache = new HashMap<>();
 
   private long allocated;
   private long cached;
@@ -69,7 +69,7 @@ final class CudaAllocator {
     TreeMap<Long, ArrayDeque<Long>> pool;
     Block block;
     synchronized (this) {
-      pool = cache.computeIfAbsent(stream.handle().address(), k -> new TreeMap<>());
+      pool = cache.computeIfAbsent(stream, k -> new TreeMap<>());
       block = take(pool, size);
     }
     if (block == null) block = new Block(allocateFromDriver(bytes, size), size);
@@ -89,14 +89,19 @@ final class CudaAllocator {
    * size's list stays in the pool when it empties: the same sizes come back every training step.
    */
   private Block take(TreeMap<Long, ArrayDeque<Long>> pool, long size) {
-    long max = size < SMALL_LIMIT ? size : size + size / 8;
-    for (Map.Entry<Long, ArrayDeque<Long>> e : pool.subMap(size, true, max, true).entrySet()) {
-      if (!e.getValue().isEmpty()) {
-        cached -= e.getKey();
-        return new Block(e.getValue().pop(), e.getKey());
-      }
+    if (size < SMALL_LIMIT) return take(pool.get(size), size); // exactly its class
+    for (Map.Entry<Long, ArrayDeque<Long>> e :
+        pool.subMap(size, true, size + size / 8, true).entrySet()) {
+      if (!e.getValue().isEmpty()) return take(e.getValue(), e.getKey());
     }
     return null;
+  }
+
+  /** The most recently cached block of {@code blocks} (of {@code size}), or null when none. */
+  private Block take(ArrayDeque<Long> blocks, long size) {
+    if (blocks == null || blocks.isEmpty()) return null;
+    cached -= size;
+    return new Block(blocks.pop(), size);
   }
 
   private synchronized void giveBack(TreeMap<Long, ArrayDeque<Long>> pool, MemorySegment segment) {
