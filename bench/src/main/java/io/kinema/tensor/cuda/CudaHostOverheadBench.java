@@ -39,8 +39,8 @@ import org.openjdk.jmh.annotations.Warmup;
  *   <li>{@code matmulF32}: {@code [64, 64] @ [64, 64]} (one cuBLAS call);
  *   <li>{@code launch}: {@link CudaKernels#launch} of {@code kinema_unary_contig_f32} on 64
  *       elements, without the front-end or the allocator;
- *   <li>{@code launchKernelDowncall}: the bare {@link CudaDriver#launchKernel} of that kernel with a
- *       prepared parameter array: the FFM downcall and the driver alone.
+ *   <li>{@code launchKernelDowncall}: the bare {@link CudaDriver#launchKernel} of that kernel with
+ *       a prepared parameter array: the FFM downcall and the driver alone.
  * </ul>
  *
  * <p>Meant for the emulated driver with {@code KINEMA_EMU_SKIP_KERNELS=1} (launches and GEMMs are
