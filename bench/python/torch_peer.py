@@ -2,7 +2,7 @@
 """PyTorch figures for the kernels in Kinema's JMH benchmarks, same shapes, same machine.
 
 Run with Debian's python3-torch (never a build or test dependency):
-    OMP_NUM_THREADS=2 /usr/bin/python3 bench/python/torch_peer.py [matmul|norms|attention|masked|train|cuda ...]
+    OMP_NUM_THREADS=2 /usr/bin/python3 bench/python/torch_peer.py [matmul|norms|overhead|attention|masked|train|cuda ...]
 Prints one Markdown row per case: best and median time over repeats, and GFLOP/s or GB/s.
 With arguments, only those sections run. The cuda section (CudaBench's cases on GPU 0) needs a
 PyTorch with CUDA and a GPU; without them it prints why and is skipped.
@@ -42,7 +42,7 @@ print(f"torch {torch.__version__}, threads {torch.get_num_threads()}")
 print("| kernel | shape | best ms | median ms | rate |")
 print("|---|---|---|---|---|")
 
-SECTIONS = set(sys.argv[1:]) or {"matmul", "norms", "attention", "masked", "train", "cuda"}
+SECTIONS = set(sys.argv[1:]) or {"matmul", "norms", "overhead", "attention", "masked", "train", "cuda"}
 
 for n in (256, 512, 1024, 2048, 4096) if "matmul" in SECTIONS else ():
     for dt in (torch.float32, torch.bfloat16):
@@ -66,6 +66,24 @@ for rows, cols in ((8192, 1536), (2048, 5120)) if "norms" in SECTIONS else ():
     row("rms_norm (composed)", f"{rows}x{cols}", best, med, moved, "GB/s")
     best, med = bench(lambda: x.clone())
     row("copy", f"{rows}x{cols}", best, med, moved, "GB/s")
+
+# CudaHostOverheadBench's ops on the CPU: tensors this small take a few ns of arithmetic, so the
+# time is PyTorch's eager overhead per op (dispatch, checks, allocation) -- on the CPU, not CUDA.
+if "overhead" in SECTIONS:
+    a, b = torch.randn(64), torch.randn(64)
+    rows, w = torch.randn(8, 64), torch.randn(64)
+    m1, m2 = torch.randn(64, 64), torch.randn(64, 64)
+    cases = [
+        ("add", "[64] + [64]", lambda: a + b),
+        ("softmax", "[8, 64]", lambda: torch.softmax(rows, -1)),
+        ("layer_norm", "[8, 64]", lambda: torch.nn.functional.layer_norm(rows, (64,), w, None, 1e-6)),
+        ("rms_norm (composed, 5 ops)", "[8, 64]",
+         lambda: rows * torch.rsqrt(rows.pow(2).mean(-1, keepdim=True) + 1e-6) * w),
+        ("matmul (with 0.5 MFLOP of arithmetic)", "64^3", lambda: torch.matmul(m1, m2)),
+    ]
+    for name, shape, fn in cases:
+        best, med = bench(fn, repeats=10, min_time=0.1)
+        print(f"| {name} | {shape} | {best * 1e3:.4f} | {med * 1e3:.4f} | {best * 1e6:.2f} us/op |")
 
 # torch 1.13 has no fused scaled_dot_product_attention: the math path materialises S x S.
 for s in (1024, 4096) if "attention" in SECTIONS else ():

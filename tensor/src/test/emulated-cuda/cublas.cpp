@@ -2,6 +2,7 @@
 // cublasGemmStridedBatchedEx as plain column-major loops on the host, with cuBLAS's argument
 // rules (leading dimensions at least the rows they span) and every operand's extent checked
 // against the device allocations. f32 accumulation for the 32F compute types, f64 for 64F.
+// With KINEMA_EMU_SKIP_KERNELS=1 a GEMM is checked but not computed, like the driver's kernels.
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -15,6 +16,7 @@ enum { R_32F = 0, R_64F = 1, R_16F = 2, R_16BF = 14 };
 enum { COMPUTE_32F = 68, COMPUTE_32F_PEDANTIC = 69, COMPUTE_64F = 70, COMPUTE_32F_FAST_TF32 = 77 };
 
 bool emu_device_range(const void* p, size_t bytes);  // driver.cpp
+bool emu_skip_kernels();  // driver.cpp: KINEMA_EMU_SKIP_KERNELS=1 (checks only, no arithmetic)
 
 namespace {
 cublasStatus_t fail(cublasStatus_t s, const std::string& what) {
@@ -61,6 +63,7 @@ cublasStatus_t gemm(const char* call, int transa, int transb, int m, int n, int 
   if (!extent_ok(A, at, a_rows, a_cols, lda, sa, batch)) return fail(INVALID_VALUE, c + ": A outside device memory");
   if (!extent_ok(B, bt, b_rows, b_cols, ldb, sb, batch)) return fail(INVALID_VALUE, c + ": B outside device memory");
   if (!extent_ok(C, ct, m, n, ldc, sc, batch)) return fail(INVALID_VALUE, c + ": C outside device memory");
+  if (emu_skip_kernels()) return SUCCESS;
   double al = f64 ? *(const double*)alpha : *(const float*)alpha;
   double be = f64 ? *(const double*)beta : *(const float*)beta;
   for (int e = 0; e < batch; e++) {

@@ -8,7 +8,8 @@
 //     48 KiB only after cuFuncSetAttribute raised the kernel's limit;
 //   - a kernel is found only if the loaded PTX has an entry of that name.
 // Device memory is limited to KINEMA_EMU_MEMORY_BYTES (default 1 GiB), so out-of-memory paths can
-// be tested. KINEMA_EMU_DEVICES (default 1, at most 8) devices exist, each with its own primary
+// be tested. KINEMA_EMU_SKIP_KERNELS=1 checks launches but runs no kernel (host-overhead
+// benchmarks). KINEMA_EMU_DEVICES (default 1, at most 8) devices exist, each with its own primary
 // context; allocations and streams remember the device whose context was current on the calling
 // thread, so the emulated NCCL (nccl.cpp) can check that a rank's buffers are on its device. Only the functions Kinema's bindings (io.kinema.ffi.cuda.CudaDriver) declare exist.
 #include <sys/mman.h>
@@ -105,6 +106,16 @@ int device_count() {
   const char* s = std::getenv("KINEMA_EMU_DEVICES");
   int n = s != nullptr ? std::atoi(s) : 1;
   return n < 1 ? 1 : n > MAX_DEVICES ? MAX_DEVICES : n;
+}
+// KINEMA_EMU_SKIP_KERNELS=1: cuLaunchKernel checks everything it checks otherwise (launch shape,
+// shared memory, pointer arguments) but does not run the kernel; copies and memsets still work.
+// For measuring the host's cost per launch (bench/.../CudaHostOverheadBench): results are garbage.
+bool skip_kernels() {
+  static const bool skip = [] {
+    const char* s = std::getenv("KINEMA_EMU_SKIP_KERNELS");
+    return s != nullptr && std::strcmp(s, "1") == 0;
+  }();
+  return skip;
 }
 double now_ms() {
   using namespace std::chrono;
@@ -321,27 +332,30 @@ CUresult cuLaunchKernel(void* f, unsigned gx, unsigned gy, unsigned gz, unsigned
                         unsigned bz, unsigned smem, void*, void** params, void** extra) {
   std::lock_guard<std::mutex> g(mu);
   Kernel* k = (Kernel*)f;
-  std::string name = "?";
-  for (auto& [n, kk] : kernels()) {
-    if (&kk == k) name = n;
-  }
-  if (extra != nullptr) return fail(INVALID_VALUE, name + ": extra is not supported");
+  auto name = [k] {  // for messages only: a search of the registry
+    for (auto& [n, kk] : kernels()) {
+      if (&kk == k) return n;
+    }
+    return std::string("?");
+  };
+  if (extra != nullptr) return fail(INVALID_VALUE, name() + ": extra is not supported");
   if (bx * by * bz > 1024 || bx * by * bz == 0) {
-    return fail(INVALID_VALUE, name + ": " + std::to_string(bx * by * bz) + " threads per block");
+    return fail(INVALID_VALUE, name() + ": " + std::to_string(bx * by * bz) + " threads per block");
   }
   if (gy > 65535 || gz > 65535 || gx == 0 || gy == 0 || gz == 0) {
-    return fail(INVALID_VALUE, name + ": bad grid " + std::to_string(gx) + "x" + std::to_string(gy));
+    return fail(INVALID_VALUE,
+                name() + ": bad grid " + std::to_string(gx) + "x" + std::to_string(gy));
   }
   if ((int)smem > k->max_dynamic_smem) {
-    return fail(INVALID_VALUE, name + ": " + std::to_string(smem) +
+    return fail(INVALID_VALUE, name() + ": " + std::to_string(smem) +
                                    " bytes of dynamic shared memory without raising the limit");
   }
   int bad = k->check(params);
   if (bad >= 0) {
-    return fail(INVALID_VALUE, name + ": argument " + std::to_string(bad) +
+    return fail(INVALID_VALUE, name() + ": argument " + std::to_string(bad) +
                                    " is not null and not inside a device allocation");
   }
-  launch(dim3{gx, gy, gz}, dim3{bx, by, bz}, smem, [&] { k->call(params); });
+  if (!skip_kernels()) launch(dim3{gx, gy, gz}, dim3{bx, by, bz}, smem, [&] { k->call(params); });
   return OK;
 }
 
@@ -379,6 +393,9 @@ int emu_device_of(const void* p, size_t bytes) {
   return a != nullptr ? a->device : -1;
 }
 int emu_stream_device(void* stream) { return stream != nullptr ? *(int*)stream : -1; }
+
+// For the emulated cuBLAS (cublas.cpp): whether GEMMs are skipped as kernels are.
+bool emu_skip_kernels() { return skip_kernels(); }
 
 // For the emulated cuBLAS (cublas.cpp): the allocation holding a byte range, checked.
 bool emu_device_range(const void* p, size_t bytes) {

@@ -40,8 +40,11 @@ final class CudaAllocator {
 
   private final CudaDevice device;
 
-  /** Cached blocks by stream (its handle's address), then by size. */
-  private final Map<Long, TreeMap<Long, ArrayDeque<Long>>> cache = new HashMap<>();
+  /**
+   * Cached blocks by stream, then by size. A stream's pool is never removed: every storage
+   * allocated on the stream returns its block to it.
+   */
+  private final Map<CudaStream, TreeMap<Long, ArrayDeque<Long>>> cache = new HashMap<>();
 
   private long allocated;
   private long cached;
@@ -63,43 +66,49 @@ final class CudaAllocator {
   /** A block of at least {@code bytes} bytes for work on {@code stream}; contents undefined. */
   Storage allocate(long bytes, CudaStream stream) {
     long size = sizeClass(bytes);
-    long key = stream.handle().address();
-    Block block = take(key, size);
+    TreeMap<Long, ArrayDeque<Long>> pool;
+    Block block;
+    synchronized (this) {
+      pool = cache.computeIfAbsent(stream, k -> new TreeMap<>());
+      block = take(pool, size);
+    }
     if (block == null) block = new Block(allocateFromDriver(bytes, size), size);
     synchronized (this) {
       allocated += block.size();
       peak = Math.max(peak, allocated);
     }
     MemorySegment segment = MemorySegment.ofAddress(block.address()).reinterpret(block.size());
-    return new Storage(segment, device.device(), s -> giveBack(key, s));
+    return new Storage(segment, device.device(), s -> giveBack(pool, s));
   }
 
   /** A device block: its address and its size (a size class, or a little more when reused). */
   private record Block(long address, long size) {}
 
-  /** A cached block for class {@code size} on stream {@code key}, or null. */
-  private synchronized Block take(long key, long size) {
-    TreeMap<Long, ArrayDeque<Long>> pool = cache.get(key);
-    if (pool == null) return null;
-    long max = size < SMALL_LIMIT ? size : size + size / 8;
-    Map.Entry<Long, ArrayDeque<Long>> e = pool.ceilingEntry(size);
-    if (e == null || e.getKey() > max) return null;
-    long address = e.getValue().pop();
-    if (e.getValue().isEmpty()) pool.remove(e.getKey());
-    cached -= e.getKey();
-    return new Block(address, e.getKey());
+  /**
+   * A cached block for class {@code size} from {@code pool}, or null; the caller holds the lock. A
+   * size's list stays in the pool when it empties: the same sizes come back every training step.
+   */
+  private Block take(TreeMap<Long, ArrayDeque<Long>> pool, long size) {
+    if (size < SMALL_LIMIT) return take(pool.get(size), size); // exactly its class
+    for (Map.Entry<Long, ArrayDeque<Long>> e :
+        pool.subMap(size, true, size + size / 8, true).entrySet()) {
+      if (!e.getValue().isEmpty()) return take(e.getValue(), e.getKey());
+    }
+    return null;
   }
 
-  private void giveBack(long streamKey, MemorySegment segment) {
+  /** The most recently cached block of {@code blocks} (of {@code size}), or null when none. */
+  private Block take(ArrayDeque<Long> blocks, long size) {
+    if (blocks == null || blocks.isEmpty()) return null;
+    cached -= size;
+    return new Block(blocks.pop(), size);
+  }
+
+  private synchronized void giveBack(TreeMap<Long, ArrayDeque<Long>> pool, MemorySegment segment) {
     long size = segment.byteSize();
-    synchronized (this) {
-      allocated -= size;
-      cached += size;
-      cache
-          .computeIfAbsent(streamKey, k -> new TreeMap<>())
-          .computeIfAbsent(size, k -> new ArrayDeque<>())
-          .push(segment.address());
-    }
+    allocated -= size;
+    cached += size;
+    pool.computeIfAbsent(size, k -> new ArrayDeque<>()).push(segment.address());
   }
 
   /** {@code cuMemAlloc}; on out-of-memory frees the cache and tries once more. */
@@ -161,8 +170,8 @@ final class CudaAllocator {
     synchronized (this) {
       for (TreeMap<Long, ArrayDeque<Long>> pool : cache.values()) {
         for (ArrayDeque<Long> q : pool.values()) blocks.addAll(q);
+        pool.clear(); // the pools stay: live storages return their blocks to them
       }
-      cache.clear();
       bytes = cached;
       cached = 0;
     }

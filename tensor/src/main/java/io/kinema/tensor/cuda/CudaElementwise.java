@@ -122,9 +122,24 @@ final class CudaElementwise {
   // ---------------------------------------------------------------- unary
 
   void unary(UnaryOp op, Tensor x, Tensor out, double p1, double p2) {
-    StridedLayout l = StridedLayout.of(out.shape(), x.strides(), out.strides());
-    if (l.numel() == 0) return;
+    long n = out.numel();
+    if (n == 0) return;
     DType xt = x.dtype(), ot = out.dtype();
+    boolean float16or32 = ot == DType.F32 || ot == DType.BF16 || ot == DType.F16;
+    if (op != UnaryOp.NOT && float16or32 && xt == ot && x.isContiguous() && out.isContiguous()) {
+      kernels.launch(
+          "kinema_unary_contig_",
+          ot,
+          vectorGrid(n, ot),
+          op.ordinal(),
+          address(x),
+          address(out),
+          n,
+          (float) p1,
+          (float) p2);
+      return;
+    }
+    StridedLayout l = StridedLayout.of(out.shape(), x.strides(), out.strides());
     if (op == UnaryOp.NOT) {
       l.forEachLaunch(
           (offs, p) ->
@@ -141,37 +156,23 @@ final class CudaElementwise {
       return;
     }
     switch (ot) {
-      case F32, BF16, F16 -> {
-        if (xt == ot && l.dense(0) && l.dense(1)) {
-          long n = l.numel();
-          kernels.launch(
-              "kinema_unary_contig_" + suffix(ot),
-              vectorGrid(n, ot),
-              op.ordinal(),
-              address(x),
-              address(out),
-              n,
-              (float) p1,
-              (float) p2);
-          return;
-        }
-        l.forEachLaunch(
-            (offs, p) ->
-                kernels.launch(
-                    "kinema_unary_f32",
-                    kernels.gridStride(p.numel()),
-                    op.ordinal(),
-                    address(x, offs[0]),
-                    xt.ordinal(),
-                    p.stridesStruct(0),
-                    address(out, offs[1]),
-                    ot.ordinal(),
-                    p.stridesStruct(1),
-                    p.shapeStruct(),
-                    p.numel(),
-                    (float) p1,
-                    (float) p2));
-      }
+      case F32, BF16, F16 ->
+          l.forEachLaunch(
+              (offs, p) ->
+                  kernels.launch(
+                      "kinema_unary_f32",
+                      kernels.gridStride(p.numel()),
+                      op.ordinal(),
+                      address(x, offs[0]),
+                      xt.ordinal(),
+                      p.stridesStruct(0),
+                      address(out, offs[1]),
+                      ot.ordinal(),
+                      p.stridesStruct(1),
+                      p.shapeStruct(),
+                      p.numel(),
+                      (float) p1,
+                      (float) p2));
       case F64 -> {
         requireDtype("unary " + op, x, DType.F64);
         l.forEachLaunch(
@@ -212,11 +213,14 @@ final class CudaElementwise {
   // ---------------------------------------------------------------- binary
 
   void binary(BinaryOp op, Tensor a, Tensor b, Tensor out) {
-    StridedLayout l = StridedLayout.of(out.shape(), a.strides(), b.strides(), out.strides());
-    if (l.numel() == 0) return;
+    if (out.numel() == 0) return;
     DType at = a.dtype(), bt = b.dtype(), ot = out.dtype();
+    boolean logical = op == BinaryOp.AND || op == BinaryOp.OR;
+    // The common case first, without building the fused layout (about 100 ns per op).
+    if (!logical && at != DType.F64 && at.isFloatingPoint() && binaryDense(op, a, b, out)) return;
+    StridedLayout l = StridedLayout.of(out.shape(), a.strides(), b.strides(), out.strides());
     int code = op.ordinal();
-    if (op == BinaryOp.AND || op == BinaryOp.OR) {
+    if (logical) {
       l.forEachLaunch(
           (offs, p) ->
               kernels.launch(
@@ -249,7 +253,7 @@ final class CudaElementwise {
                   p.stridesStruct(2),
                   p.shapeStruct(),
                   p.numel()));
-    } else if (!(at.isFloatingPoint() && binaryDense(op, a, b, out, l))) {
+    } else {
       // F32/BF16/F16 compute in f32, integers and BOOL in 64 bits; same arguments.
       String kernel = at.isFloatingPoint() ? "kinema_binary_f32" : "kinema_binary_int";
       l.forEachLaunch(
@@ -276,14 +280,17 @@ final class CudaElementwise {
    * The 16-byte kernel for arithmetic on dense a and out of one float dtype, with b dense of that
    * dtype or one broadcast element of any float dtype; false (nothing launched) otherwise.
    */
-  private boolean binaryDense(BinaryOp op, Tensor a, Tensor b, Tensor out, StridedLayout l) {
+  private boolean binaryDense(BinaryOp op, Tensor a, Tensor b, Tensor out) {
     DType at = a.dtype(), bt = b.dtype();
-    if (op.isComparison() || out.dtype() != at || !l.dense(0) || !l.dense(2)) return false;
-    boolean scalar = l.broadcastScalar(1) && bt.isFloatingPoint();
-    if (!scalar && !(l.dense(1) && bt == at)) return false;
-    long n = l.numel();
+    if (op.isComparison() || out.dtype() != at || !a.isContiguous() || !out.isContiguous()) {
+      return false;
+    }
+    boolean scalar = broadcastScalar(b) && bt.isFloatingPoint();
+    if (!scalar && !(b.isContiguous() && bt == at)) return false;
+    long n = out.numel();
     kernels.launch(
-        "kinema_binary_contig_" + suffix(at),
+        "kinema_binary_contig_",
+        at,
         vectorGrid(n, at),
         op.ordinal(),
         address(a),
@@ -292,6 +299,14 @@ final class CudaElementwise {
         scalar ? 1 : 0,
         address(out),
         n);
+    return true;
+  }
+
+  /** True when {@code t} is one element seen everywhere (stride 0 on every dim of size > 1). */
+  private static boolean broadcastScalar(Tensor t) {
+    for (int d = 0; d < t.dim(); d++) {
+      if (t.size(d) > 1 && t.stride(d) != 0) return false;
+    }
     return true;
   }
 

@@ -2,6 +2,7 @@ package io.kinema.tensor.cuda;
 
 import io.kinema.ffi.cuda.CudaDriver;
 import io.kinema.ffi.cuda.CudaDriver.FunctionAttribute;
+import io.kinema.tensor.DType;
 import io.kinema.tensor.cuda.KernelCatalog.Kernel;
 import io.kinema.tensor.cuda.KernelCatalog.Module;
 import java.lang.foreign.Arena;
@@ -15,6 +16,11 @@ import java.util.concurrent.ConcurrentHashMap;
  * the GPU; its disk cache makes later runs fast), looks functions up once, raises the
  * dynamic-shared-memory limit of kernels that need more than 48 KiB, and launches with arguments
  * checked against {@link KernelCatalog} ({@link KernelArgs}).
+ *
+ * <p>A launch costs the host one map lookup (name to catalog entry and function, resolved on first
+ * use), the argument checks and encoding into the calling thread's reusable parameter block, and
+ * the {@code cuLaunchKernel} downcall: no native allocation. {@code docs/PERFORMANCE.md} ("CUDA
+ * host overhead per op") has the numbers.
  */
 final class CudaKernels {
   /** Threads per block of the grid-stride kernels (their catalogued block size). */
@@ -22,7 +28,8 @@ final class CudaKernels {
 
   private final CudaDevice device;
   private final Map<Module, MemorySegment> modules = new EnumMap<>(Module.class);
-  private final Map<String, MemorySegment> functions = new ConcurrentHashMap<>();
+  private final Map<String, Loaded> byName = new ConcurrentHashMap<>();
+  private final Map<String, Loaded[]> byFamily = new ConcurrentHashMap<>();
 
   CudaKernels(CudaDevice device) {
     this.device = device;
@@ -55,39 +62,59 @@ final class CudaKernels {
    * device's stream. An empty grid launches nothing.
    */
   void launch(String name, Grid grid, Object... args) {
-    if (grid.x() == 0 || grid.y() == 0) return;
-    Kernel k = KernelCatalog.kernel(name);
-    if (grid.x() > Integer.MAX_VALUE || grid.y() > 65535) {
-      throw new UnsupportedOperationException(
-          "not supported on CUDA yet: "
-              + name
-              + " on a grid of "
-              + grid.x()
-              + " x "
-              + grid.y()
-              + " blocks (the most is 2^31-1 x 65535): the tensor is too large for this kernel");
-    }
-    MemorySegment f = function(k);
-    try (Arena arena = Arena.ofConfined()) {
-      MemorySegment params = KernelArgs.encode(k, arena, args);
-      CudaDriver.launchKernel(
-          f,
-          (int) grid.x(),
-          (int) grid.y(),
-          1,
-          grid.blockX(),
-          grid.blockY(),
-          1,
-          k.launch().dynamicSmem(),
-          device.stream().handle(),
-          params);
-    }
+    launch(loaded(name), grid.x(), grid.y(), grid.blockX(), grid.blockY(), args);
   }
 
   /** A 1-d launch of {@code blocks} blocks of the kernel's catalogued block size. */
   void launch(String name, long blocks, Object... args) {
-    var l = KernelCatalog.kernel(name).launch();
-    launch(name, new Grid(blocks, 1, l.blockX(), l.blockY()), args);
+    Loaded k = loaded(name);
+    var l = k.kernel().launch();
+    launch(k, blocks, 1, l.blockX(), l.blockY(), args);
+  }
+
+  /**
+   * Launches the kernel named {@code family} + the float dtype's suffix ({@code f32}, {@code bf16},
+   * {@code f16}, {@code f64}), e.g. {@code ("kinema_softmax_", F32)} for {@code
+   * kinema_softmax_f32}, on {@code grid}. The name is resolved once per family and dtype, not
+   * concatenated per launch.
+   */
+  void launch(String family, DType type, Grid grid, Object... args) {
+    launch(loaded(family, type), grid.x(), grid.y(), grid.blockX(), grid.blockY(), args);
+  }
+
+  /** {@link #launch(String, DType, Grid, Object...)} on a 1-d grid of the catalogued block. */
+  void launch(String family, DType type, long blocks, Object... args) {
+    Loaded k = loaded(family, type);
+    var l = k.kernel().launch();
+    launch(k, blocks, 1, l.blockX(), l.blockY(), args);
+  }
+
+  private void launch(Loaded k, long gridX, long gridY, int blockX, int blockY, Object[] args) {
+    if (gridX == 0 || gridY == 0) return;
+    if (gridX > Integer.MAX_VALUE || gridY > 65535) {
+      throw new UnsupportedOperationException(
+          "not supported on CUDA yet: "
+              + k.kernel().name()
+              + " on a grid of "
+              + gridX
+              + " x "
+              + gridY
+              + " blocks (the most is 2^31-1 x 65535): the tensor is too large for this kernel");
+    }
+    // The block is the calling thread's and is rewritten by its next launch: cuLaunchKernel has
+    // copied the values by then (see KernelArgs).
+    MemorySegment params = KernelArgs.ofCurrentThread().encode(k.kernel(), args);
+    CudaDriver.launchKernel(
+        k.function(),
+        (int) gridX,
+        (int) gridY,
+        1,
+        blockX,
+        blockY,
+        1,
+        k.kernel().launch().dynamicSmem(),
+        device.stream().handle(),
+        params);
   }
 
   /** The grid of a grid-stride kernel over {@code work} items: enough blocks to fill the GPU. */
@@ -109,31 +136,57 @@ final class CudaKernels {
     return device.multiprocessors();
   }
 
-  private MemorySegment function(Kernel k) {
-    MemorySegment f = functions.get(k.name());
-    if (f != null) return f;
-    synchronized (this) {
-      f = functions.get(k.name());
-      if (f != null) return f;
-      f = CudaDriver.moduleGetFunction(module(k.module()), k.name());
-      int smem = k.launch().dynamicSmem();
-      if (k.launch().needsSmemOptIn()) {
-        if (smem > device.maxSharedMemoryOptIn()) {
-          throw new UnsupportedOperationException(
-              "not supported on this GPU: "
-                  + k.name()
-                  + " needs "
-                  + smem
-                  + " bytes of shared memory per block, "
-                  + device
-                  + " allows "
-                  + device.maxSharedMemoryOptIn());
-        }
-        CudaDriver.funcSetAttribute(f, FunctionAttribute.MAX_DYNAMIC_SHARED_SIZE_BYTES, smem);
-      }
-      functions.put(k.name(), f);
-      return f;
+  /** The function of kernel {@code name} on this device (loading its module on first use). */
+  MemorySegment function(String name) {
+    return loaded(name).function();
+  }
+
+  /**
+   * A catalogued kernel with its function on this device: one map lookup per launch finds both (the
+   * catalog entry and the function are resolved once, on first use).
+   */
+  private record Loaded(Kernel kernel, MemorySegment function) {}
+
+  private Loaded loaded(String name) {
+    Loaded k = byName.get(name);
+    return k != null ? k : load(name);
+  }
+
+  /** The kernel {@code family + suffix(type)}, by family then dtype ordinal. */
+  private Loaded loaded(String family, DType type) {
+    Loaded[] byType = byFamily.computeIfAbsent(family, f -> new Loaded[DType.values().length]);
+    Loaded k = byType[type.ordinal()];
+    if (k == null) {
+      // A race stores the same entry twice; Loaded's final fields make it safe to publish so.
+      k = loaded(family + CudaElementwise.suffix(type));
+      byType[type.ordinal()] = k;
     }
+    return k;
+  }
+
+  private synchronized Loaded load(String name) {
+    Loaded k = byName.get(name);
+    if (k != null) return k;
+    Kernel kernel = KernelCatalog.kernel(name);
+    MemorySegment f = CudaDriver.moduleGetFunction(module(kernel.module()), kernel.name());
+    int smem = kernel.launch().dynamicSmem();
+    if (kernel.launch().needsSmemOptIn()) {
+      if (smem > device.maxSharedMemoryOptIn()) {
+        throw new UnsupportedOperationException(
+            "not supported on this GPU: "
+                + kernel.name()
+                + " needs "
+                + smem
+                + " bytes of shared memory per block, "
+                + device
+                + " allows "
+                + device.maxSharedMemoryOptIn());
+      }
+      CudaDriver.funcSetAttribute(f, FunctionAttribute.MAX_DYNAMIC_SHARED_SIZE_BYTES, smem);
+    }
+    k = new Loaded(kernel, f);
+    byName.put(name, k);
+    return k;
   }
 
   private MemorySegment module(Module m) {

@@ -1,6 +1,8 @@
 package io.kinema.tensor.cuda;
 
 import static io.kinema.tensor.cuda.DeviceTensors.address;
+import static java.lang.foreign.ValueLayout.JAVA_DOUBLE;
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 
 import io.kinema.ffi.cuda.Cublas;
 import io.kinema.ffi.cuda.Cublas.ComputeType;
@@ -11,7 +13,6 @@ import io.kinema.tensor.Tensor;
 import io.kinema.tensor.backend.Storage;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
 
 /**
@@ -28,6 +29,16 @@ final class CudaMatmul {
 
   /** cuBLAS workspace (what cuBLAS recommends for Hopper). */
   private static final long WORKSPACE_BYTES = 32L << 20;
+
+  /**
+   * The host scalars alpha = 1 and beta = 0 in the compute type's width, made once: cuBLAS reads
+   * host scalars during the call (the default {@code CUBLAS_POINTER_MODE_HOST}), never after.
+   */
+  private static final MemorySegment ONE_F32 = Arena.global().allocateFrom(JAVA_FLOAT, 1f);
+
+  private static final MemorySegment ZERO_F32 = Arena.global().allocateFrom(JAVA_FLOAT, 0f);
+  private static final MemorySegment ONE_F64 = Arena.global().allocateFrom(JAVA_DOUBLE, 1.0);
+  private static final MemorySegment ZERO_F64 = Arena.global().allocateFrom(JAVA_DOUBLE, 0.0);
 
   private final CudaDevice device;
   private final CudaElementwise elementwise;
@@ -94,65 +105,57 @@ final class CudaMatmul {
           case F32 -> TF32 ? ComputeType.COMPUTE_32F_FAST_TF32 : ComputeType.COMPUTE_32F;
           default -> ComputeType.COMPUTE_32F;
         };
-    try (Arena arena = Arena.ofConfined()) {
-      MemorySegment alpha, beta;
-      if (dt == DType.F64) {
-        alpha = arena.allocateFrom(ValueLayout.JAVA_DOUBLE, 1.0);
-        beta = arena.allocateFrom(ValueLayout.JAVA_DOUBLE, 0.0);
+    MemorySegment alpha = dt == DType.F64 ? ONE_F64 : ONE_F32;
+    MemorySegment beta = dt == DType.F64 ? ZERO_F64 : ZERO_F32;
+    for (GemmPlan.Call c : p.calls()) {
+      long pa = address(b, c.offsetA()), pb = address(a, c.offsetB());
+      long pc = address(out, c.offsetC());
+      if (c.batch() == 1) {
+        Cublas.gemmEx(
+            h,
+            p.transA(),
+            p.transB(),
+            p.m(),
+            p.n(),
+            p.k(),
+            alpha,
+            pa,
+            type,
+            p.lda(),
+            pb,
+            type,
+            p.ldb(),
+            beta,
+            pc,
+            type,
+            p.ldc(),
+            compute,
+            Cublas.GEMM_DEFAULT);
       } else {
-        alpha = arena.allocateFrom(ValueLayout.JAVA_FLOAT, 1f);
-        beta = arena.allocateFrom(ValueLayout.JAVA_FLOAT, 0f);
-      }
-      for (GemmPlan.Call c : p.calls()) {
-        long pa = address(b, c.offsetA()), pb = address(a, c.offsetB());
-        long pc = address(out, c.offsetC());
-        if (c.batch() == 1) {
-          Cublas.gemmEx(
-              h,
-              p.transA(),
-              p.transB(),
-              p.m(),
-              p.n(),
-              p.k(),
-              alpha,
-              pa,
-              type,
-              p.lda(),
-              pb,
-              type,
-              p.ldb(),
-              beta,
-              pc,
-              type,
-              p.ldc(),
-              compute,
-              Cublas.GEMM_DEFAULT);
-        } else {
-          Cublas.gemmStridedBatchedEx(
-              h,
-              p.transA(),
-              p.transB(),
-              p.m(),
-              p.n(),
-              p.k(),
-              alpha,
-              pa,
-              type,
-              p.lda(),
-              p.strideA(),
-              pb,
-              type,
-              p.ldb(),
-              p.strideB(),
-              beta,
-              pc,
-              type,
-              p.ldc(),
-              p.strideC(),
-              c.batch(),
-              compute,
-              Cublas.GEMM_DEFAULT);
-        }
+        Cublas.gemmStridedBatchedEx(
+            h,
+            p.transA(),
+            p.transB(),
+            p.m(),
+            p.n(),
+            p.k(),
+            alpha,
+            pa,
+            type,
+            p.lda(),
+            p.strideA(),
+            pb,
+            type,
+            p.ldb(),
+            p.strideB(),
+            beta,
+            pc,
+            type,
+            p.ldc(),
+            p.strideC(),
+            c.batch(),
+            compute,
+            Cublas.GEMM_DEFAULT);
       }
     }
   }
@@ -160,7 +163,7 @@ final class CudaMatmul {
   /** {@code t} itself when cuBLAS can read its matrices in place, else a dense copy. */
   Tensor readable(Tensor t, long rows, long cols) {
     if (GemmPlan.matrix(rows, cols, t.stride(-2), t.stride(-1)) != null) {
-      return DeviceTensors.view(t, t.shape(), t.strides(), t.offset());
+      return t.share(); // a handle of our own, in no Scope
     }
     Tensor d = DeviceTensors.empty(t.dtype(), t, t.shape());
     elementwise.copy(t, d);

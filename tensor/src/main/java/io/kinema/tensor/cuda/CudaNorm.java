@@ -26,12 +26,13 @@ final class CudaNorm {
     long[] shape = x.shape();
     long outer = DeviceTensors.product(shape, 0, dim), len = shape[dim];
     long inner = DeviceTensors.product(shape, dim + 1, shape.length);
-    String t = CudaElementwise.suffix(x.dtype());
+    DType t = x.dtype();
     try (Tensor xd = dense(x);
         Tensor yd = denseOutput(out)) {
       if (inner == 1) {
         kernels.launch(
-            "kinema_softmax_" + t,
+            "kinema_softmax_",
+            t,
             Grid.of(outer, CudaKernels.rowThreads(len)),
             address(xd),
             address(yd),
@@ -39,7 +40,8 @@ final class CudaNorm {
             log ? 1 : 0);
       } else {
         kernels.launch(
-            "kinema_softmax_inner_" + t,
+            "kinema_softmax_inner_",
+            t,
             kernels.gridStride(outer * inner),
             address(xd),
             address(yd),
@@ -84,7 +86,7 @@ final class CudaNorm {
     long rows = DeviceTensors.product(shape, 0, lead),
         n = DeviceTensors.product(shape, lead, shape.length);
     if (rows == 0) return;
-    String t = CudaElementwise.suffix(x.dtype());
+    DType t = x.dtype();
     DType stats = x.dtype() == DType.F64 ? DType.F64 : DType.F32;
     try (Tensor xd = dense(x);
         Tensor w = dense(weight);
@@ -95,7 +97,8 @@ final class CudaNorm {
       Grid grid = Grid.of(rows, CudaKernels.rowThreads(n));
       if (rms) {
         kernels.launch(
-            "kinema_rms_norm_" + t,
+            "kinema_rms_norm_",
+            t,
             grid,
             address(xd),
             address(w),
@@ -105,7 +108,8 @@ final class CudaNorm {
             eps);
       } else {
         kernels.launch(
-            "kinema_layer_norm_" + t,
+            "kinema_layer_norm_",
+            t,
             grid,
             address(xd),
             address(w),
@@ -130,7 +134,7 @@ final class CudaNorm {
   void softmaxBackward(Tensor y, Tensor dy, int dim, boolean log, Tensor dx) {
     if (y.numel() == 0) return;
     long len = y.size(dim), rows = y.numel() / len;
-    String t = CudaElementwise.suffix(y.dtype());
+    DType t = y.dtype();
     try (Tensor yl = dimLast(y, dim);
         Tensor gl = dimLast(dy, dim);
         Tensor xl = dimLast(dx, dim);
@@ -138,7 +142,8 @@ final class CudaNorm {
         Tensor gd = dense(gl);
         Tensor xd = denseOutput(xl)) {
       kernels.launch(
-          "kinema_softmax_backward_" + t,
+          "kinema_softmax_backward_",
+          t,
           Grid.of(rows, CudaKernels.rowThreads(len)),
           address(yd),
           address(gd),
@@ -177,7 +182,7 @@ final class CudaNorm {
     }
     boolean rms = mean == null;
     DType stats = x.dtype() == DType.F64 ? DType.F64 : DType.F32;
-    String t = CudaElementwise.suffix(x.dtype());
+    DType t = x.dtype();
     long perBlock = Math.ceilDiv(rows, 2L * kernels.multiprocessors());
     long blocks = Math.ceilDiv(rows, perBlock);
     try (Tensor xd = dense(x);
@@ -192,7 +197,8 @@ final class CudaNorm {
       Grid grid = Grid.of(blocks, CudaKernels.rowThreads(n));
       if (rms) {
         kernels.launch(
-            "kinema_rms_norm_backward_" + t,
+            "kinema_rms_norm_backward_",
+            t,
             grid,
             address(gd),
             address(xd),
@@ -205,7 +211,8 @@ final class CudaNorm {
             perBlock);
       } else {
         kernels.launch(
-            "kinema_layer_norm_backward_" + t,
+            "kinema_layer_norm_backward_",
+            t,
             grid,
             address(gd),
             address(xd),
@@ -230,7 +237,8 @@ final class CudaNorm {
     if (out == null) return;
     try (Tensor od = denseOutput(out)) {
       kernels.launch(
-          "kinema_column_sum_" + CudaElementwise.suffix(partials.dtype()),
+          "kinema_column_sum_",
+          partials.dtype(),
           Grid.of(Math.ceilDiv(n, 256), 256),
           address(partials),
           blocks,
@@ -270,11 +278,11 @@ final class CudaNorm {
     StridedLayout pairs =
         StridedLayout.of(Arrays.copyOf(x.shape(), last), leading)
             .append(x.size(last) / 2, pairStrides);
-    String kernel = "kinema_rotary_" + CudaElementwise.suffix(x.dtype());
     pairs.forEachLaunch(
         (offs, p) ->
             kernels.launch(
-                kernel,
+                "kinema_rotary_",
+                x.dtype(),
                 kernels.gridStride(p.numel()),
                 address(x, offs[0]),
                 address(cos, offs[1]),
@@ -297,7 +305,7 @@ final class CudaNorm {
   /** {@code t} itself (a new reference) when contiguous, else a dense copy; null stays null. */
   private Tensor dense(Tensor t) {
     if (t == null) return null;
-    if (t.isContiguous()) return DeviceTensors.view(t, t.shape(), t.strides(), t.offset());
+    if (t.isContiguous()) return t.share(); // a handle of our own, in no Scope
     Tensor d = DeviceTensors.empty(t.dtype(), t, t.shape());
     elementwise.copy(t, d);
     return d;

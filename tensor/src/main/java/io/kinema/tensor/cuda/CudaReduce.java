@@ -118,12 +118,13 @@ final class CudaReduce {
       double param,
       Tensor partials) {
     long numOut = g.numOut();
-    String t = CudaElementwise.suffix(x.dtype());
+    DType t = x.dtype();
     byte[] kept = KernelStructs.shape(g.keptShape()), keptX = KernelStructs.strides(g.keptX());
     byte[] red = KernelStructs.shape(g.redShape()), redX = KernelStructs.strides(g.redX());
     if (column) {
       kernels.launch(
-          "kinema_reduce_cols_" + t,
+          "kinema_reduce_cols_",
+          t,
           new Grid(Math.ceilDiv(numOut, 32), splits, 32, 8),
           kind.code(),
           address(x),
@@ -140,7 +141,8 @@ final class CudaReduce {
     } else {
       long blocks = warp ? Math.ceilDiv(numOut, 8) : numOut;
       kernels.launch(
-          "kinema_reduce_rows_" + t,
+          "kinema_reduce_rows_",
+          t,
           new Grid(blocks, splits, CudaKernels.BLOCK, 1),
           kind.code(),
           address(x),

@@ -60,6 +60,37 @@ class CudaAllocatorTest {
   }
 
   @Test
+  void emptiedSizeListsAreSkippedAndBlocksFreedAfterEmptyCacheAreCached() {
+    CudaBackend be = backend();
+    be.emptyCache();
+    long mib = 1L << 20;
+    Tensor.empty(DType.U8, GPU, 16 * mib).close(); // a cached 16 MiB block
+    long big;
+    try (Tensor a = Tensor.empty(DType.U8, GPU, 16 * mib)) { // takes it: the 16 MiB list is empty
+      try (Tensor b = Tensor.empty(DType.U8, GPU, 18 * mib)) {
+        big = b.storage().segment().address();
+      }
+      // 16 MiB may take a cached block up to an eighth larger: the empty list is passed over.
+      try (Tensor c = Tensor.empty(DType.U8, GPU, 16 * mib)) {
+        assertEquals(big, c.storage().segment().address());
+        assertEquals(18 * mib, c.storage().byteSize());
+      }
+    }
+    be.emptyCache();
+    Tensor held = Tensor.empty(DType.F32, GPU, 1000);
+    long live = held.storage().segment().address();
+    be.emptyCache(); // held's block is not in the cache: untouched
+    held.close();
+    assertEquals(4096, be.memoryStats().cached(), "a block freed after emptyCache is cached");
+    long driver = be.driverAllocations();
+    try (Tensor t = Tensor.empty(DType.F32, GPU, 1000)) {
+      assertEquals(live, t.storage().segment().address());
+    }
+    assertEquals(driver, be.driverAllocations());
+    be.emptyCache();
+  }
+
+  @Test
   void peakFollowsTheLargestAllocation() {
     CudaBackend be = backend();
     be.resetPeakMemory();

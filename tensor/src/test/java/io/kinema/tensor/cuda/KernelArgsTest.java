@@ -1,12 +1,19 @@
 package io.kinema.tensor.cuda;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.kinema.tensor.cuda.KernelCatalog.Kernel;
+import io.kinema.tensor.cuda.KernelCatalog.Param;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.Arrays;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.Test;
 
 /** Kernel arguments are laid out as cuLaunchKernel reads them, and checked against the catalog. */
@@ -54,6 +61,76 @@ class KernelArgsTest {
               IllegalArgumentException.class,
               () -> KernelArgs.encode(struct, arena, 0L, 4, 0L, new byte[8], new byte[64], 1L));
       assertTrue(bytes.getMessage().contains("8 bytes instead of 72"), bytes.getMessage());
+    }
+  }
+
+  @Test
+  void theThreadBlockHoldsEveryKernelsArgumentsInDisjointSlots() {
+    KernelArgs block = KernelArgs.ofCurrentThread();
+    SplittableRandom rnd = new SplittableRandom(7);
+    for (Kernel k : KernelCatalog.kernels()) {
+      Object[] args = randomArgs(k, rnd);
+      MemorySegment p = block.encode(k, args);
+      List<Param> params = k.params();
+      long[][] ranges = new long[params.size()][];
+      for (int i = 0; i < params.size(); i++) {
+        int bytes = params.get(i).type().bytes();
+        MemorySegment s = slot(p, i, bytes);
+        ranges[i] = new long[] {s.address(), s.address() + bytes};
+        assertArgument(k, i, args[i], s);
+      }
+      Arrays.sort(ranges, (a, b) -> Long.compare(a[0], b[0]));
+      for (int i = 1; i < ranges.length; i++) {
+        assertTrue(ranges[i - 1][1] <= ranges[i][0], k.name() + ": slots overlap");
+      }
+    }
+  }
+
+  @Test
+  void eachThreadHasItsOwnBlockAndReusesIt() throws InterruptedException {
+    var k = KernelCatalog.kernel("kinema_softmax_f32");
+    long here = KernelArgs.ofCurrentThread().encode(k, 1L, 2L, 3L, 0).address();
+    assertEquals(here, KernelArgs.ofCurrentThread().encode(k, 4L, 5L, 6L, 1).address());
+    AtomicLong there = new AtomicLong();
+    Thread t =
+        new Thread(
+            () -> there.set(KernelArgs.ofCurrentThread().encode(k, 1L, 2L, 3L, 0).address()));
+    t.start();
+    t.join();
+    assertNotEquals(0, there.get());
+    assertNotEquals(here, there.get());
+  }
+
+  /** Arguments of the types {@code k} takes, random values (struct bytes too). */
+  private static Object[] randomArgs(Kernel k, SplittableRandom rnd) {
+    Object[] args = new Object[k.params().size()];
+    for (int i = 0; i < args.length; i++) {
+      var t = k.params().get(i).type();
+      args[i] =
+          switch (t) {
+            case PTR, I64, U64 -> rnd.nextLong();
+            case I32 -> rnd.nextInt();
+            case F32 -> (float) rnd.nextDouble();
+            case F64 -> rnd.nextDouble();
+            case SHAPE, STRIDES, ATTENTION_ARGS -> {
+              byte[] b = new byte[t.bytes()];
+              rnd.nextBytes(b);
+              yield b;
+            }
+          };
+    }
+    return args;
+  }
+
+  private static void assertArgument(Kernel k, int i, Object arg, MemorySegment s) {
+    String what = k.name() + " argument " + i;
+    switch (arg) {
+      case Long v -> assertEquals(v, s.get(ValueLayout.JAVA_LONG, 0), what);
+      case Integer v -> assertEquals(v, s.get(ValueLayout.JAVA_INT, 0), what);
+      case Float v -> assertEquals(v, s.get(ValueLayout.JAVA_FLOAT, 0), what);
+      case Double v -> assertEquals(v, s.get(ValueLayout.JAVA_DOUBLE, 0), what);
+      case byte[] v -> assertTrue(Arrays.equals(v, s.toArray(ValueLayout.JAVA_BYTE)), what);
+      default -> throw new AssertionError(what + ": " + arg);
     }
   }
 }
