@@ -3,8 +3,10 @@ package io.kinema.train;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import com.google.gson.JsonParser;
+import io.kinema.ffi.cuda.CudaDevices;
 import io.kinema.ffi.cuda.CudaLibrary;
 import io.kinema.ffi.cuda.junit.RequiresCuda;
 import io.kinema.train.config.RunConfig;
@@ -22,8 +24,9 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * Training steps of a small transformer on {@code cuda:0}: the tiny Wan DiT (full attention) and
  * its causal variant (diffusion forcing, KeyRanges masks) train on the GPU as on the CPU, up to
- * rounding, with grad clipping, EMA and a checkpoint every step; and a GPU run replays bit for bit,
- * also across a resume, since every kernel and library call the backend makes is deterministic.
+ * rounding, with grad clipping, EMA and a checkpoint every step; a GPU run replays bit for bit,
+ * also across a resume, since every kernel and library call the backend makes is deterministic; and
+ * where there are two GPUs, two NCCL replicas train as one GPU on the whole batch.
  */
 @RequiresCuda({CudaLibrary.CUBLAS})
 class CudaTrainingTest {
@@ -46,7 +49,10 @@ class CudaTrainingTest {
   private static final String CAUSAL =
       "    _target_: fastvideo.train.models.wan.WanCausalModel\n    num_frames_per_block: 2";
 
-  /** Three steps of a 2-layer DiT, batch 2, in {@code precision} on {@code device}. */
+  /**
+   * Three steps of a 2-layer DiT, batch 2, in {@code precision} on {@code device} (a YAML scalar,
+   * or a flow list of devices for data parallelism).
+   */
   private static Path config(
       String name, String method, String student, String device, String precision)
       throws Exception {
@@ -60,7 +66,7 @@ class CudaTrainingTest {
         method:
         %s
         training:
-          device: %s
+          %s: %s
           dit_precision: %s
           data:
             data_path: %s
@@ -79,7 +85,14 @@ class CudaTrainingTest {
           ema: {decay: 0.9, start_iter: 1}
         pipeline: {decoder: demo}
         """
-            .formatted(student, method, device, precision, data, name);
+            .formatted(
+                student,
+                method,
+                device.startsWith("[") ? "devices" : "device",
+                device,
+                precision,
+                data,
+                name);
     Path p = work.resolve(name + ".yaml");
     Files.writeString(p, yaml);
     return p;
@@ -128,6 +141,14 @@ class CudaTrainingTest {
     List<Double> cpu = losses(train(config("bf16-cpu", SFT, WAN, "cpu", "bf16")));
     List<Double> gpu = losses(train(config("bf16-cuda", SFT, WAN, "cuda:0", "bf16")));
     assertClose(cpu, gpu, 3e-2);
+  }
+
+  @Test
+  void twoGpuReplicasTrainAsOneGpuOnTheWholeBatch() throws Exception {
+    assumeTrue(CudaDevices.count() >= 2, "needs two CUDA devices");
+    List<Double> one = losses(train(config("dp-one", SFT, WAN, "cuda:0", "fp32")));
+    List<Double> two = losses(train(config("dp-two", SFT, WAN, "[cuda:0, cuda:1]", "fp32")));
+    assertClose(one, two, 1e-4);
   }
 
   @Test
