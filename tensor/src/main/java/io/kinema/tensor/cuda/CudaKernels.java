@@ -18,9 +18,9 @@ import java.util.concurrent.ConcurrentHashMap;
  * checked against {@link KernelCatalog} ({@link KernelArgs}).
  *
  * <p>A launch costs the host one map lookup (name to catalog entry and function, resolved on first
- * use), the argument checks and encoding into the calling thread's reusable parameter block, and
- * the {@code cuLaunchKernel} downcall: no native allocation. {@code docs/PERFORMANCE.md} ("CUDA
- * host overhead per op") has the numbers.
+ * use), the argument checks and encoding into the device's reusable parameter block (under its
+ * lock), and the {@code cuLaunchKernel} downcall: no native allocation. {@code docs/PERFORMANCE.md}
+ * ("CUDA host overhead per op") has the numbers.
  */
 final class CudaKernels {
   /** Threads per block of the grid-stride kernels (their catalogued block size). */
@@ -30,6 +30,12 @@ final class CudaKernels {
   private final Map<Module, MemorySegment> modules = new EnumMap<>(Module.class);
   private final Map<String, Loaded> byName = new ConcurrentHashMap<>();
   private final Map<String, Loaded[]> byFamily = new ConcurrentHashMap<>();
+
+  /**
+   * The parameter block of this device's launches, rewritten by each under its lock. It lives as
+   * long as the process, as the loaded modules do (the backend has no device teardown).
+   */
+  private final KernelArgs params = KernelArgs.forEveryKernel(Arena.global());
 
   CudaKernels(CudaDevice device) {
     this.device = device;
@@ -101,20 +107,21 @@ final class CudaKernels {
               + gridY
               + " blocks (the most is 2^31-1 x 65535): the tensor is too large for this kernel");
     }
-    // The block is the calling thread's and is rewritten by its next launch: cuLaunchKernel has
-    // copied the values by then (see KernelArgs).
-    MemorySegment params = KernelArgs.ofCurrentThread().encode(k.kernel(), args);
-    CudaDriver.launchKernel(
-        k.function(),
-        (int) gridX,
-        (int) gridY,
-        1,
-        blockX,
-        blockY,
-        1,
-        k.kernel().launch().dynamicSmem(),
-        device.stream().handle(),
-        params);
+    // cuLaunchKernel copies the values during the call (see KernelArgs), so the next launch may
+    // rewrite the block as soon as this one returns; the lock keeps two threads out of it at once.
+    synchronized (params) {
+      CudaDriver.launchKernel(
+          k.function(),
+          (int) gridX,
+          (int) gridY,
+          1,
+          blockX,
+          blockY,
+          1,
+          k.kernel().launch().dynamicSmem(),
+          device.stream().handle(),
+          params.encode(k.kernel(), args));
+    }
   }
 
   /** The grid of a grid-stride kernel over {@code work} items: enough blocks to fill the GPU. */

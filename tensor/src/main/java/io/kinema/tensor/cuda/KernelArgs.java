@@ -17,13 +17,13 @@ import java.util.List;
  * reaches the driver, naming the kernel and the parameter — the driver itself would read garbage.
  *
  * <p>An instance is one native block: the pointer array, then each parameter's value in its own
- * 8-byte aligned slot. {@link CudaKernels} keeps one block per launching thread ({@link
- * #ofCurrentThread()}) and rewrites it for every launch: no arena, no native allocation per launch.
- * That is safe because {@code cuLaunchKernel} reads the parameters during the call: the CUDA Driver
- * API reference (cuLaunchKernel, "Execution Control") says each {@code kernelParams[i]} "must point
- * to a region of memory from which the actual kernel parameter will be copied" — the copy is made
- * when the launch is enqueued, not when the kernel runs, so the next launch may overwrite the block
- * at once even though the kernel has not started.
+ * 8-byte aligned slot. {@link CudaKernels} keeps one block per device ({@link #forEveryKernel}) and
+ * rewrites it for every launch, under a lock: no arena, no native allocation per launch. That is
+ * safe because {@code cuLaunchKernel} reads the parameters during the call: the CUDA Driver API
+ * reference (cuLaunchKernel, "Execution Control") says each {@code kernelParams[i]} "must point to
+ * a region of memory from which the actual kernel parameter will be copied" — the copy is made when
+ * the launch is enqueued, not when the kernel runs, so the next launch may overwrite the block at
+ * once even though the kernel has not started.
  */
 final class KernelArgs {
   /** The most parameters of any catalogued kernel. */
@@ -34,10 +34,6 @@ final class KernelArgs {
   static final long MAX_VALUE_BYTES =
       KernelCatalog.kernels().stream().mapToLong(k -> valueBytes(k.params())).max().orElse(0);
 
-  /** One block per thread; its memory goes when the thread's block becomes unreachable. */
-  private static final ThreadLocal<KernelArgs> PER_THREAD =
-      ThreadLocal.withInitial(() -> new KernelArgs(Arena.ofAuto(), MAX_PARAMS, MAX_VALUE_BYTES));
-
   private final MemorySegment pointers;
   private final MemorySegment values;
 
@@ -46,9 +42,9 @@ final class KernelArgs {
     this.values = arena.allocate(Math.max(8, valueBytes), 8);
   }
 
-  /** The calling thread's block, large enough for every catalogued kernel. */
-  static KernelArgs ofCurrentThread() {
-    return PER_THREAD.get();
+  /** A block in {@code arena} large enough for every catalogued kernel. */
+  static KernelArgs forEveryKernel(Arena arena) {
+    return new KernelArgs(arena, MAX_PARAMS, MAX_VALUE_BYTES);
   }
 
   /**

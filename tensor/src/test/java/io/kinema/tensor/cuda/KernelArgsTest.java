@@ -1,7 +1,6 @@
 package io.kinema.tensor.cuda;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -13,7 +12,6 @@ import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
-import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.Test;
 
 /** Kernel arguments are laid out as cuLaunchKernel reads them, and checked against the catalog. */
@@ -65,8 +63,8 @@ class KernelArgsTest {
   }
 
   @Test
-  void theThreadBlockHoldsEveryKernelsArgumentsInDisjointSlots() {
-    KernelArgs block = KernelArgs.ofCurrentThread();
+  void theBlockHoldsEveryKernelsArgumentsInDisjointSlots() {
+    KernelArgs block = KernelArgs.forEveryKernel(Arena.global());
     SplittableRandom rnd = new SplittableRandom(7);
     for (Kernel k : KernelCatalog.kernels()) {
       Object[] args = randomArgs(k, rnd);
@@ -87,18 +85,18 @@ class KernelArgsTest {
   }
 
   @Test
-  void eachThreadHasItsOwnBlockAndReusesIt() throws InterruptedException {
+  void aBlockIsReusedByEveryLaunchAndHoldsTheLatestArguments() {
     var k = KernelCatalog.kernel("kinema_softmax_f32");
-    long here = KernelArgs.ofCurrentThread().encode(k, 1L, 2L, 3L, 0).address();
-    assertEquals(here, KernelArgs.ofCurrentThread().encode(k, 4L, 5L, 6L, 1).address());
-    AtomicLong there = new AtomicLong();
-    Thread t =
-        new Thread(
-            () -> there.set(KernelArgs.ofCurrentThread().encode(k, 1L, 2L, 3L, 0).address()));
-    t.start();
-    t.join();
-    assertNotEquals(0, there.get());
-    assertNotEquals(here, there.get());
+    try (Arena arena = Arena.ofConfined()) {
+      KernelArgs block = KernelArgs.forEveryKernel(arena);
+      MemorySegment first = block.encode(k, 1L, 2L, 3L, 0);
+      MemorySegment second = block.encode(k, 4L, 5L, 6L, 1);
+      assertEquals(first.address(), second.address());
+      Object[] latest = {4L, 5L, 6L, 1};
+      for (int i = 0; i < latest.length; i++) {
+        assertArgument(k, i, latest[i], slot(second, i, k.params().get(i).type().bytes()));
+      }
+    }
   }
 
   /** Arguments of the types {@code k} takes, random values (struct bytes too). */
