@@ -75,7 +75,7 @@ public final class WanTransformer3D extends Module {
   private LoadInfo loadInfo;
 
   // the rotary tables of the last grid (handles of the model; graphs keep their own)
-  private List<Object> ropeKey;
+  private RopeKey ropeKey;
   private Tensor ropeCos, ropeSin;
 
   /**
@@ -293,9 +293,12 @@ public final class WanTransformer3D extends Module {
     }
   }
 
+  /** What the cached rotary tables were made for. */
+  private record RopeKey(long frames, long height, long width, DType dtype, Device device) {}
+
   /** The cached rotary tables for the grid (recomputed when the grid, dtype or device changes). */
   private Tensor[] rope(long f, long h, long w, DType dtype, Device device) {
-    List<Object> key = List.of(f, h, w, dtype, device);
+    RopeKey key = new RopeKey(f, h, w, dtype, device);
     if (!key.equals(ropeKey)) {
       closeRope();
       try (var s = Scope.open()) {
