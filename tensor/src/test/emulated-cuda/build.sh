@@ -44,4 +44,7 @@ for p in "${pids[@]}"; do wait "$p"; done
 for lib in "${libraries[@]}"; do g++ "${flags[@]}" -c "$work/$lib.cpp" -o "$work/lib_$lib.o"; done
 g++ -shared -pthread -o "$out/libkinema-emulated-cuda.so" "$work"/module_*.o "$work"/lib_*.o
 for soname in "${sonames[@]}"; do ln -sf libkinema-emulated-cuda.so "$out/$soname"; done
+# The deferred mode (KINEMA_EMU_DEFERRED=1) checked against the driver API's rules, in milliseconds.
+g++ "${flags[@]}" -o "$work/deferred_check" "$here/deferred_check.cpp" "$out/libkinema-emulated-cuda.so"
+"$work/deferred_check"
 echo "emulated ${sonames[*]} in $out ($(grep -c KINEMA_EMU_KERNEL "$work"/module_*.cpp | awk -F: '{s += $2} END {print s}') kernels)"

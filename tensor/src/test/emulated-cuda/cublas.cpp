@@ -3,6 +3,8 @@
 // rules (leading dimensions at least the rows they span) and every operand's extent checked
 // against the device allocations. f32 accumulation for the 32F compute types, f64 for 64F.
 // With KINEMA_EMU_SKIP_KERNELS=1 a GEMM is checked but not computed, like the driver's kernels.
+// A GEMM first runs the work queued on its handle's stream (driver.cpp's deferred mode), then
+// computes at once.
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -11,12 +13,15 @@
 #include "elements.h"
 
 typedef int cublasStatus_t;
-enum { SUCCESS = 0, NOT_INITIALIZED = 1, INVALID_VALUE = 7, NOT_SUPPORTED = 15 };
+enum { SUCCESS = 0, NOT_INITIALIZED = 1, INVALID_VALUE = 7, EXECUTION_FAILED = 13, NOT_SUPPORTED = 15 };
 enum { R_32F = 0, R_64F = 1, R_16F = 2, R_16BF = 14 };
 enum { COMPUTE_32F = 68, COMPUTE_32F_PEDANTIC = 69, COMPUTE_64F = 70, COMPUTE_32F_FAST_TF32 = 77 };
 
 bool emu_device_range(const void* p, size_t bytes);  // driver.cpp
 bool emu_skip_kernels();  // driver.cpp: KINEMA_EMU_SKIP_KERNELS=1 (checks only, no arithmetic)
+// driver.cpp: runs the work queued on a stream (KINEMA_EMU_DEFERRED=1); false if it failed. Each
+// GEMM computes at the call, after its stream's earlier work: stream order without a queue.
+bool emu_flush_stream(void* stream);
 
 namespace {
 cublasStatus_t fail(cublasStatus_t s, const std::string& what) {
@@ -90,39 +95,50 @@ cublasStatus_t gemm(const char* call, int transa, int transb, int m, int n, int 
   return SUCCESS;
 }
 
-int handle_token;
+// A handle: the stream its calls work in (cublasSetStream; the NULL stream until then).
+struct Handle {
+  void* stream = nullptr;
+};
 }  // namespace
 
 extern "C" {
 
 cublasStatus_t cublasCreate_v2(void** h) {
-  *h = &handle_token;
+  *h = new Handle();
   return SUCCESS;
 }
-cublasStatus_t cublasDestroy_v2(void*) { return SUCCESS; }
+cublasStatus_t cublasDestroy_v2(void* h) {
+  delete (Handle*)h;
+  return SUCCESS;
+}
 cublasStatus_t cublasGetProperty(int type, int* value) {
   *value = type == 0 ? 12 : type == 1 ? 8 : 0;
   return SUCCESS;
 }
-cublasStatus_t cublasSetStream_v2(void*, void*) { return SUCCESS; }
+cublasStatus_t cublasSetStream_v2(void* h, void* stream) {
+  ((Handle*)h)->stream = stream;
+  return SUCCESS;
+}
 cublasStatus_t cublasSetMathMode(void*, int) { return SUCCESS; }
 cublasStatus_t cublasSetWorkspace_v2(void*, void* w, size_t bytes) {
   if (!emu_device_range(w, bytes)) return fail(INVALID_VALUE, "cublasSetWorkspace_v2: not device memory");
   return SUCCESS;
 }
 
-cublasStatus_t cublasGemmEx(void*, int transa, int transb, int m, int n, int k, const void* alpha,
+cublasStatus_t cublasGemmEx(void* h, int transa, int transb, int m, int n, int k, const void* alpha,
                             const void* A, int at, int lda, const void* B, int bt, int ldb,
                             const void* beta, void* C, int ct, int ldc, int compute, int) {
+  if (!emu_flush_stream(((Handle*)h)->stream)) return fail(EXECUTION_FAILED, "cublasGemmEx: earlier work on the stream failed");
   return gemm("cublasGemmEx", transa, transb, m, n, k, alpha, A, at, lda, 0, B, bt, ldb, 0, beta,
               C, ct, ldc, 0, 1, compute);
 }
 
-cublasStatus_t cublasGemmStridedBatchedEx(void*, int transa, int transb, int m, int n, int k,
+cublasStatus_t cublasGemmStridedBatchedEx(void* h, int transa, int transb, int m, int n, int k,
                                           const void* alpha, const void* A, int at, int lda,
                                           long long sa, const void* B, int bt, int ldb,
                                           long long sb, const void* beta, void* C, int ct, int ldc,
                                           long long sc, int batch, int compute, int) {
+  if (!emu_flush_stream(((Handle*)h)->stream)) return fail(EXECUTION_FAILED, "cublasGemmStridedBatchedEx: earlier work on the stream failed");
   return gemm("cublasGemmStridedBatchedEx", transa, transb, m, n, k, alpha, A, at, lda, sa, B, bt,
               ldb, sb, beta, C, ct, ldc, sc, batch, compute);
 }
@@ -133,6 +149,7 @@ const char* cublasGetStatusName(cublasStatus_t s) {
     case NOT_INITIALIZED: return "CUBLAS_STATUS_NOT_INITIALIZED";
     case INVALID_VALUE: return "CUBLAS_STATUS_INVALID_VALUE";
     case NOT_SUPPORTED: return "CUBLAS_STATUS_NOT_SUPPORTED";
+    case EXECUTION_FAILED: return "CUBLAS_STATUS_EXECUTION_FAILED";
     default: return "CUBLAS_STATUS_UNKNOWN";
   }
 }

@@ -33,9 +33,12 @@
 typedef int cublasStatus_t;
 
 bool emu_device_range(const void* p, size_t bytes);  // driver.cpp
+// driver.cpp: runs the work queued on a stream (KINEMA_EMU_DEFERRED=1); false if it failed. A
+// matmul computes at the call, after its stream's earlier work: stream order without a queue.
+bool emu_flush_stream(void* stream);
 
 namespace {
-enum { SUCCESS = 0, NOT_INITIALIZED = 1, INVALID_VALUE = 7, NOT_SUPPORTED = 15 };
+enum { SUCCESS = 0, NOT_INITIALIZED = 1, INVALID_VALUE = 7, EXECUTION_FAILED = 13, NOT_SUPPORTED = 15 };
 enum { R_32F = 0, R_64F = 1, R_16F = 2, R_16BF = 14 };
 enum { COMPUTE_32F = 68, COMPUTE_32F_PEDANTIC = 69, COMPUTE_64F = 70, COMPUTE_32F_FAST_TF32 = 77 };
 enum {
@@ -453,6 +456,7 @@ cublasStatus_t cublasLtMatmul(void* handle, void* desc, const void* alpha, const
   std::lock_guard<std::mutex> g(mu);
   std::string w = "cublasLtMatmul";
   if (!handles.count(handle)) return fail(NOT_INITIALIZED, w + ": handle not live");
+  if (!emu_flush_stream(stream)) return fail(EXECUTION_FAILED, w + ": earlier work on the stream failed");
   auto* md = (MatmulDesc*)desc;
   auto *la = (Layout*)ad, *lb = (Layout*)bd, *lc = (Layout*)cd, *ld = (Layout*)dd;
   Problem pr;
@@ -572,7 +576,6 @@ cublasStatus_t cublasLtMatmul(void* handle, void* desc, const void* alpha, const
       if (e == EPI_DGELU_BGRAD) store((void*)bias, bias_off + i, ld->type, row_sum);
     }
   }
-  (void)stream;
   return SUCCESS;
 }
 
@@ -582,6 +585,7 @@ const char* cublasLtGetStatusName(cublasStatus_t s) {
     case NOT_INITIALIZED: return "CUBLAS_STATUS_NOT_INITIALIZED";
     case INVALID_VALUE: return "CUBLAS_STATUS_INVALID_VALUE";
     case NOT_SUPPORTED: return "CUBLAS_STATUS_NOT_SUPPORTED";
+    case EXECUTION_FAILED: return "CUBLAS_STATUS_EXECUTION_FAILED";
     default: return "CUBLAS_STATUS_UNKNOWN";
   }
 }

@@ -15,7 +15,8 @@
 //     live device allocation;
 //   - y = alpha * op + beta * y, y not read when beta is 0; f32 accumulation for the FLOAT compute
 //     type, f64 for DOUBLE.
-// Everything runs at once on the host (the emulated streams are always idle).
+// A call computes at once on the host, after running the work the emulated driver queued on the
+// handle's stream (KINEMA_EMU_DEFERRED=1): stream order without a queue of its own.
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -31,6 +32,7 @@
 #include "elements.h"
 
 bool emu_device_range(const void* p, size_t bytes);  // driver.cpp
+bool emu_flush_stream(void* stream);  // driver.cpp: runs a stream's queued work; false if it failed
 
 typedef int cudnnStatus_t;
 enum {
@@ -42,6 +44,7 @@ enum {
   NOT_SUPPORTED = 3000,
   NOT_SUPPORTED_DATA_TYPE = 3003,
   INTERNAL_ERROR = 4000,
+  EXECUTION_FAILED = 5000,
 };
 enum { FLOAT = 0, DOUBLE = 1, HALF = 2, BFLOAT16 = 9 };
 enum { FORMAT_NCHW = 0 };
@@ -331,7 +334,9 @@ void for_each_tap(const Conv& v, F f) {
 cudnnStatus_t run(Op op, void* handle, const void* alpha, const Conv& v, const void* a,
                   const void* b, int algo, void* workspace, size_t ws_bytes, const void* beta,
                   void* out, const std::string& call) {
-  if (get(handle, Kind::HANDLE, call) == nullptr) return BAD_PARAM;
+  Object* h = get(handle, Kind::HANDLE, call);
+  if (h == nullptr) return BAD_PARAM;
+  if (!emu_flush_stream(h->stream)) return fail(EXECUTION_FAILED, call + ": earlier work on the stream failed");
   if (alpha == nullptr || beta == nullptr)
     return fail(BAD_PARAM_NULL_POINTER, call + ": null alpha or beta");
   cudnnStatus_t s = check_conv(v, call);
@@ -430,6 +435,7 @@ const char* cudnnGetErrorString(cudnnStatus_t s) {
     case NOT_SUPPORTED: return "CUDNN_STATUS_NOT_SUPPORTED";
     case NOT_SUPPORTED_DATA_TYPE: return "CUDNN_STATUS_NOT_SUPPORTED_DATA_TYPE";
     case INTERNAL_ERROR: return "CUDNN_STATUS_INTERNAL_ERROR";
+    case EXECUTION_FAILED: return "CUDNN_STATUS_EXECUTION_FAILED";
     default: return "CUDNN_STATUS_UNKNOWN";
   }
 }

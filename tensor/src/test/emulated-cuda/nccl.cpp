@@ -4,7 +4,8 @@
 // allocations and everything asynchronous happens at once, so a collective is a rendezvous: each
 // rank posts its call (from its own thread, or several ranks from one thread inside
 // ncclGroupStart/End), the rank that completes the set computes every rank's result, and the calls
-// return when their collective is done. Reductions add in rank order (rank 0 + rank 1 + ...) in
+// return when their collective is done. A rank's call first runs the work the driver queued on its
+// stream (KINEMA_EMU_DEFERRED=1), so the collective follows it in stream order. Reductions add in rank order (rank 0 + rank 1 + ...) in
 // the element type's own arithmetic (16-bit floats through f32, rounded after every addition).
 //
 // What it checks, to catch host-code bugs before a GPU run:
@@ -33,6 +34,7 @@
 typedef int ncclResult_t;
 enum {
   ncclSuccess = 0,
+  ncclUnhandledCudaError = 1,
   ncclInternalError = 3,
   ncclInvalidArgument = 4,
   ncclInvalidUsage = 5,
@@ -44,6 +46,7 @@ enum Kind { ALL_REDUCE, BROADCAST, ALL_GATHER, REDUCE_SCATTER };
 int emu_device_count();                          // driver.cpp
 int emu_device_of(const void* p, size_t bytes);  // driver.cpp
 int emu_stream_device(void* stream);             // driver.cpp
+bool emu_flush_stream(void* stream);             // driver.cpp: runs a stream's queued work
 
 namespace {
 const char* kind_name(Kind k) {
@@ -361,6 +364,11 @@ ncclResult_t collective(Comm* comm, const Call& call, void* stream) {
     if (call.count > 0) r = check_buffer(comm, name, "send buffer", call.send, send);
     if (r == ncclSuccess && call.count > 0) r = check_buffer(comm, name, "receive buffer", call.recv, recv);
   }
+  // The collective reads and writes its buffers at the rendezvous: the rank's earlier work on the
+  // stream (queued by the driver's deferred mode) runs first, which keeps stream order.
+  if (r == ncclSuccess && !emu_flush_stream(stream)) {
+    r = fail(ncclUnhandledCudaError, std::string(name) + ": earlier work on the stream failed");
+  }
   if (r != ncclSuccess) {
     if (group_depth > 0 && group_error == ncclSuccess) group_error = r;
     return r;
@@ -384,6 +392,7 @@ ncclResult_t ncclGetVersion(int* version) {
 const char* ncclGetErrorString(ncclResult_t r) {
   switch (r) {
     case ncclSuccess: return "no error";
+    case ncclUnhandledCudaError: return "unhandled cuda error (run with NCCL_DEBUG=INFO for details)";
     case ncclInternalError: return "internal error - please report this issue to the NCCL developers";
     case ncclInvalidArgument: return "invalid argument (run with NCCL_DEBUG=WARN for details)";
     case ncclInvalidUsage: return "invalid usage (run with NCCL_DEBUG=WARN for details)";

@@ -7,7 +7,10 @@
 #   tensor/src/test/emulated-cuda/run-backend-emulated.sh [TEST_PATTERN]
 #
 # TEST_PATTERN: surefire's -Dtest (default: every CUDA test of tensor and autograd).
-# The emulated driver shows KINEMA_EMU_DEVICES devices (2 here unless set: the NCCL tests need two).
+# The emulated driver shows KINEMA_EMU_DEVICES devices (2 here unless set: the NCCL tests need two),
+# and runs in deferred mode (KINEMA_EMU_DEFERRED=1 unless set: queued work runs only where CUDA
+# guarantees completion, so a missing synchronization shows; see driver.cpp). KINEMA_EMU_DEFERRED=0
+# runs everything at the call.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../../../.." && pwd)"
@@ -16,6 +19,7 @@ out="$root/tensor/target/emulated-cuda"
 tests="${1:-io/kinema/tensor/cuda/Cuda*Test,io/kinema/tensor/distributed/Nccl*Test,io/kinema/autograd/Cuda*Test}"
 cd "$root"
 export KINEMA_EMU_DEVICES="${KINEMA_EMU_DEVICES:-2}"
+export KINEMA_EMU_DEFERRED="${KINEMA_EMU_DEFERRED:-1}"
 ./kinema mvn -q -pl tensor,autograd -am test -Dtest="$tests" \
   -Dsurefire.failIfNoSpecifiedTests=false -Dspotless.check.skip=true \
   "-Dsurefire.extraArgs=-Xmx4g -Dkinema.cuda.path=$out -Dkinema.cublas.path=$out -Dkinema.cublaslt.path=$out -Dkinema.cudnn.path=$out -Dkinema.nccl.path=$out"
