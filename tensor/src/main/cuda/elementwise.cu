@@ -1,4 +1,4 @@
-// elementwise.cu: fill, copy/cast, unary, binary, logical ops and where.
+// elementwise.cu: fill, copy/cast, unary, the tanh GELU's backward, binary, logical ops and where.
 //
 // The same semantics as the CPU's CpuElementwise and Casts (see Backend.java for the contracts):
 //   - F32, BF16 and F16 compute in f32 and store rounded to nearest even; F64 computes in f64;
@@ -393,6 +393,45 @@ extern "C" __global__ void kinema_logical_not(const void* x, int x_dtype,
   const kinema_strides* st[2] = {&x_st, &out_st};
   for_each_strided<2>(n, shape, st, [&](const i64(&o)[2]) {
     out[o[1]] = truth(x, o[0], x_dtype) ? 0 : 1;
+  });
+}
+
+// ------------------------------------------------------------------------------------------------
+// GELU (tanh) backward
+// ------------------------------------------------------------------------------------------------
+
+// g * gelu_tanh'(x) = g ((1 + t) / 2 + x / 2 (1 - t^2) c (1 + 3 a x^2)), t = tanh(c (x + a x^3)),
+// in the order of the CPU's CpuGeluBackward (nvcc may contract to FMA: close, not the same bits).
+template <typename F>
+KINEMA_DEV F gelu_tanh_grad(F g, F x) {
+  const F a = (F)0.044715, c = (F)0.79788456080286536, a3 = (F)(3 * 0.044715);
+  F t = tanh((x + x * x * x * a) * c);  // tanhf for float (overload)
+  F inner = (x * x * a3 + (F)1) * c;
+  return g * ((t + (F)1) * (F)0.5 + x * (F)0.5 * ((F)1 - t * t) * inner);
+}
+
+// grad_x = grad_out * gelu_tanh'(x) in f32; the three share one dtype (F32, BF16 or F16).
+extern "C" __global__ void kinema_gelu_tanh_backward_f32(
+    const void* g, const __grid_constant__ kinema_strides g_st, const void* x,
+    const __grid_constant__ kinema_strides x_st, void* out,
+    const __grid_constant__ kinema_strides out_st, int dtype,
+    const __grid_constant__ kinema_shape shape, i64 n) {
+  const kinema_strides* st[3] = {&g_st, &x_st, &out_st};
+  for_each_strided<3>(n, shape, st, [&](const i64(&o)[3]) {
+    float v = gelu_tanh_grad(load_f32(g, o[0], dtype), load_f32(x, o[1], dtype));
+    store_f32(out, o[2], dtype, v);
+  });
+}
+
+// As kinema_gelu_tanh_backward_f32, for F64 in f64.
+extern "C" __global__ void kinema_gelu_tanh_backward_f64(
+    const double* g, const __grid_constant__ kinema_strides g_st, const double* x,
+    const __grid_constant__ kinema_strides x_st, double* out,
+    const __grid_constant__ kinema_strides out_st, const __grid_constant__ kinema_shape shape,
+    i64 n) {
+  const kinema_strides* st[3] = {&g_st, &x_st, &out_st};
+  for_each_strided<3>(n, shape, st, [&](const i64(&o)[3]) {
+    out[o[2]] = gelu_tanh_grad(g[o[0]], x[o[1]]);
   });
 }
 

@@ -1,5 +1,6 @@
 package io.kinema.autograd;
 
+import io.kinema.tensor.ActivationGrad;
 import io.kinema.tensor.Attention;
 import io.kinema.tensor.AttentionMask;
 import io.kinema.tensor.Convolution;
@@ -159,7 +160,7 @@ final class Derivatives {
                     case SIGMOID -> g.mul(y).mul(y.neg().add(1));
                     case RELU -> g.mul(x.gt(0).to(g.dtype()));
                     case GELU -> g.mul(geluGrad(x));
-                    case GELU_TANH -> g.mul(geluTanhGrad(x));
+                    case GELU_TANH -> ActivationGrad.geluTanh(g, x);
                     case SILU -> {
                       Tensor s = x.sigmoid();
                       yield g.mul(s.mul(x.mul(s.neg().add(1)).add(1)));
@@ -185,14 +186,6 @@ final class Derivatives {
     Tensor cdf = x.mul(1 / Math.sqrt(2)).erf().add(1).mul(0.5);
     Tensor pdf = x.square().mul(-0.5).exp().mul(1 / Math.sqrt(2 * Math.PI));
     return cdf.add(x.mul(pdf));
-  }
-
-  /** d/dx of 0.5 x (1 + tanh(c (x + a x^3))). */
-  private static Tensor geluTanhGrad(Tensor x) {
-    double c = Math.sqrt(2 / Math.PI), a = 0.044715;
-    Tensor t = x.add(x.pow(3).mul(a)).mul(c).tanh();
-    Tensor inner = x.square().mul(3 * a).add(1).mul(c);
-    return t.add(1).mul(0.5).add(x.mul(0.5).mul(t.square().neg().add(1)).mul(inner));
   }
 
   /** Where the clamp let x through (NaN bounds are open); ties with a bound pass, as PyTorch. */
@@ -451,11 +444,8 @@ final class Derivatives {
             out,
             (node, g0) -> {
               Tensor g = g0;
-              if (gelu) {
-                Tensor pre = node.saved(preO);
-                g = wide(g0).mul(geluTanhGrad(wide(pre)));
-                if (g.dtype() != pre.dtype()) g = g.to(pre.dtype());
-              }
+              // One fused pass computing in f32 and rounding once, as wide(g0) * gelu'(wide(pre)).
+              if (gelu) g = ActivationGrad.geluTanh(g0, node.saved(preO));
               Tensor gx = needs(node, 0) ? reshapeTo(g.matmul(node.saved(wo)), xs) : null;
               boolean wantsBias = bo != null && needs(node, 2);
               Tensor gw = null, gb = null;

@@ -77,6 +77,36 @@ class LinearGeluFusionTest {
     }
   }
 
+  /**
+   * The input's gradient through the fused rule has the bits of the derivative composed from tensor
+   * ops in f32 on the widened operands, rounded once (the rule before the fused backward op).
+   */
+  @Test
+  void inputGradientHasTheBitsOfTheComposedDerivative() {
+    double c = Math.sqrt(2 / Math.PI), a = 0.044715;
+    try (Scope s = Scope.open()) {
+      Random r = new Random(84);
+      for (DType dt : new DType[] {DType.F32, DType.BF16, DType.F16}) {
+        Tensor x = leaf(r, dt, 3, 37, 20), w = leaf(r, dt, 45, 20), b = leaf(r, dt, 45);
+        Tensor up = leaf(r, dt, 3, 37, 45).detach();
+        x.linear(w, b, Epilogue.GELU_TANH).mul(up).sum().backward();
+        // sum(y * up) gives the output the gradient up; pre has the GEMM's bits (linear's
+        // contract).
+        Tensor pre = x.detach().linear(w.detach(), b.detach()).to(DType.F32);
+        Tensor t = pre.add(pre.pow(3).mul(a)).mul(c).tanh();
+        Tensor inner = pre.square().mul(3 * a).add(1).mul(c);
+        Tensor d = t.add(1).mul(0.5).add(pre.mul(0.5).mul(t.square().neg().add(1)).mul(inner));
+        Tensor g = up.to(DType.F32).mul(d).to(dt);
+        Tensor want = g.matmul(w.detach());
+        assertArrayEquals(
+            want.to(DType.F32).toFloatArray(),
+            x.grad().to(DType.F32).toFloatArray(),
+            0f,
+            "dx " + dt);
+      }
+    }
+  }
+
   @Test
   void fusedGeluIsOneRecordedOp() {
     try (Scope s = Scope.open()) {

@@ -153,6 +153,15 @@ public interface Backend {
       Tensor gradWeight);
 
   /**
+   * Gradient of the tanh GELU ({@link UnaryOp#GELU_TANH}): {@code gradX = gradOut gelu_tanh'(x)}
+   * with {@code gelu_tanh'(x) = (1 + t) / 2 + x / 2 (1 - t^2) c (1 + 3 a x^2)}, {@code t = tanh(c
+   * (x + a x^3))}, {@code a = 0.044715}, {@code c = sqrt(2 / pi)}. All three of one shape and
+   * floating dtype, any strides; computed in f32 (f64 for F64) and rounded once. On the CPU the
+   * bits are those of the composed tensor ops in that formula's order (see CpuGeluBackward).
+   */
+  void geluTanhBackward(Tensor gradOut, Tensor x, Tensor gradX);
+
+  /**
    * Rotary embedding: rotates pairs of x's last dim by the angle whose cos/sin are given (shape:
    * x's shape with last dim D/2, broadcast). Pairs are (2i, 2i+1) when {@code interleaved}, else
    * (i, i + D/2).

@@ -136,6 +136,11 @@ public final class CpuBackend implements Backend {
   }
 
   @Override
+  public void geluTanhBackward(Tensor gradOut, Tensor x, Tensor gradX) {
+    CpuGeluBackward.geluTanh(gradOut, x, gradX);
+  }
+
+  @Override
   public void softmaxBackward(Tensor y, Tensor gradOut, int dim, boolean log, Tensor gradX) {
     CpuNormBackward.softmax(y, gradOut, dim, log, gradX);
   }

@@ -215,6 +215,12 @@ public final class CudaBackend implements Backend {
   }
 
   @Override
+  public void geluTanhBackward(Tensor gradOut, Tensor x, Tensor gradX) {
+    device.bind();
+    elementwise.geluTanhBackward(gradOut, x, gradX);
+  }
+
+  @Override
   public void softmaxBackward(Tensor y, Tensor gradOut, int dim, boolean log, Tensor gradX) {
     device.bind();
     norm.softmaxBackward(y, gradOut, dim, log, gradX);

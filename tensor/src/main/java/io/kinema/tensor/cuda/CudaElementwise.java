@@ -10,9 +10,10 @@ import io.kinema.tensor.backend.UnaryOp;
 import io.kinema.tensor.cpu.Half;
 
 /**
- * fill, copy (with casts), unary, binary and where on CUDA: {@code elementwise.cu}'s kernels over
- * the operands' fused {@link StridedLayout}. Dense operands of one float dtype take the 16-byte
- * {@code _contig} kernels; dense same-dtype copies and byte-pattern fills are driver memcpy/memset.
+ * fill, copy (with casts), unary, the tanh GELU's backward, binary and where on CUDA: {@code
+ * elementwise.cu}'s kernels over the operands' fused {@link StridedLayout}. Dense operands of one
+ * float dtype take the 16-byte {@code _contig} kernels; dense same-dtype copies and byte-pattern
+ * fills are driver memcpy/memset.
  */
 final class CudaElementwise {
   private final CudaKernels kernels;
@@ -208,6 +209,48 @@ final class CudaElementwise {
                       p1,
                       p2));
     }
+  }
+
+  // ---------------------------------------------------------------- gelu_tanh backward
+
+  /** {@code gradX = gradOut gelu_tanh'(x)}: one kernel, f32 (f64 for F64), any strides. */
+  void geluTanhBackward(Tensor gradOut, Tensor x, Tensor gradX) {
+    if (gradX.numel() == 0) return;
+    DType t = gradX.dtype();
+    StridedLayout l =
+        StridedLayout.of(gradX.shape(), gradOut.strides(), x.strides(), gradX.strides());
+    l.forEachLaunch(
+        (offs, p) -> {
+          long g = address(gradOut, offs[0]), xp = address(x, offs[1]);
+          long o = address(gradX, offs[2]);
+          long grid = kernels.gridStride(p.numel());
+          if (t == DType.F64) {
+            kernels.launch(
+                "kinema_gelu_tanh_backward_f64",
+                grid,
+                g,
+                p.stridesStruct(0),
+                xp,
+                p.stridesStruct(1),
+                o,
+                p.stridesStruct(2),
+                p.shapeStruct(),
+                p.numel());
+          } else {
+            kernels.launch(
+                "kinema_gelu_tanh_backward_f32",
+                grid,
+                g,
+                p.stridesStruct(0),
+                xp,
+                p.stridesStruct(1),
+                o,
+                p.stridesStruct(2),
+                t.ordinal(),
+                p.shapeStruct(),
+                p.numel());
+          }
+        });
   }
 
   // ---------------------------------------------------------------- binary

@@ -302,6 +302,33 @@ public final class KernelCatalog {
         f64("p2"));
     add(
         m,
+        "kinema_gelu_tanh_backward_f32",
+        GRID_STRIDE,
+        "out = g * gelu_tanh'(x) in f32; g, x and out all of dtype (F32/BF16/F16)",
+        ptr("g"),
+        strides("g_st"),
+        ptr("x"),
+        strides("x_st"),
+        ptr("out"),
+        strides("out_st"),
+        i32("dtype"),
+        shape("shape"),
+        i64("n"));
+    add(
+        m,
+        "kinema_gelu_tanh_backward_f64",
+        GRID_STRIDE,
+        "out = g * gelu_tanh'(x) in f64",
+        ptr("g"),
+        strides("g_st"),
+        ptr("x"),
+        strides("x_st"),
+        ptr("out"),
+        strides("out_st"),
+        shape("shape"),
+        i64("n"));
+    add(
+        m,
         "kinema_logical_not",
         GRID_STRIDE,
         "out (BOOL) = !(x != 0) for any dtype",

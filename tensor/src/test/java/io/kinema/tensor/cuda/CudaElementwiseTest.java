@@ -5,6 +5,7 @@ import static io.kinema.tensor.cuda.CudaTesting.assertClose;
 import static io.kinema.tensor.cuda.CudaTesting.assertSame;
 
 import io.kinema.ffi.cuda.junit.RequiresCuda;
+import io.kinema.tensor.ActivationGrad;
 import io.kinema.tensor.DType;
 import io.kinema.tensor.Scope;
 import io.kinema.tensor.Tensor;
@@ -18,7 +19,8 @@ import org.junit.jupiter.api.Test;
 /**
  * Elementwise ops on the GPU against the CPU backend: every unary and binary op on F32, BF16, F16
  * and F64 (dense, permuted, broadcast, scalar and in-place operands), integer arithmetic,
- * comparisons, logical ops, where, casts between every pair of dtypes, and fills.
+ * comparisons, logical ops, where, casts between every pair of dtypes, fills, and the tanh GELU's
+ * fused backward.
  */
 @RequiresCuda
 class CudaElementwiseTest {
@@ -69,6 +71,28 @@ class CudaElementwiseTest {
           }
           assertSame(cpu.logicalNot(), gpu.logicalNot(), "logicalNot " + dt);
         }
+      }
+    }
+  }
+
+  @Test
+  void geluTanhBackwardOnEveryFloatDtypeAndLayout() {
+    Random r = new Random(12);
+    for (DType dt : FLOATS) {
+      try (Scope s = Scope.open()) {
+        // Dense (odd size, past one thread's 16 bytes), permuted x, broadcast g.
+        Tensor x = CudaTesting.randn(r, dt, 1037).mul(3);
+        Tensor g = CudaTesting.randn(r, dt, 1037);
+        Tensor xp = CudaTesting.randn(r, dt, 3, 4, 5).mul(3).permute(2, 0, 1);
+        Tensor gb = CudaTesting.randn(r, dt, 1, 3, 1).expand(5, 3, 4);
+        assertClose(
+            ActivationGrad.geluTanh(g, x),
+            ActivationGrad.geluTanh(g.to(GPU), x.to(GPU)),
+            "geluTanh backward dense " + dt);
+        assertClose(
+            ActivationGrad.geluTanh(gb, xp),
+            ActivationGrad.geluTanh(gb.to(GPU), xp.to(GPU)),
+            "geluTanh backward strided " + dt);
       }
     }
   }
