@@ -73,10 +73,18 @@ stage_train() {
 }
 
 [[ $# -gt 0 ]] || { sed -n '2,19p' "$0"; exit 2; }
+stages=()
 for stage in "$@"; do
   case "$stage" in
-    info | tests | bench | train) "stage_$stage" ;;
-    all) stage_info; stage_tests; stage_bench; stage_train ;;
+    info | tests | bench | train) stages+=("$stage") ;;
+    all) stages+=(info tests bench train) ;;
     *) echo "run.sh: unknown stage '$stage' (info, tests, bench, train, all)" >&2; exit 2 ;;
   esac
 done
+# A failing stage does not stop the later ones (device time is scarce); the exit status says.
+failed=()
+for stage in "${stages[@]}"; do "stage_$stage" || failed+=("$stage"); done
+if [[ ${#failed[@]} -gt 0 ]]; then
+  echo "run.sh: failed: ${failed[*]} (logs in $out)" >&2
+  exit 1
+fi
