@@ -1,21 +1,21 @@
 package io.kinema.train;
 
+import static io.kinema.train.TinyRuns.CAUSAL;
+import static io.kinema.train.TinyRuns.DFSFT;
+import static io.kinema.train.TinyRuns.SFT;
+import static io.kinema.train.TinyRuns.WAN;
+import static io.kinema.train.TinyRuns.assertClose;
+import static io.kinema.train.TinyRuns.losses;
+import static io.kinema.train.TinyRuns.train;
+import static io.kinema.train.TinyRuns.weights;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import com.google.gson.JsonParser;
 import io.kinema.ffi.cuda.CudaDevices;
 import io.kinema.ffi.cuda.CudaLibrary;
 import io.kinema.ffi.cuda.junit.RequiresCuda;
-import io.kinema.train.config.RunConfig;
-import io.kinema.train.data.synthetic.SyntheticDataset;
-import java.io.PrintWriter;
-import java.io.StringWriter;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -35,19 +35,8 @@ class CudaTrainingTest {
 
   @BeforeAll
   static void syntheticData() {
-    data = work.resolve("data");
-    SyntheticDataset.write(data, new SyntheticDataset.Params(8, 3, 4, 16, 16, 16, 256));
+    data = TinyRuns.data(work);
   }
-
-  private static final String SFT = "  _target_: io.kinema.train.method.FineTuneMethod";
-  private static final String WAN = "    _target_: io.kinema.diffusion.wan.WanTransformer3D";
-  private static final String DFSFT =
-      "  _target_: io.kinema.train.method.DiffusionForcingSftMethod\n"
-          + "  chunk_size: 2\n"
-          + "  min_timestep_ratio: 0.02\n"
-          + "  max_timestep_ratio: 0.98";
-  private static final String CAUSAL =
-      "    _target_: fastvideo.train.models.wan.WanCausalModel\n    num_frames_per_block: 2";
 
   /**
    * Three steps of a 2-layer DiT, batch 2, in {@code precision} on {@code device} (a YAML scalar,
@@ -56,76 +45,12 @@ class CudaTrainingTest {
   private static Path config(
       String name, String method, String student, String device, String precision)
       throws Exception {
-    String yaml =
-        """
-        models:
-          student:
-        %s
-            init_from: preset:tiny
-            arch: {in_channels: 16, out_channels: 16, text_dim: 16, num_layers: 2}
-        method:
-        %s
-        training:
-          %s: %s
-          dit_precision: %s
-          data:
-            data_path: %s
-            train_batch_size: 2
-            text_len: 8
-            seed: 11
-          optimizer:
-            learning_rate: 1.0e-3
-          loop:
-            max_train_steps: 3
-          checkpoint:
-            output_dir: out-%s
-            training_state_checkpointing_steps: 1
-        callbacks:
-          grad_clip: {max_grad_norm: 1.0}
-          ema: {decay: 0.9, start_iter: 1}
-        pipeline: {decoder: demo}
-        """
-            .formatted(
-                student,
-                method,
-                device.startsWith("[") ? "devices" : "device",
-                device,
-                precision,
-                data,
-                name);
-    Path p = work.resolve(name + ".yaml");
-    Files.writeString(p, yaml);
-    return p;
-  }
-
-  private static Path train(Path yaml, String... overrides) throws Exception {
-    RunConfig config = RunConfig.load(yaml, List.of(overrides));
-    try (Trainer t = Trainer.create(config, new PrintWriter(new StringWriter()))) {
-      t.train();
-    }
-    return config.training().checkpoint().outputDir();
-  }
-
-  private static List<Double> losses(Path out) throws Exception {
-    List<Double> l = new ArrayList<>();
-    for (String line : Files.readAllLines(out.resolve("metrics.jsonl"))) {
-      l.add(JsonParser.parseString(line).getAsJsonObject().get("loss").getAsDouble());
-    }
-    return l;
-  }
-
-  private static byte[] weights(Path out) throws Exception {
-    return Files.readAllBytes(
-        out.resolve("final/student/transformer/diffusion_pytorch_model.safetensors"));
-  }
-
-  private static void assertClose(List<Double> cpu, List<Double> gpu, double tol) {
-    assertEquals(cpu.size(), gpu.size());
-    for (int i = 0; i < cpu.size(); i++) {
-      assertTrue(
-          Math.abs(cpu.get(i) - gpu.get(i)) <= tol * Math.abs(cpu.get(i)),
-          "step " + (i + 1) + ": cpu " + cpu + " vs cuda " + gpu);
-    }
+    String devices = (device.startsWith("[") ? "devices: " : "device: ") + device;
+    return TinyRuns.config(
+        work,
+        data,
+        name,
+        new TinyRuns.Run(method, student, 2, 3, 11, devices + "\ndit_precision: " + precision));
   }
 
   @Test

@@ -1,19 +1,23 @@
 package io.kinema.train;
 
+import static io.kinema.train.TinyRuns.CAUSAL;
+import static io.kinema.train.TinyRuns.DFSFT;
+import static io.kinema.train.TinyRuns.SFT;
+import static io.kinema.train.TinyRuns.WAN;
+import static io.kinema.train.TinyRuns.assertClose;
+import static io.kinema.train.TinyRuns.losses;
+import static io.kinema.train.TinyRuns.train;
+import static io.kinema.train.TinyRuns.weights;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import com.google.gson.JsonParser;
 import io.kinema.train.config.ConfigException;
 import io.kinema.train.config.RunConfig;
-import io.kinema.train.data.synthetic.SyntheticDataset;
 import java.io.PrintWriter;
 import java.io.StringWriter;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -30,85 +34,14 @@ class DataParallelTrainingTest {
 
   @BeforeAll
   static void syntheticData() {
-    data = work.resolve("data");
-    SyntheticDataset.write(data, new SyntheticDataset.Params(8, 3, 4, 16, 16, 16, 256));
+    data = TinyRuns.data(work);
   }
-
-  private static final String SFT = "  _target_: io.kinema.train.method.FineTuneMethod";
-  private static final String WAN = "    _target_: io.kinema.diffusion.wan.WanTransformer3D";
-  private static final String DFSFT =
-      "  _target_: io.kinema.train.method.DiffusionForcingSftMethod\n"
-          + "  chunk_size: 2\n"
-          + "  min_timestep_ratio: 0.02\n"
-          + "  max_timestep_ratio: 0.98";
-  private static final String CAUSAL =
-      "    _target_: fastvideo.train.models.wan.WanCausalModel\n    num_frames_per_block: 2";
 
   /** A tiny run: a 1-layer DiT, global batch 2, 2 steps, grad clipping and EMA. */
   private static Path config(String name, String method, String student, String devices)
       throws Exception {
-    String yaml =
-        """
-        models:
-          student:
-        %s
-            init_from: preset:tiny
-            arch: {in_channels: 16, out_channels: 16, text_dim: 16, num_layers: 1}
-        method:
-        %s
-        training:
-          devices: %s
-          data:
-            data_path: %s
-            train_batch_size: 2
-            text_len: 8
-            seed: 7
-          optimizer:
-            learning_rate: 1.0e-3
-          loop:
-            max_train_steps: 2
-          checkpoint:
-            output_dir: out-%s
-            training_state_checkpointing_steps: 1
-        callbacks:
-          grad_clip: {max_grad_norm: 1.0}
-          ema: {decay: 0.9, start_iter: 1}
-        pipeline: {decoder: demo}
-        """
-            .formatted(student, method, devices, data, name);
-    Path p = work.resolve(name + ".yaml");
-    Files.writeString(p, yaml);
-    return p;
-  }
-
-  private static Path train(Path yaml, String... overrides) throws Exception {
-    RunConfig config = RunConfig.load(yaml, List.of(overrides));
-    try (Trainer t = Trainer.create(config, new PrintWriter(new StringWriter()))) {
-      t.train();
-    }
-    return config.training().checkpoint().outputDir();
-  }
-
-  private static List<Double> losses(Path out) throws Exception {
-    List<Double> l = new ArrayList<>();
-    for (String line : Files.readAllLines(out.resolve("metrics.jsonl"))) {
-      l.add(JsonParser.parseString(line).getAsJsonObject().get("loss").getAsDouble());
-    }
-    return l;
-  }
-
-  private static byte[] weights(Path out) throws Exception {
-    return Files.readAllBytes(
-        out.resolve("final/student/transformer/diffusion_pytorch_model.safetensors"));
-  }
-
-  private static void assertClose(List<Double> want, List<Double> got, double tol) {
-    assertEquals(want.size(), got.size());
-    for (int i = 0; i < want.size(); i++) {
-      assertTrue(
-          Math.abs(want.get(i) - got.get(i)) <= tol * Math.abs(want.get(i)),
-          "step " + (i + 1) + ": " + want + " vs " + got);
-    }
+    return TinyRuns.config(
+        work, data, name, new TinyRuns.Run(method, student, 1, 2, 7, "devices: " + devices));
   }
 
   @Test
